@@ -1,0 +1,1 @@
+"""Market data into a NautilusTrader ``ParquetDataCatalog``: loaders, cleaning, features."""
