@@ -1,0 +1,160 @@
+"""The ``amm`` command: one entry point for ingest, backtests, training, reports and live.
+
+Each package adds its commands through ``register(app)`` in its own ``cli.py``; heavy imports
+(Nautilus engines, torch) happen inside the commands so ``amm --help`` stays fast.
+Errors a user can fix (bad files, bad configs) print one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="amm",
+    help="Automated market making: ingest market data, backtest baselines, train and deploy RL market makers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Inspect a Parquet data catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+FORMATS = ("binance-ws", "tardis", "databento", "binance-csv", "ticks-csv")
+
+
+class UserError(Exception):
+    """An error caused by input the user can fix; printed as one line, exit code 1."""
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def ingest(
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help=f"Source format: {', '.join(FORMATS)}.")],
+    files: Annotated[list[Path], typer.Argument(help="Input files; several files form one continuous stream.")],
+    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Target ParquetDataCatalog directory.")],
+    instrument: Annotated[str | None, typer.Option("--instrument", help="Instrument id override, e.g. BTCUSDT-PERP.BINANCE.")] = None,
+    instrument_spec: Annotated[Path | None, typer.Option("--instrument-spec", help="TOML instrument spec (see catalog/instruments.toml).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on the first data problem instead of dropping and counting it.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the quality report as JSON on stdout.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Clean, validate and write market data into a NautilusTrader Parquet catalog.
+
+    The catalog changes only if the whole ingest succeeds; re-ingesting a file adds nothing twice.
+    """
+    from catalog.ingest import ingest_files
+
+    if fmt not in FORMATS:
+        fail(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}", code=2)
+    result = ingest_files(
+        fmt,
+        files,
+        catalog,
+        instrument_id=instrument,
+        spec_file=instrument_spec,
+        strict=strict,
+        progress=progress and not as_json and sys.stderr.isatty(),
+    )
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    _print_quality(result)
+
+
+def _print_quality(result) -> None:  # noqa: ANN001 - catalog.ingest.IngestResult
+    from rich.console import Console
+    from rich.table import Table
+
+    report = result.report
+    console = Console()
+    table = Table(title=f"Data quality: {report.source_format} ({len(report.files)} file(s))")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for kind, n in sorted(report.rows_read.items()):
+        table.add_row(f"read {kind}", f"{n:,}")
+    for kind, n in sorted(report.rows_written.items()):
+        table.add_row(f"written {kind}", f"{n:,}")
+    for issue, n in sorted(report.dropped.items()):
+        table.add_row(f"dropped: {issue}", f"{n:,}", style="yellow")
+    for issue, n in sorted(report.marked.items()):
+        table.add_row(f"marked: {issue}", f"{n:,}", style="cyan")
+    for kind, n in sorted(result.commit.duplicate_rows_removed.items()):
+        table.add_row(f"already in catalog: {kind}", f"{n:,}", style="dim")
+    console.print(table)
+    for event in report.events[:10]:
+        console.print(f"  {event.issue.value} at {event.file}:{event.line}: {event.detail} ({event.handling})")
+    console.print(f"report: {result.report_path}  ({result.seconds:.1f} s)")
+
+
+@catalog_app.command("info")
+def info(
+    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="ParquetDataCatalog directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """List instruments, data types, row counts and time span per instrument and type."""
+    from catalog.info import catalog_info
+
+    summary = catalog_info(catalog)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    instruments = Table(title=f"Instruments in {summary['catalog']}")
+    for col in ("id", "type", "tick_size", "lot_size", "multiplier", "maker_fee", "taker_fee"):
+        instruments.add_column(col)
+    for row in summary["instruments"]:
+        instruments.add_row(*(str(row[c]) for c in ("id", "type", "tick_size", "lot_size", "multiplier", "maker_fee", "taker_fee")))
+    console.print(instruments)
+    data = Table(title="Data")
+    for col in ("type", "identifier", "files", "rows", "start", "end"):
+        data.add_column(col, justify="right" if col in ("files", "rows") else "left")
+    for row in summary["data"]:
+        data.add_row(row["type"], row["identifier"], str(row["files"]), f"{row['rows']:,}", row["start"], row["end"])
+    console.print(data)
+
+
+def _register_subcommands() -> None:
+    """Add the commands of the other packages (each may not exist yet in a partial checkout)."""
+    for module_name in ("backtests.cli", "rl.cli", "live.cli"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name == module_name:
+                continue
+            raise
+        module.register(app)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    """Console-script entry: turn user errors into one stderr line and a non-zero exit."""
+    from catalog.quality import DataQualityError
+
+    try:
+        app()
+    except (DataQualityError, UserError, FileNotFoundError, ValueError, RuntimeError) as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""Write a stream of Nautilus data into a ``ParquetDataCatalog`` all at once, or not at all.
+
+Why not call ``ParquetDataCatalog.write_data`` directly:
+
+* it needs the whole list in memory, and a multi-GB history does not fit;
+* a crash or a bad row halfway leaves half a day of data in the catalog;
+* writing a file whose time interval overlaps an existing file fails (``Intervals are not
+  disjoint``), so re-ingesting a file, or a file overlapping earlier data, is impossible.
+
+So the stream goes in bounded chunks into a *staging* catalog beside the target (same file system,
+``<catalog>/.amm-staging-<id>``). Only when the loader has finished does ``commit`` move the files in:
+a staged file that overlaps existing files of the same type and instrument is merged with them,
+exact duplicate rows removed (so ingesting a file twice keeps one copy), and the merged file
+replaces them. The move is journaled: the files it replaces are first renamed into a trash folder,
+and a journal lists every step, so an interrupted commit is rolled back on the next write.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from nautilus_trader.core.data import Data
+from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+STAGING_PREFIX = ".amm-staging-"
+TRASH_PREFIX = ".amm-trash-"
+JOURNAL_NAME = ".amm-commit-journal.json"
+_ROW_INDEX = "__amm_row__"
+
+
+def _parse_interval(path: Path) -> tuple[int, int] | None:
+    # Same rule as the catalog's own file naming: <first ts_init>_<last ts_init>.parquet
+    from nautilus_trader.persistence.catalog.parquet import _parse_filename_timestamps
+
+    return _parse_filename_timestamps(str(path))
+
+
+def _interval_name(start: int, end: int) -> str:
+    from nautilus_trader.persistence.catalog.parquet import _timestamps_to_filename
+
+    return _timestamps_to_filename(start, end)
+
+
+@dataclass
+class CommitSummary:
+    """What a commit changed in the catalog."""
+
+    files_added: int = 0
+    files_replaced: int = 0
+    rows_added: Counter[str] = field(default_factory=Counter)
+    duplicate_rows_removed: Counter[str] = field(default_factory=Counter)
+
+
+class StagedCatalogWriter:
+    """Buffer data, write it aside in chunks, and move it into the catalog on ``commit``.
+
+    Parameters
+    ----------
+    catalog_path : Path
+        The target catalog directory (created if missing).
+    chunk_rows : int
+        Objects held in memory before a chunk is written to staging. A chunk is only cut where
+        ``ts_init`` strictly increases, so one type's files never share a timestamp (the catalog
+        requires disjoint intervals) and an order-book batch never straddles two files.
+
+    Use as a context manager: leaving the block with an exception discards the staging area and the
+    target catalog is untouched.
+    """
+
+    def __init__(self, catalog_path: Path, chunk_rows: int = 250_000) -> None:
+        self.catalog_path = Path(catalog_path)
+        self.chunk_rows = chunk_rows
+        self.catalog_path.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_catalog(self.catalog_path)
+        recover(self.catalog_path)
+        self._stage_dir = self.catalog_path / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+        self._stage = ParquetDataCatalog(str(self._stage_dir))
+        self._buffer: list[Data] = []
+        self._last_ts: int | None = None
+        self._instruments: dict[str, Instrument] = {}
+        self.staged_rows: Counter[str] = Counter()
+        self._closed = False
+
+    # -- streaming -------------------------------------------------------------------------------
+
+    def add(self, obj: Data) -> None:
+        """Append one object; ``ts_init`` must not decrease (loaders guarantee it)."""
+        ts = obj.ts_init
+        if self._last_ts is not None and ts < self._last_ts:
+            raise ValueError(
+                f"data not in ts_init order: {type(obj).__name__} at {ts} after {self._last_ts}",
+            )
+        if len(self._buffer) >= self.chunk_rows and ts > self._last_ts:
+            self._flush()
+        self._buffer.append(obj)
+        self._last_ts = ts
+
+    def extend(self, objs: Iterable[Data]) -> None:
+        for obj in objs:
+            self.add(obj)
+
+    def add_instruments(self, instruments: Iterable[Instrument]) -> None:
+        for instrument in instruments:
+            self._instruments[instrument.id.value] = instrument
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        self._stage.write_data(self._buffer)
+        for obj in self._buffer:
+            self.staged_rows[type(obj).__name__] += 1
+        self._buffer = []
+
+    # -- commit / abort --------------------------------------------------------------------------
+
+    def commit(self) -> CommitSummary:
+        """Move everything staged into the catalog (merging overlaps, removing duplicates)."""
+        self._flush()
+        if self._instruments:
+            # Instruments carry ts_init=0 unless the source dated them: one file per definition.
+            self._stage.write_data(list(self._instruments.values()))
+        try:
+            summary = _commit_staging(self._stage_dir, self.catalog_path)
+        finally:
+            self._cleanup()
+        return summary
+
+    def abort(self) -> None:
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        self._closed = True
+        self._buffer = []
+        shutil.rmtree(self._stage_dir, ignore_errors=True)
+        self._lock.close()  # releases the flock
+
+    def __enter__(self) -> StagedCatalogWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        if not self._closed:
+            self.abort()
+
+
+def _lock_catalog(catalog_path: Path):  # noqa: ANN202 - returns an open file object
+    """Take an exclusive lock so two ingests never interleave their commits in one catalog."""
+    handle = open(catalog_path / ".amm-lock", "w")  # noqa: SIM115 - held for the writer's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise RuntimeError(f"{catalog_path}: catalog is being written by another process") from None
+    return handle
+
+
+# -- the journaled move ---------------------------------------------------------------------------
+
+
+def _leaf_dirs(root: Path) -> list[Path]:
+    data = root / "data"
+    if not data.exists():
+        return []
+    return sorted({p.parent for p in data.rglob("*.parquet")})
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _merge_tables(files: list[Path]) -> tuple[pa.Table, int]:
+    """Concatenate files in time order, drop exact duplicate rows (keep first), stable-sort."""
+    tables = [pq.read_table(f) for f in sorted(files, key=lambda f: _parse_interval(f) or (0, 0))]
+    schema = tables[0].schema
+    table = pa.concat_tables([t.cast(schema) for t in tables])
+    n = table.num_rows
+    indexed = table.append_column(_ROW_INDEX, pa.array(range(n), pa.int64()))
+    keys = table.column_names
+    first = indexed.group_by(keys, use_threads=False).aggregate([(_ROW_INDEX, "min")])
+    keep = pc.sort_indices(first.column(f"{_ROW_INDEX}_min"))
+    kept_rows = pc.take(first.column(f"{_ROW_INDEX}_min"), keep)
+    deduped = table.take(kept_rows)
+    order = pc.sort_indices(deduped, sort_keys=[("ts_init", "ascending")])  # stable
+    merged = deduped.take(order)
+    return merged.replace_schema_metadata(schema.metadata), n - merged.num_rows
+
+
+def _class_of(leaf: Path, root: Path) -> str:
+    return leaf.relative_to(root / "data").parts[0]
+
+
+def _commit_staging(stage_dir: Path, catalog_path: Path) -> CommitSummary:
+    summary = CommitSummary()
+    trash = catalog_path / f"{TRASH_PREFIX}{uuid.uuid4().hex[:12]}"
+    moves: list[tuple[str, str]] = []  # (new file in catalog, origin) - for rollback
+    trashed: list[tuple[str, str]] = []  # (original path, trash path)
+    journal = catalog_path / JOURNAL_NAME
+    plan = {"trash": str(trash), "added": moves, "trashed": trashed}
+
+    def save_journal() -> None:
+        tmp = journal.with_suffix(".tmp")
+        tmp.write_text(json.dumps(plan))
+        os.replace(tmp, journal)
+
+    save_journal()
+    try:
+        for stage_leaf in _leaf_dirs(stage_dir):
+            rel = stage_leaf.relative_to(stage_dir)
+            target_leaf = catalog_path / rel
+            kind = _class_of(stage_leaf, stage_dir)
+            staged = sorted(stage_leaf.glob("*.parquet"))
+            existing = sorted(target_leaf.glob("*.parquet")) if target_leaf.exists() else []
+            # Group staged files with every existing file they overlap (transitively).
+            groups: list[tuple[list[Path], list[Path]]] = []
+            remaining_existing = list(existing)
+            for s in staged:
+                span = _parse_interval(s)
+                hit = [e for e in remaining_existing if span and _overlaps(span, _parse_interval(e) or (0, -1))]
+                for e in hit:
+                    remaining_existing.remove(e)
+                groups.append(([s], hit))
+            for new_files, old_files in groups:
+                if old_files:
+                    merged, dupes = _merge_tables(new_files + old_files)
+                    ts = merged.column("ts_init")
+                    name = _interval_name(pc.min(ts).as_py(), pc.max(ts).as_py())
+                    out = stage_leaf / f"merged-{uuid.uuid4().hex[:8]}.parquet.part"
+                    pq.write_table(merged, out)
+                    old_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in old_files)
+                    summary.rows_added[kind] += merged.num_rows - old_rows
+                    summary.duplicate_rows_removed[kind] += dupes
+                    summary.files_replaced += len(old_files)
+                    for f in old_files:
+                        dest = trash / f.relative_to(catalog_path)
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        trashed.append((str(f), str(dest)))
+                        save_journal()  # journal first: a crash after it can still roll back
+                        os.replace(f, dest)
+                    source = out
+                else:
+                    name = new_files[0].name
+                    summary.rows_added[kind] += pq.ParquetFile(new_files[0]).metadata.num_rows
+                    source = new_files[0]
+                target_leaf.mkdir(parents=True, exist_ok=True)
+                final = target_leaf / name
+                if final.exists():  # same interval but not overlapping-merged: impossible, be safe
+                    raise RuntimeError(f"{final}: refusing to overwrite existing catalog file")
+                moves.append((str(final), str(source)))
+                save_journal()
+                os.replace(source, final)
+                summary.files_added += 1
+        _assert_disjoint(catalog_path)
+    except BaseException:
+        _rollback(plan)
+        journal.unlink(missing_ok=True)
+        journal.with_suffix(".tmp").unlink(missing_ok=True)
+        raise
+    journal.unlink(missing_ok=True)
+    shutil.rmtree(trash, ignore_errors=True)
+    return summary
+
+
+def _assert_disjoint(catalog_path: Path) -> None:
+    for leaf in _leaf_dirs(catalog_path):
+        spans = sorted(s for s in (_parse_interval(f) for f in leaf.glob("*.parquet")) if s)
+        for a, b in zip(spans, spans[1:], strict=False):
+            if _overlaps(a, b):
+                raise RuntimeError(f"{leaf}: overlapping files after commit ({a}, {b})")
+
+
+def _rollback(plan: dict) -> None:
+    for final, _origin in reversed(plan["added"]):
+        Path(final).unlink(missing_ok=True)
+    for original, in_trash in reversed(plan["trashed"]):
+        if Path(in_trash).exists():
+            Path(original).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(in_trash, original)
+    shutil.rmtree(plan["trash"], ignore_errors=True)
+
+
+def recover(catalog_path: Path) -> bool:
+    """Roll back a commit that was interrupted (process killed mid-move); drop stale staging.
+
+    Returns True if something was rolled back.
+    """
+    catalog_path = Path(catalog_path)
+    rolled_back = False
+    journal = catalog_path / JOURNAL_NAME
+    if journal.exists():
+        _rollback(json.loads(journal.read_text()))
+        journal.unlink()
+        rolled_back = True
+    journal.with_suffix(".tmp").unlink(missing_ok=True)
+    for stale in catalog_path.glob(f"{STAGING_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale in catalog_path.glob(f"{TRASH_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return rolled_back
