@@ -1,0 +1,53 @@
+"""The learning algorithms a run can use, by the name used in config files and on the CLI.
+
+Every entry is a Stable-Baselines3 ``BaseAlgorithm`` (the four SB3 algorithms and our tabular
+:class:`~rl.agents.qlearning.QLearning`), so every trained model has the same surface —
+``predict(obs, deterministic=True)``, ``save(path)``, ``Cls.load(path)`` — and runs unchanged inside
+``strategies.policy.PolicyMarketMaker``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ALGORITHMS = ("ppo", "a2c", "sac", "dqn", "qlearning")
+
+ACTION_MODES: dict[str, str] = {
+    "ppo": "continuous",
+    "a2c": "continuous",
+    "sac": "continuous",
+    "dqn": "discrete",
+    "qlearning": "discrete",
+}
+"""Action space each algorithm trains with by default: SAC needs a ``Box``, DQN and tabular
+Q-learning a ``Discrete`` quote grid; PPO/A2C handle both (the hyperparameter file may override)."""
+
+SUPPORTED_ACTION_MODES: dict[str, tuple[str, ...]] = {
+    "ppo": ("continuous", "discrete"),
+    "a2c": ("continuous", "discrete"),
+    "sac": ("continuous",),
+    "dqn": ("discrete",),
+    "qlearning": ("discrete",),
+}
+
+OFF_POLICY = frozenset({"sac", "dqn"})
+
+
+def algorithm_class(name: str) -> Any:
+    """Return the algorithm class for ``name`` (one of :data:`ALGORITHMS`)."""
+    key = name.lower()
+    if key == "qlearning":
+        from rl.agents.qlearning import QLearning
+
+        return QLearning
+    import stable_baselines3 as sb3
+
+    classes = {"ppo": sb3.PPO, "a2c": sb3.A2C, "sac": sb3.SAC, "dqn": sb3.DQN}
+    if key not in classes:
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
+    return classes[key]
+
+
+def default_policy(name: str) -> str:
+    """The policy alias an algorithm uses for a flat observation."""
+    return "QTablePolicy" if name.lower() == "qlearning" else "MlpPolicy"
