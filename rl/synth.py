@@ -1,0 +1,342 @@
+"""Synthetic market data from the Avellaneda–Stoikov model, written into a Nautilus catalog.
+
+Why: on real data nobody knows the optimal quotes, so "the agent learned something" cannot be
+checked. On data drawn from the AS model the optimum is known in closed form
+(:mod:`strategies.reference`), so an agent trained *through the real environment and matching
+engine* can be compared with it — the check Jerome et al. (2023, "Model-based gym environments for
+limit order book trading", mbt-gym) made without a matching engine.
+
+The model, per step of ``step_ms`` (Avellaneda & Stoikov 2008; Cartea, Jaimungal & Penalva 2015,
+ch. 10):
+
+* the mid is an arithmetic Brownian motion ``S_{k+1} = S_k + sigma * sqrt(dt) * Z``, rounded to the
+  tick grid and *constant within a step*; it changes only at step boundaries;
+* market sell and market buy orders each arrive as a Poisson process of rate
+  ``arrival_rate_per_s``; each reaches depth ``delta ~ Exponential(kappa)`` from the mid and prints
+  a trade at ``mid -/+ floor(delta / tick)`` ticks. A resting bid ``d`` whole ticks below the mid is
+  therefore hit with probability ``P(delta >= d * tick) = exp(-kappa * d * tick)`` per arrival:
+  exactly the model's fill probability on the tick grid.
+
+How the Nautilus venue must be set for this to be exact (``NOTES.md`` §2; :func:`venue_model`):
+
+* ``book_type="L1_MBP"``, ``trade_execution=False``: every trade tick sets the L1 book to
+  bid = ask = trade price, so ANY trade at or through our price fills our resting quote, whatever
+  its aggressor side — the model's "market order reaches depth delta";
+* trade size ``trade_size >= order size``: one arrival fills our whole quote;
+* ``prob_fill_on_limit=1.0``, zero latency, zero fees (the model has none);
+* after each trade a quote tick restores the market to ``mid +/- market_half_spread_ticks`` 1 ns
+  later (quotes that keep the mid). The market spread is kept wide
+  (``market_half_spread_ticks``) so that the market's own quotes never cross an agent quote
+  when the mid moves at a step boundary; only trades fill us;
+* decisions on the same ``step_ms`` grid as the mid updates, so a quote's depth is constant
+  between decisions. Trades are placed strictly inside a step, never at its boundary.
+
+What stays discrete: at most one fill per side per step (the quote is not re-posted until the next
+decision), so with ``lambda * dt`` not small the per-step fill probability is
+``1 - exp(-lambda * exp(-kappa delta) * dt)``; both the agent and the reference live with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SYNTH_INSTRUMENT_ID = "ASMODEL-PERP.SIM"
+MID_LEAD_NS = 1_000
+"""A step's mid is published this long before the step boundary (decisions happen at boundaries)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ASModelConfig:
+    """Parameters of the synthetic Avellaneda–Stoikov market.
+
+    Parameters
+    ----------
+    instrument_id : str
+        Id of the synthetic linear perpetual (venue ``SIM``).
+    start : str
+        UTC start of the data (ISO-8601).
+    duration_s : float
+        Length of the generated session.
+    step_ms : int
+        Mid-update (and intended decision) interval.
+    s0 : float
+        Initial mid (price units).
+    sigma_ticks_per_sqrt_s : float
+        Volatility of the arithmetic Brownian mid, ticks per sqrt(second).
+    arrival_rate_per_s : float
+        ``lambda``: market-order arrivals per second on each side.
+    kappa_per_tick : float
+        ``kappa``: a quote ``d`` ticks deep is reached by an arrival with probability
+        ``exp(-kappa * d)``.
+    tick_size, lot_size : str
+        Instrument grid (decimal strings).
+    trade_size : float
+        Size of every market order; must be >= the agent's order size.
+    market_half_spread_ticks : int
+        Half-spread of the market's own quotes; keep it larger than any quote depth you use plus
+        the largest mid step (so market quotes never cross resting agent quotes).
+    seed : int
+        Seed of the generator (``numpy.random.default_rng``).
+    """
+
+    instrument_id: str = SYNTH_INSTRUMENT_ID
+    start: str = "2024-01-01T00:00:00Z"
+    duration_s: float = 3600.0
+    step_ms: int = 1000
+    s0: float = 100.0
+    sigma_ticks_per_sqrt_s: float = 1.0
+    arrival_rate_per_s: float = 1.0
+    kappa_per_tick: float = 0.2
+    tick_size: str = "0.01"
+    lot_size: str = "1"
+    trade_size: float = 1.0
+    market_half_spread_ticks: int = 50
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> ValueError:
+            return ValueError(f"ASModelConfig.{name}: {why} (got {getattr(self, name)!r})")
+
+        for name in ("duration_s", "s0", "arrival_rate_per_s", "kappa_per_tick", "trade_size"):
+            if not float(getattr(self, name)) > 0:
+                raise bad(name, "must be > 0")
+        if self.sigma_ticks_per_sqrt_s < 0:
+            raise bad("sigma_ticks_per_sqrt_s", "must be >= 0")
+        if not isinstance(self.step_ms, int) or self.step_ms < 2:
+            raise bad("step_ms", "must be an integer >= 2")
+        if self.market_half_spread_ticks < 1:
+            raise bad("market_half_spread_ticks", "must be >= 1")
+        for name in ("tick_size", "lot_size"):
+            if not Decimal(getattr(self, name)) > 0:
+                raise bad(name, "must be > 0")
+        if Decimal(str(self.trade_size)) % Decimal(self.lot_size) != 0:
+            raise bad("trade_size", f"must be a multiple of lot_size {self.lot_size}")
+        if self.s0 / float(self.tick_size) <= 10 * self.market_half_spread_ticks:
+            raise bad("s0", "too close to zero for the market spread")
+        try:
+            pd.Timestamp(self.start)
+        except ValueError as e:
+            raise bad("start", "not an ISO-8601 time") from e
+
+    @property
+    def start_ns(self) -> int:
+        ts = pd.Timestamp(self.start)
+        return int((ts if ts.tzinfo else ts.tz_localize("UTC")).value)
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.duration_s * 1000 // self.step_ms)
+
+    @property
+    def end_ns(self) -> int:
+        return self.start_ns + self.n_steps * self.step_ms * 1_000_000
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def instrument_spec(config: ASModelConfig):  # noqa: ANN201 - catalog.instruments.InstrumentSpec
+    """The synthetic instrument: a linear perpetual without fees on venue SIM."""
+    from catalog.instruments import InstrumentSpec
+
+    symbol = config.instrument_id.rsplit(".", 1)[0]
+    return InstrumentSpec(
+        instrument_id=config.instrument_id,
+        kind="crypto_perpetual",
+        raw_symbol=symbol,
+        base="BTC",
+        quote="USDT",
+        settlement="USDT",
+        tick_size=Decimal(config.tick_size),
+        lot_size=Decimal(config.lot_size),
+        min_quantity=Decimal(config.lot_size),
+        maker_fee=Decimal(0),
+        taker_fee=Decimal(0),
+    )
+
+
+def venue_model(config: ASModelConfig, *, seed: int = 0):  # noqa: ANN201 - VenueModelConfig
+    """The venue settings under which Nautilus fills resting quotes exactly as the model does."""
+    from backtests.venue import VenueModelConfig
+
+    return VenueModelConfig(
+        venue=config.instrument_id.rsplit(".", 1)[-1],
+        oms_type="NETTING",
+        account_type="MARGIN",
+        base_currency="USDT",
+        starting_balances=("1000000 USDT",),
+        default_leverage=10.0,
+        book_type="L1_MBP",
+        latency_base_ns=0,
+        fee_model="fixed_rates",
+        maker_fee="0",
+        taker_fee="0",
+        prob_fill_on_limit=1.0,
+        prob_slippage=0.0,
+        trade_execution=False,
+        seed=seed,
+    )
+
+
+@dataclass(frozen=True)
+class SynthPaths:
+    """The generated event arrays (ticks / ns), before conversion to Nautilus objects."""
+
+    step_ts_ns: np.ndarray  # boundary of each step (its mid is quoted MID_LEAD_NS earlier)
+    mid_ticks: np.ndarray  # mid of each step, integer ticks
+    trade_ts_ns: np.ndarray
+    trade_px_ticks: np.ndarray
+    trade_is_buy: np.ndarray  # True: market buy (hits asks), False: market sell (hits bids)
+    trade_step: np.ndarray
+
+
+def simulate(config: ASModelConfig) -> SynthPaths:
+    """Draw the mid path and the market orders (pure NumPy; see the module docstring)."""
+    rng = np.random.default_rng(config.seed)
+    n = config.n_steps
+    dt_s = config.step_ms / 1000.0
+    tick = float(config.tick_size)
+    s0_ticks = config.s0 / tick
+    increments = rng.standard_normal(n) * config.sigma_ticks_per_sqrt_s * math.sqrt(dt_s)
+    increments[0] = 0.0
+    mid_ticks = np.rint(s0_ticks + np.cumsum(increments)).astype(np.int64)
+    step_ns = config.step_ms * 1_000_000
+    step_ts = config.start_ns + np.arange(n, dtype=np.int64) * step_ns
+
+    ts_parts, px_parts, buy_parts, step_parts = [], [], [], []
+    for is_buy in (False, True):
+        counts = rng.poisson(config.arrival_rate_per_s * dt_s, size=n)
+        steps = np.repeat(np.arange(n), counts)
+        # strictly inside the step: (1 ms, step - 1 ms), so decisions at boundaries see no trade
+        offsets = rng.uniform(1_000_000, step_ns - 1_000_000, size=len(steps)).astype(np.int64)
+        depth_ticks = np.floor(rng.exponential(1.0 / config.kappa_per_tick, size=len(steps)))
+        depth_ticks = np.minimum(depth_ticks, config.market_half_spread_ticks).astype(np.int64)
+        px = mid_ticks[steps] + (depth_ticks if is_buy else -depth_ticks)
+        ts_parts.append(step_ts[steps] + offsets)
+        px_parts.append(px)
+        buy_parts.append(np.full(len(steps), is_buy))
+        step_parts.append(steps)
+    ts = np.concatenate(ts_parts)
+    order = np.argsort(ts, kind="stable")
+    trade_ts = ts[order]
+    # Two arrivals in the same nanosecond would share a restoring quote; nudge them apart.
+    for i in range(1, len(trade_ts)):
+        if trade_ts[i] <= trade_ts[i - 1] + 1:
+            trade_ts[i] = trade_ts[i - 1] + 2
+    return SynthPaths(
+        step_ts_ns=step_ts,
+        mid_ticks=mid_ticks,
+        trade_ts_ns=trade_ts,
+        trade_px_ticks=np.concatenate(px_parts)[order],
+        trade_is_buy=np.concatenate(buy_parts)[order],
+        trade_step=np.concatenate(step_parts)[order],
+    )
+
+
+def iter_data(config: ASModelConfig, paths: SynthPaths | None = None) -> Iterator[Any]:
+    """Yield Nautilus ``QuoteTick``/``TradeTick`` objects in ``ts_init`` order."""
+    from nautilus_trader.model.data import QuoteTick, TradeTick
+    from nautilus_trader.model.enums import AggressorSide
+    from nautilus_trader.model.identifiers import InstrumentId, TradeId
+    from nautilus_trader.model.objects import Price, Quantity
+
+    paths = paths or simulate(config)
+    iid = InstrumentId.from_str(config.instrument_id)
+    tick = Decimal(config.tick_size)
+    prec = max(0, -tick.normalize().as_tuple().exponent)
+    size_prec = max(0, -Decimal(config.lot_size).normalize().as_tuple().exponent)
+    book_size = Quantity(Decimal(str(config.trade_size)) * 100, size_prec)
+    trade_size = Quantity(Decimal(str(config.trade_size)), size_prec)
+    hs = config.market_half_spread_ticks
+
+    def px(ticks: int) -> Price:
+        return Price(Decimal(int(ticks)) * tick, prec)
+
+    def quote(ts: int, mid: int) -> QuoteTick:
+        return QuoteTick(iid, px(mid - hs), px(mid + hs), book_size, book_size, ts, ts)
+
+    n_trades = len(paths.trade_ts_ns)
+    j = 0
+    for k in range(len(paths.step_ts_ns)):
+        mid = int(paths.mid_ticks[k])
+        # The new mid is published 1 us before the step boundary, so a decision taken at the
+        # boundary already sees it (the first step publishes at the start itself).
+        yield quote(int(paths.step_ts_ns[k]) - (MID_LEAD_NS if k > 0 else 0), mid)
+        while j < n_trades and paths.trade_step[j] == k:
+            ts = int(paths.trade_ts_ns[j])
+            aggressor = AggressorSide.BUYER if paths.trade_is_buy[j] else AggressorSide.SELLER
+            yield TradeTick(iid, px(paths.trade_px_ticks[j]), trade_size, aggressor, TradeId(f"S{j}"), ts, ts)
+            yield quote(ts + 1, mid)  # restore the market around the unchanged mid
+            j += 1
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """What :func:`write_as_model` wrote."""
+
+    catalog_path: str
+    instrument_id: str
+    start_ns: int
+    end_ns: int
+    quotes: int
+    trades: int
+    config: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_as_model(config: ASModelConfig, catalog_path: str | Path, *, progress: bool = False) -> SynthResult:
+    """Generate the model's data and write it (and the instrument) into ``catalog_path`` atomically.
+
+    A JSON sidecar ``synth/<instrument>.json`` in the catalog records the exact model parameters,
+    which is what the reference strategy and ``docs/results.md`` read back.
+    """
+    import json
+
+    from catalog.instruments import build_instrument
+    from catalog.writer import StagedCatalogWriter
+
+    paths = simulate(config)
+    stream: Iterator[Any] = iter_data(config, paths)
+    if progress:
+        from tqdm import tqdm
+
+        total = len(paths.step_ts_ns) + 2 * len(paths.trade_ts_ns)
+        stream = tqdm(stream, total=total, desc="synth as-model", unit=" events", unit_scale=True)
+    catalog_path = Path(catalog_path)
+    with StagedCatalogWriter(catalog_path) as writer:
+        writer.extend(stream)
+        writer.add_instruments([build_instrument(instrument_spec(config))])
+        writer.commit()
+    result = SynthResult(
+        catalog_path=str(catalog_path),
+        instrument_id=config.instrument_id,
+        start_ns=int(paths.step_ts_ns[0]),
+        end_ns=config.end_ns,
+        quotes=len(paths.step_ts_ns) + len(paths.trade_ts_ns),
+        trades=len(paths.trade_ts_ns),
+        config=config.to_dict(),
+    )
+    sidecar = catalog_path / "synth" / f"{config.instrument_id}.json"
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    sidecar.write_text(json.dumps(result.as_dict(), indent=2))
+    return result
+
+
+def read_model(catalog_path: str | Path, instrument_id: str = SYNTH_INSTRUMENT_ID) -> ASModelConfig:
+    """Read back the model parameters :func:`write_as_model` recorded in the catalog."""
+    import json
+
+    sidecar = Path(catalog_path) / "synth" / f"{instrument_id}.json"
+    if not sidecar.exists():
+        raise FileNotFoundError(f"{sidecar}: no synthetic-model record; run `amm synth as-model` first")
+    return ASModelConfig(**json.loads(sidecar.read_text())["config"])
