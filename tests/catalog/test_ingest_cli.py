@@ -1,0 +1,212 @@
+"""``amm ingest`` and ``amm catalog info`` end to end, on the real Binance captures.
+
+Files: ``binance_ws/spot/btcusdt_20240808.gz`` + ``btcusdt_20240809.gz`` (one session) and
+``binance_ws/usdm/btcusdt_20240808.gz``. Bad-input cases are cut from those real files (truncated
+gzip, a malformed line spliced in) or are minimal files (empty), and each checks that a catalog
+already holding data is left byte-for-byte unchanged.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from catalog.cli import main
+from catalog.settings import data_dir
+from tests.helpers import tree_digest
+
+SPOT = [data_dir() / "binance_ws/spot/btcusdt_20240808.gz", data_dir() / "binance_ws/spot/btcusdt_20240809.gz"]
+USDM = data_dir() / "binance_ws/usdm/btcusdt_20240808.gz"
+
+
+def amm(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the console entry point in-process; return (exit code, stdout, stderr)."""
+    argv = sys.argv
+    sys.argv = ["amm", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = argv
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def info(capsys, catalog: Path) -> dict:
+    code, out, err = amm(capsys, "catalog", "info", "--catalog", str(catalog), "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def rows(summary: dict, kind: str, identifier: str) -> int:
+    return sum(d["rows"] for d in summary["data"] if d["type"] == kind and d["identifier"] == identifier)
+
+
+@pytest.fixture(scope="module")
+def spot_catalog(tmp_path_factory) -> Path:
+    """The spot session ingested once; tests copy it before modifying."""
+    path = tmp_path_factory.mktemp("spot") / "catalog"
+    from catalog.ingest import ingest_files
+
+    ingest_files("binance-ws", SPOT, path)
+    return path
+
+
+@pytest.fixture()
+def catalog_copy(spot_catalog, tmp_path) -> Path:
+    dest = tmp_path / "catalog"
+    shutil.copytree(spot_catalog, dest)
+    return dest
+
+
+def test_spot_session_counts_and_report(capsys, tmp_path):
+    catalog = tmp_path / "cat"
+    code, out, err = amm(capsys, "ingest", "binance-ws", *map(str, SPOT), "--catalog", str(catalog), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["rows_read"] == {"bookTicker": 73_174, "trade": 19_904, "depth": 6_495, "snapshot": 1}
+    assert report["rows_written"]["QuoteTick"] == 73_174
+    assert report["rows_written"]["TradeTick"] == 19_904
+    assert Path(report["report_path"]).exists()
+    summary = info(capsys, catalog)
+    assert rows(summary, "quote_tick", "BTCUSDT.BINANCE") == 73_174
+    assert rows(summary, "trade_tick", "BTCUSDT.BINANCE") == 19_904
+    assert rows(summary, "order_book_delta", "BTCUSDT.BINANCE") == report["rows_written"]["OrderBookDelta"]
+    assert [i["id"] for i in summary["instruments"]] == ["BTCUSDT.BINANCE"]
+    assert summary["instruments"][0]["type"] == "CurrencyPair"
+    quotes = next(d for d in summary["data"] if d["type"] == "quote_tick")
+    assert quotes["start"].startswith("2024-08-08T23:54") and quotes["end"].startswith("2024-08-09T00:05")
+
+
+def test_reingest_adds_nothing(capsys, catalog_copy):
+    before = info(capsys, catalog_copy)
+    code, out, err = amm(capsys, "ingest", "binance-ws", *map(str, SPOT), "--catalog", str(catalog_copy), "--json")
+    assert code == 0, err
+    commit = json.loads(out)["commit"]
+    assert sum(commit["rows_added"].values()) == 0
+    assert commit["duplicate_rows_removed"]["quote_tick"] == 73_174
+    after = info(capsys, catalog_copy)
+    assert [(d["type"], d["rows"]) for d in after["data"]] == [(d["type"], d["rows"]) for d in before["data"]]
+
+
+def test_second_instrument_lands_beside_the_first(capsys, catalog_copy):
+    code, _, err = amm(capsys, "ingest", "binance-ws", str(USDM), "--catalog", str(catalog_copy), "--no-progress")
+    assert code == 0, err
+    summary = info(capsys, catalog_copy)
+    types = {i["id"]: i["type"] for i in summary["instruments"]}
+    assert types == {"BTCUSDT.BINANCE": "CurrencyPair", "BTCUSDT-PERP.BINANCE": "CryptoPerpetual"}
+    assert rows(summary, "quote_tick", "BTCUSDT-PERP.BINANCE") == 66_089
+    assert rows(summary, "quote_tick", "BTCUSDT.BINANCE") == 73_174
+
+
+# -- bad input: error named, catalog unchanged ----------------------------------------------------
+
+
+def _truncated(src: Path, dest: Path) -> Path:
+    dest.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    return dest
+
+
+def _with_malformed_line(src: Path, dest: Path, after_line: int = 500) -> Path:
+    with gzip.open(src, "rt") as fin, gzip.open(dest, "wt") as fout:
+        for i, line in enumerate(fin, start=1):
+            fout.write(line)
+            if i == after_line:
+                fout.write('1723161300000000000 {"stream":"btcusdt@trade","data":{"e":"trade",\n')
+    return dest
+
+
+def _with_gap(src: Path, dest: Path) -> Path:
+    """Drop one depth diff in the middle: the update-id chain breaks there."""
+    dropped = False
+    seen_depth = 0
+    with gzip.open(src, "rt") as fin, gzip.open(dest, "wt") as fout:
+        for line in fin:
+            if "@depth" in line:
+                seen_depth += 1
+                if seen_depth == 1000 and not dropped:
+                    dropped = True
+                    continue
+            fout.write(line)
+    return dest
+
+
+def test_truncated_gzip_fails_and_leaves_catalog_unchanged(capsys, catalog_copy, tmp_path):
+    bad = _truncated(USDM, tmp_path / "btcusdt_truncated.gz")
+    before = tree_digest(catalog_copy)
+    code, _, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(catalog_copy))
+    assert code == 1
+    assert err.startswith("error: ") and "btcusdt_truncated.gz" in err and len(err.strip().splitlines()) == 1
+    assert tree_digest(catalog_copy) == before
+
+
+def test_empty_file_fails_and_leaves_catalog_unchanged(capsys, catalog_copy, tmp_path):
+    empty = tmp_path / "empty.gz"
+    with gzip.open(empty, "wt"):
+        pass
+    before = tree_digest(catalog_copy)
+    code, _, err = amm(capsys, "ingest", "binance-ws", str(empty), "--catalog", str(catalog_copy))
+    assert code == 1 and "empty.gz" in err
+    assert tree_digest(catalog_copy) == before
+
+
+def test_malformed_line_strict_names_file_and_line(capsys, catalog_copy, tmp_path):
+    bad = _with_malformed_line(USDM, tmp_path / "malformed.gz")
+    before = tree_digest(catalog_copy)
+    code, _, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(catalog_copy), "--strict")
+    assert code == 1
+    assert "malformed.gz:501" in err
+    assert tree_digest(catalog_copy) == before
+
+
+def test_malformed_line_lenient_is_dropped_and_counted(capsys, tmp_path):
+    bad = _with_malformed_line(USDM, tmp_path / "malformed.gz")
+    code, out, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(tmp_path / "c"), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["dropped"].get("malformed") == 1
+    assert report["rows_written"]["QuoteTick"] == 66_089
+    assert any(e["line"] == 501 for e in report["events"])
+
+
+def test_sequence_gap_strict_fails_and_lenient_marks_it(capsys, catalog_copy, tmp_path):
+    bad = _with_gap(USDM, tmp_path / "gap.gz")
+    before = tree_digest(catalog_copy)
+    code, _, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(catalog_copy), "--strict")
+    assert code == 1 and "sequence_gap" in err and "gap.gz:" in err
+    assert tree_digest(catalog_copy) == before
+    code, out, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(tmp_path / "c2"), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["marked"]["sequence_gap"] == 1
+    assert report["dropped"]["unsynced"] > 0  # diffs after the gap wait for a snapshot that never comes
+
+
+def test_unknown_format_and_missing_file(capsys, tmp_path):
+    code, _, err = amm(capsys, "ingest", "nope", str(USDM), "--catalog", str(tmp_path / "c"))
+    assert code == 2 and "unknown format" in err
+    code, _, err = amm(capsys, "ingest", "binance-ws", str(tmp_path / "missing.gz"), "--catalog", str(tmp_path / "c"))
+    assert code == 1 and "missing.gz" in err
+    assert not (tmp_path / "c" / "data").exists()
+
+
+def test_catalog_info_on_a_non_catalog_fails(capsys, tmp_path):
+    code, _, err = amm(capsys, "catalog", "info", "--catalog", str(tmp_path))
+    assert code == 1 and "not a catalog" in err
+
+
+def test_console_script_help_and_exit_codes():
+    """The installed ``amm`` script itself: --help works, errors exit non-zero on stderr."""
+    amm_bin = Path(sys.executable).with_name("amm")
+    done = subprocess.run([str(amm_bin), "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "ingest" in done.stdout
+    done = subprocess.run([str(amm_bin), "catalog", "info", "--catalog", "/nonexistent/x"], capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and done.stderr.startswith("error:") and done.stdout == ""
