@@ -246,7 +246,6 @@ class _Reject(Exception):
 class _PendingDiff:
     file: str
     line: int
-    ts_local: int
     ts_event: int
     first_id: int
     final_id: int
@@ -860,7 +859,7 @@ class _Session:
             return []
         exch = m.T or m.E
         diff = _PendingDiff(
-            file=file, line=line, ts_local=ts_local,
+            file=file, line=line,
             ts_event=exch * 1_000_000 if exch else ts_local,
             first_id=m.U, final_id=m.u, prev_final_id=m.pu, levels=levels,
             after_gap=self.state == "gap",

@@ -347,6 +347,18 @@ def test_futures_sync_uses_pu(write_ws_gz, tmp_path: Path) -> None:
     assert_accounting(run)
 
 
+def test_bad_depth_diff_invalidates_the_book(write_ws_gz) -> None:
+    """A diff that cannot be applied (off-grid price) is dropped and the book waits for a snapshot."""
+    lines = [snapshot(100), spot_depth(101, 101, bids=[("99.005", "1")]), spot_depth(102, 102, bids=[("99.00", "1")])]
+    run = load([write_ws_gz("baddiff.gz", [(at(i), m) for i, m in enumerate(lines)])])
+    assert run.report.dropped == {Issue.MALFORMED.value: 1, Issue.UNSYNCED.value: 1}
+    assert run.report.marked == {Issue.SEQUENCE_GAP.value: 1}
+    bad = next(e for e in run.report.events if e.issue is Issue.MALFORMED)
+    assert (bad.line, bad.handling) == (2, "dropped; book invalid until next snapshot")
+    assert len(batches_of(run.deltas)) == 1  # only the snapshot
+    assert_accounting(run)
+
+
 def test_stale_diffs_are_expected_protocol_even_in_strict_mode(write_ws_gz) -> None:
     lines = [spot_depth(90, 95), spot_depth(96, 99), snapshot(100), spot_depth(101, 101, bids=[("99.00", "3")])]
     run = load([write_ws_gz("stale.gz", [(at(i), m) for i, m in enumerate(lines)])], strict=True)
