@@ -391,7 +391,7 @@ class IncrementalFeatures:
         self._evict(ts)
 
     def on_book(self, book: OrderBook, ts_init_ns: int | None = None) -> None:
-        """Note an update of ``book`` (a Nautilus L2/L3 ``OrderBook``) at receive time ``ts_init_ns``.
+        """Note an update of ``book`` (a Nautilus ``OrderBook``) at receive time ``ts_init_ns``.
 
         Call it after the book has been updated. The touch is read now (O(1)); the top
         ``book_levels`` levels for the imbalance are read lazily by the next :meth:`sample`, from
@@ -627,7 +627,8 @@ def compute_features(
         q_bid, q_ask = q["bid"].to_numpy(np.float64), q["ask"].to_numpy(np.float64)
         q_bsz, q_asz = q["bid_size"].to_numpy(np.float64), q["ask_size"].to_numpy(np.float64)
     if bt is not None:
-        b_bid, b_ask = bt["bid_price_0"].to_numpy(np.float64), bt["ask_price_0"].to_numpy(np.float64)
+        b_bid = bt["bid_price_0"].to_numpy(np.float64)
+        b_ask = bt["ask_price_0"].to_numpy(np.float64)
         b_bsz = bt["bid_size_0"].to_numpy(np.float64)
         b_asz = bt["ask_size_0"].to_numpy(np.float64)
 
@@ -733,7 +734,12 @@ def _imbalance_array(bid_total: np.ndarray, ask_total: np.ndarray) -> np.ndarray
 
 
 def _grid_volatility(t: np.ndarray, config: FeatureConfig, mid_at) -> np.ndarray:
-    """Realised volatility at each sample time (see the module docstring for the definition)."""
+    """Realised volatility at each sample time (see the module docstring for the definition).
+
+    Evaluates the mid on the whole grid span of the samples when that is smaller than one block
+    of ``vol_window + 1`` grid points per sample, else per-sample blocks (sparse samples over a
+    long span, e.g. one a minute over a month, stay cheap).
+    """
     if len(t) == 0:
         return np.empty(0)
     dt = int(config.vol_sample_interval_ns)
@@ -741,18 +747,27 @@ def _grid_volatility(t: np.ndarray, config: FeatureConfig, mid_at) -> np.ndarray
     last_k = t // dt  # index of the last grid point <= t
     k0 = int(last_k.min()) - window  # first grid point whose mid is needed
     k1 = int(last_k.max())
-    grid = np.arange(k0, k1 + 1, dtype=np.int64) * dt
-    mids = mid_at(grid)
-    r = mids[1:] - mids[:-1]  # r[i] is the return ending at grid index k0 + 1 + i
-    r2 = r * r
-    valid = ~np.isnan(r2)
-    r2 = np.where(valid, r2, 0.0)
-    windows = np.lib.stride_tricks.sliding_window_view(r2, window)
-    counts = np.lib.stride_tricks.sliding_window_view(valid, window).sum(axis=1)
-    sums = windows.sum(axis=1)  # sums[w] covers returns ending at k0 + 1 + w ... k0 + w + window
-    w = last_k - k0 - window
-    n = counts[w]
-    vol = np.sqrt(sums[w] / (np.maximum(n, 1) * config.vol_sample_interval_s))
+    if k1 - k0 + 1 <= len(t) * (window + 1):
+        grid = np.arange(k0, k1 + 1, dtype=np.int64) * dt
+        mids = mid_at(grid)
+        r = mids[1:] - mids[:-1]  # r[i] is the return ending at grid index k0 + 1 + i
+        r2 = r * r
+        valid = ~np.isnan(r2)
+        r2 = np.where(valid, r2, 0.0)
+        # window w covers the returns ending at k0 + 1 + w ... k0 + w + window
+        sums = np.lib.stride_tricks.sliding_window_view(r2, window).sum(axis=1)
+        counts = np.lib.stride_tricks.sliding_window_view(valid, window).sum(axis=1)
+        w = last_k - k0 - window
+        total, n = sums[w], counts[w]
+    else:
+        grid = (last_k[:, None] + np.arange(-window, 1, dtype=np.int64)[None, :]) * dt
+        mids = mid_at(grid.ravel()).reshape(grid.shape)
+        r = mids[:, 1:] - mids[:, :-1]
+        r2 = r * r
+        valid = ~np.isnan(r2)
+        total = np.where(valid, r2, 0.0).sum(axis=1)
+        n = valid.sum(axis=1)
+    vol = np.sqrt(total / (np.maximum(n, 1) * config.vol_sample_interval_s))
     return np.where(n >= config.vol_min_returns, vol, np.nan)
 
 
@@ -874,8 +889,9 @@ class _BookTopRecorder:
             self._ts_init = -1
         cols = book_top_columns(self.levels)
         if not self.rows:
-            return pd.DataFrame({c: np.empty(0, np.int64 if i < 2 else np.float64)
-                                 for i, c in enumerate(cols)})
+            return pd.DataFrame(
+                {c: np.empty(0, np.int64 if i < 2 else np.float64) for i, c in enumerate(cols)},
+            )
         frame = pd.DataFrame.from_records(self.rows, columns=cols)
         frame["ts_init"] = frame["ts_init"].astype(np.int64)
         frame["ts_event"] = frame["ts_event"].astype(np.int64)

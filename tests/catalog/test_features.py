@@ -74,7 +74,13 @@ def trade(ts: int, price: float, size: float, side: AggressorSide) -> TradeTick:
     )
 
 
-def delta(ts: int, action: BookAction, side: OrderSide, price: float, size: float) -> OrderBookDelta:
+def delta(
+    ts: int,
+    action: BookAction,
+    side: OrderSide,
+    price: float,
+    size: float,
+) -> OrderBookDelta:
     order = BookOrder(side, Price(price, 2), Quantity(size, 5), 0)
     return OrderBookDelta(IID, action, order, 0, 0, ts, ts)
 
@@ -406,6 +412,13 @@ def test_agreement_on_binance_fixture_via_catalog(tmp_path) -> None:
         body = vec.loc[events[0].ts_init + 5 * S: events[-1].ts_init]
         assert body[list(FEATURE_NAMES)].notna().all().all()  # defined once data flows
         assert (body["trade_count"] > 0).all() and (body["volatility"] > 0).all()
+    # sparse samples over a fine grid take the per-sample-block path of the vectorised volatility
+    cfg = FeatureConfig(tick_size=0.01, vol_sample_interval_ns=100_000_000, vol_window=5)
+    sparse = times[::97]
+    assert len(sparse) * (cfg.vol_window + 1) < (sparse[-1] - sparse[0]) // 100_000_000
+    vec = compute_features(quotes, trades, sparse, cfg)
+    assert_agree(replay(events, sparse, cfg), vec)
+    assert vec["volatility"].notna().sum() >= len(sparse) - 3
 
 
 @pytest.fixture(scope="module")
@@ -584,3 +597,23 @@ def test_agreement_inside_a_backtest_engine_on_binance_ws(ws_stream: list, book:
     inc = pd.DataFrame(rows, columns=list(FEATURE_NAMES), index=times)
     assert_agree(inc, compute_features(frames.quotes, frames.trades, times, cfg,
                                        book_top=frames.book_top))
+
+
+def test_catalog_round_trip_of_binance_ws_frames(ws_stream: list, tmp_path) -> None:
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from catalog.features import book_top_from_catalog
+
+    events = ws_stream[: len(ws_stream) // 4]
+    catalog = ParquetDataCatalog(str(tmp_path))
+    for kind in (OrderBookDelta, QuoteTick, TradeTick):
+        catalog.write_data([e for e in events if isinstance(e, kind)])
+    want = frames_from_data(events, book_levels=3)
+    quotes, trades = frames_from_catalog(tmp_path, "BTCUSDT.BINANCE")
+    book_top = book_top_from_catalog(tmp_path, "BTCUSDT.BINANCE", levels=3)
+    pd.testing.assert_frame_equal(quotes, want.quotes)
+    pd.testing.assert_frame_equal(trades, want.trades)
+    pd.testing.assert_frame_equal(book_top, want.book_top)
+    assert book_top["bid_size_2"].notna().all() and len(book_top) > 500
+    with pytest.raises(FileNotFoundError, match="catalog directory not found"):
+        frames_from_catalog(tmp_path / "missing", "BTCUSDT.BINANCE")
