@@ -6,7 +6,12 @@
   (pandas / NumPy) for analysis and for calibrating strategies.
 
 The two share every convention below; ``tests/catalog/test_features.py`` replays real Binance data
-through both and checks that they agree at a grid of sample times.
+through both (event by event, and inside a ``BacktestEngine`` strategy sampling on a timer) and
+checks that they agree at a grid of sample times: bit for bit, except the volatility sums (1e-12).
+
+In a strategy: call ``on_quote`` / ``on_trade`` from ``on_quote_tick`` / ``on_trade_tick``, and
+``on_book_deltas(deltas)`` from ``on_order_book_deltas`` (or ``on_book(self.cache.order_book(id),
+deltas.ts_init)``, slower on deep books); sample in a timer callback with ``event.ts_event``.
 
 Conventions
 -----------
@@ -303,7 +308,8 @@ class IncrementalFeatures:
     """Event-driven features: feed quotes, trades and book updates, call :meth:`sample`.
 
     Events must be fed in non-decreasing ``ts_init`` order, and ``sample(t)`` must be called only
-    after every event with ``ts_init <= t`` (what a Nautilus timer at ``t`` sees). ``on_quote``,
+    after every event with ``ts_init <= t`` (what a Nautilus timer at ``t`` sees) and with
+    non-decreasing ``t`` (the trade window forgets what slid out of it). ``on_quote``,
     ``on_trade`` and ``on_book_deltas`` (per delta) are O(1) amortised; ``sample`` is O(1) except
     when the book changed since the last sample and it was given as a Nautilus ``OrderBook``
     (then the top ``book_levels`` are read once, see :meth:`on_book`).
