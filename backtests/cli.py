@@ -1,0 +1,110 @@
+"""``amm backtest`` and ``amm report``.
+
+Heavy imports (NautilusTrader, QuantStats, matplotlib) happen inside the command bodies so that
+``amm --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if isinstance(e, ValueError | FileNotFoundError) else f"{type(e).__name__}: {text}"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``backtest`` and ``report`` commands to the root ``amm`` app."""
+
+    @app.command("backtest")
+    def backtest(
+        config: Annotated[Path, typer.Option("--config", "-c", help="Run config (TOML or YAML).")],
+        catalog: Annotated[Path | None, typer.Option(help="Override [run] catalog.")] = None,
+        start: Annotated[str | None, typer.Option(help="Override [run] start (ISO-8601 or UNIX ns).")] = None,
+        end: Annotated[str | None, typer.Option(help="Override [run] end (ISO-8601 or UNIX ns).")] = None,
+        out: Annotated[Path | None, typer.Option(help="Override [run] out_dir (runs are created inside).")] = None,
+        json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+        progress: Annotated[bool, typer.Option(help="Progress bar of simulated time (stderr).")] = True,
+        tearsheets: Annotated[bool, typer.Option(help="Write QuantStats HTML tearsheets.")] = True,
+    ) -> None:
+        """Backtest every strategy of a run config on the same data and venue model.
+
+        Each strategy runs in its own engine; the run directory gets the resolved config, Nautilus
+        reports (CSV), metrics.json, the equity curve, plots, tearsheets and a comparison table.
+        """
+        if not config.exists():
+            _fail(f"{config}: config file not found", 2)
+        try:
+            from backtests.config import load_run_config
+            from backtests.runner import run_backtest
+
+            spec = load_run_config(config).with_overrides(catalog=catalog, start=start, end=end, out_dir=out)
+            result = run_backtest(spec, progress=progress and sys.stderr.isatty(), tearsheets=tearsheets)
+        except typer.Exit:
+            raise
+        except Exception as e:  # noqa: BLE001 - one clear line, whatever failed
+            _fail(_one_line(e))
+        if json_output:
+            typer.echo(json.dumps(result.summary(), default=str))
+            return
+        from rich.console import Console
+
+        from backtests.tearsheet import comparison_frame, load_run_dirs, rich_table
+
+        console = Console()
+        console.print(rich_table(comparison_frame(load_run_dirs([result.run_dir])), title=spec.name))
+        console.print(f"run directory: {result.run_dir}")
+
+    @app.command("report")
+    def report(
+        run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by amm backtest.")],
+        benchmark: Annotated[
+            str | None,
+            typer.Option(help="Strategy (label) whose returns benchmark the tearsheets; default: the first."),
+        ] = None,
+        out: Annotated[Path | None, typer.Option(help="Output directory (default: the run dir, or runs/report__<time>).")] = None,
+        json_output: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON on stdout.")] = False,
+        tearsheets: Annotated[bool, typer.Option(help="Write QuantStats HTML tearsheets.")] = True,
+    ) -> None:
+        """Compare strategies of one or more runs: table (terminal, Markdown, HTML) and tearsheets."""
+        for rd in run_dirs:
+            if not rd.is_dir():
+                _fail(f"{rd}: run directory not found", 2)
+        if out is None:
+            if len(run_dirs) == 1:
+                out = run_dirs[0]
+            else:
+                out = Path("runs") / f"report__{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+        try:
+            from backtests.tearsheet import rich_table, write_reports
+
+            result = write_reports(run_dirs, out_dir=out, benchmark=benchmark, tearsheets=tearsheets)
+        except Exception as e:  # noqa: BLE001
+            _fail(_one_line(e))
+        if json_output:
+            from backtests.metrics import flatten_summary
+
+            payload = {
+                "out_dir": str(result.out_dir),
+                "tearsheets": {k: str(v) for k, v in result.tearsheets.items()},
+                "strategies": {s.label: flatten_summary(s.metrics) for s in result.strategies},
+            }
+            typer.echo(json.dumps(payload, default=str))
+            return
+        from rich.console import Console
+
+        console = Console()
+        console.print(rich_table(result.table))
+        console.print(f"report: {result.out_dir / 'comparison.html'}")

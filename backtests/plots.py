@@ -1,0 +1,162 @@
+"""Static plots of one backtest (matplotlib, Agg backend: no display needed).
+
+* ``equity.png``: PnL (equity minus starting equity) and drawdown below it;
+* ``inventory.png``: signed position with the inventory limit;
+* ``quotes.png``: market bid/ask/mid, our best open quotes, and fills (buys ^, sells v), for the
+  first ``quotes_window_s`` seconds (a whole day of quotes would be an unreadable band).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+
+_DPI = 110
+
+
+def _time_axis(ax) -> None:
+    loc = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    ax.grid(True, alpha=0.3)
+
+
+def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    return index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
+
+
+def plot_equity(equity: pd.DataFrame, path: Path, *, title: str = "") -> Path:
+    e = equity["equity"].astype(float)
+    x = _naive(e.index)
+    pnl = e - e.iloc[0]
+    dd = e - e.cummax()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, height_ratios=[3, 1])
+    ax1.plot(x, pnl.to_numpy(), color="tab:blue", lw=1.2)
+    ax1.axhline(0, color="black", lw=0.6)
+    ax1.set_ylabel("PnL (equity - start)")
+    ax1.set_title(title or "Equity")
+    ax2.fill_between(x, dd.to_numpy(), 0, color="tab:red", alpha=0.4, step="post")
+    ax2.set_ylabel("drawdown")
+    ax2.set_xlabel("time (UTC)")
+    for ax in (ax1, ax2):
+        _time_axis(ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_inventory(
+    equity: pd.DataFrame,
+    path: Path,
+    *,
+    max_inventory: float | None = None,
+    title: str = "",
+) -> Path:
+    pos = equity["position"].astype(float)
+    x = _naive(pos.index)
+    fig, ax = plt.subplots(figsize=(11, 4))
+    ax.step(x, pos.to_numpy(), where="post", color="tab:purple", lw=1.0)
+    ax.axhline(0, color="black", lw=0.6)
+    if max_inventory:
+        for y in (max_inventory, -max_inventory):
+            ax.axhline(y, color="tab:red", ls="--", lw=0.8)
+        ax.text(x[0], max_inventory, " inventory limit", va="bottom", color="tab:red", fontsize=8)
+    ax.set_ylabel("position (base units)")
+    ax.set_xlabel("time (UTC)")
+    ax.set_title(title or "Inventory")
+    _time_axis(ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_quotes(
+    equity: pd.DataFrame,
+    fills: pd.DataFrame,
+    path: Path,
+    *,
+    window_s: float = 300.0,
+    title: str = "",
+) -> Path:
+    if len(equity) == 0:
+        raise ValueError("plot_quotes: empty equity curve")
+    t0 = equity.index[0]
+    eq = equity[equity.index <= t0 + pd.Timedelta(seconds=window_s)]
+    x = _naive(eq.index)
+    fig, ax = plt.subplots(figsize=(11, 5))
+    ax.step(x, eq["bid"].to_numpy(), where="post", color="0.55", lw=0.8, label="market bid/ask")
+    ax.step(x, eq["ask"].to_numpy(), where="post", color="0.55", lw=0.8)
+    ax.plot(x, eq["mid"].to_numpy(), color="black", lw=0.8, label="mid")
+    ax.step(x, eq["quote_bid_px"].to_numpy(), where="post", color="tab:green", lw=1.0, alpha=0.8,
+            label="our bid")
+    ax.step(x, eq["quote_ask_px"].to_numpy(), where="post", color="tab:red", lw=1.0, alpha=0.8,
+            label="our ask")
+    if fills is not None and len(fills):
+        end_ns = int(eq["ts_ns"].iloc[-1]) if "ts_ns" in eq else int(x[-1].value)
+        f = fills[(fills["ts_ns"] >= int(equity["ts_ns"].iloc[0]) - 1_000_000_000) & (fills["ts_ns"] <= end_ns)]
+        ft = pd.to_datetime(f["ts_ns"], unit="ns")
+        buys, sells = f["side"] > 0, f["side"] < 0
+        ax.scatter(ft[buys], f.loc[buys, "px"], marker="^", color="tab:green", s=28, zorder=3,
+                   label=f"buy fills ({int(buys.sum())})")
+        ax.scatter(ft[sells], f.loc[sells, "px"], marker="v", color="tab:red", s=28, zorder=3,
+                   label=f"sell fills ({int(sells.sum())})")
+    ax.set_ylabel("price")
+    ax.set_xlabel("time (UTC)")
+    span = (eq.index[-1] - eq.index[0]).total_seconds() if len(eq) > 1 else 0
+    ax.set_title(title or f"Quotes against mid (first {span:.0f} s)")
+    ax.legend(loc="upper left", fontsize=8, ncols=3)
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    _time_axis(ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_strategy(
+    out_dir: Path,
+    equity: pd.DataFrame,
+    fills: pd.DataFrame,
+    *,
+    title: str = "",
+    max_inventory: float | None = None,
+) -> list[Path]:
+    """Write ``equity.png``, ``inventory.png`` and ``quotes.png`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    return [
+        plot_equity(equity, out_dir / "equity.png", title=f"Equity: {title}"),
+        plot_inventory(equity, out_dir / "inventory.png", max_inventory=max_inventory,
+                       title=f"Inventory: {title}"),
+        plot_quotes(equity, fills, out_dir / "quotes.png",
+                    title=f"Quotes against mid, with fills: {title}"),
+    ]
+
+
+def plot_equity_comparison(curves: Mapping[str, pd.Series], path: Path, *, title: str = "") -> Path:
+    """PnL curves of several strategies on one axis."""
+    fig, ax = plt.subplots(figsize=(11, 5))
+    for name, e in curves.items():
+        e = e.astype(float)
+        ax.plot(_naive(e.index), (e - e.iloc[0]).to_numpy(), lw=1.2, label=name)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_ylabel("PnL (equity - start)")
+    ax.set_xlabel("time (UTC)")
+    ax.set_title(title or "PnL by strategy")
+    ax.legend(fontsize=9)
+    _time_axis(ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path

@@ -1,0 +1,316 @@
+"""Run the strategies of a run config, each in its own engine, and write a run directory.
+
+Uses NautilusTrader's config-driven path: ``BacktestNode`` + ``BacktestRunConfig`` +
+``BacktestDataConfig(catalog_path=...)`` + ``ImportableStrategyConfig`` (+ the venue from
+``VenueModelConfig.to_backtest_venue_config()`` and the :class:`~backtests.equity.EquitySampler` as an
+``ImportableActorConfig``). The strategy config is therefore the one ``TradingNode`` runs live.
+
+Each strategy gets its own ``BacktestNode`` (one engine, built right before it runs): the fill model
+reseeds Python's global ``random`` when it is *built*, and a node builds all its engines before
+running any, so several runs in one node would share one random stream and a strategy's fills would
+depend on the strategies run before it. One node per strategy keeps every run reproducible alone.
+
+Run directory (``<out_dir>/<name>__seed<seed>__<UTC time>/``)::
+
+    config.resolved.toml, config.resolved.json   the exact config (re-run it with amm backtest)
+    comparison.md / .html / .json                one row per strategy
+    equity_comparison.png
+    <strategy>/orders.csv fills.csv order_fills.csv positions.csv account.csv
+    <strategy>/equity.parquet mid_changes.parquet metrics.json
+    <strategy>/equity.png inventory.png quotes.png tearsheet.html
+
+Report CSVs drop Nautilus' random UUID columns (``event_id``...) so that the same config and seed
+give byte-identical reports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from backtests.config import RunSpec, StrategySpec, to_toml
+from backtests.data import classes_to_load, data_span, to_ns
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def _uuid_columns(df: pd.DataFrame) -> list[str]:
+    """Report columns holding random UUID4s (``event_id``, ``init_id``...): differ run to run."""
+    out = []
+    for c in df.columns:
+        if df[c].dtype == object:
+            values = df[c].dropna().astype(str)
+            if len(values) and values.map(lambda v: bool(_UUID_RE.match(v))).all():
+                out.append(c)
+    return out
+
+STRATEGY_FILES = (
+    "orders.csv",
+    "fills.csv",
+    "order_fills.csv",
+    "positions.csv",
+    "account.csv",
+    "equity.parquet",
+    "mid_changes.parquet",
+    "metrics.json",
+)
+
+
+@dataclass
+class StrategyRun:
+    """What one strategy's run produced."""
+
+    name: str
+    directory: Path
+    metrics: dict[str, Any]
+    events: int
+    wall_s: float
+
+
+@dataclass
+class RunResult:
+    """A finished ``amm backtest``: the run directory and one entry per strategy."""
+
+    run_dir: Path
+    spec: RunSpec
+    strategies: list[StrategyRun] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        from backtests.metrics import flatten_summary
+
+        return {
+            "run_dir": str(self.run_dir),
+            "name": self.spec.name,
+            "instrument_id": self.spec.instrument_id,
+            "strategies": {
+                s.name: {**flatten_summary(s.metrics), "events": s.events, "wall_s": round(s.wall_s, 3)}
+                for s in self.strategies
+            },
+        }
+
+
+def _new_run_dir(spec: RunSpec) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = spec.out_dir / f"{spec.name}__seed{spec.venue.seed}__{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def resolve_window(spec: RunSpec) -> tuple[int, int]:
+    """The run's ``(start_ns, end_ns)``: the config window, defaulting to the data span."""
+    span = data_span(spec.catalog, spec.instrument_id)
+    start = to_ns(spec.start, name="start")
+    end = to_ns(spec.end, name="end")
+    start = span[0] if start is None else start
+    end = span[1] if end is None else end
+    if end < start:
+        raise ValueError(f"window end {spec.end} is before start {spec.start}")
+    if end < span[0] or start > span[1]:
+        raise ValueError(
+            f"window {pd.Timestamp(start, tz='UTC')} .. {pd.Timestamp(end, tz='UTC')} is outside the "
+            f"data of {spec.instrument_id} ({pd.Timestamp(span[0], tz='UTC')} .. "
+            f"{pd.Timestamp(span[1], tz='UTC')})",
+        )
+    return start, end
+
+
+def build_run_config(
+    spec: RunSpec,
+    strategy: StrategySpec,
+    window_ns: tuple[int, int],
+    *,
+    progress: bool = False,
+):
+    """The ``BacktestRunConfig`` of one strategy (one engine)."""
+    from nautilus_trader.backtest.config import (
+        BacktestDataConfig,
+        BacktestEngineConfig,
+        BacktestRunConfig,
+    )
+    from nautilus_trader.common.config import ImportableActorConfig
+    from nautilus_trader.config import LoggingConfig
+    from nautilus_trader.model.identifiers import InstrumentId
+
+    classes = classes_to_load(spec.catalog, spec.instrument_id, spec.venue.book_type)
+    catalog = str(Path(spec.catalog).resolve())
+    data = [
+        BacktestDataConfig(
+            catalog_path=catalog,
+            data_cls=f"{cls.__module__}:{cls.__name__}",
+            instrument_id=InstrumentId.from_str(spec.instrument_id),
+            start_time=window_ns[0],
+            end_time=window_ns[1],
+        )
+        for cls in classes
+    ]
+    sampler = {
+        "component_id": "EquitySampler",
+        "instrument_id": spec.instrument_id,
+        "interval_ms": spec.equity_interval_ms,
+        "subscribe_book": spec.venue.book_type != "L1_MBP",
+    }
+    if progress:
+        sampler["progress_start_ns"] = window_ns[0]
+        sampler["progress_end_ns"] = window_ns[1]
+        sampler["progress_label"] = strategy.name
+    engine = BacktestEngineConfig(
+        trader_id="BACKTESTER-001",
+        logging=LoggingConfig(log_level=spec.log_level),
+        strategies=[strategy.importable()],
+        actors=[
+            ImportableActorConfig(
+                actor_path="backtests.equity:EquitySampler",
+                config_path="backtests.equity:EquitySamplerConfig",
+                config=sampler,
+            ),
+        ],
+        run_analysis=False,
+    )
+    return BacktestRunConfig(
+        venues=[spec.venue.to_backtest_venue_config()],
+        data=data,
+        engine=engine,
+        dispose_on_completion=False,
+        raise_exception=True,
+    )
+
+
+def _write_csv(df: pd.DataFrame | None, path: Path) -> None:
+    if df is None:
+        df = pd.DataFrame()
+    df = df.drop(columns=_uuid_columns(df))
+    df.to_csv(path)
+
+
+def run_strategy(
+    spec: RunSpec,
+    strategy: StrategySpec,
+    run_dir: Path,
+    window_ns: tuple[int, int],
+    *,
+    progress: bool = False,
+) -> StrategyRun:
+    """Run one strategy in its own ``BacktestNode`` and write its artefacts under ``run_dir``."""
+    from nautilus_trader.backtest.node import BacktestNode
+    from nautilus_trader.model.identifiers import InstrumentId, Venue
+
+    from backtests.equity import EquitySampler
+    from backtests.metrics import (
+        MetricsConfig,
+        compute_metrics,
+        fills_from_report,
+        order_counts_from_report,
+    )
+    from backtests.plots import plot_strategy
+
+    out = run_dir / strategy.name
+    out.mkdir(parents=True, exist_ok=True)
+    run_config = build_run_config(spec, strategy, window_ns, progress=progress)
+    node = BacktestNode(configs=[run_config])
+    t0 = time.perf_counter()
+    try:
+        results = node.run()
+        wall_s = time.perf_counter() - t0
+        engine = node.get_engine(run_config.id)
+        if engine is None:
+            raise RuntimeError(f"strategy {strategy.name}: the backtest engine was not built")
+        trader = engine.trader
+        samplers = [a for a in trader.actors() if isinstance(a, EquitySampler)]
+        if not samplers:
+            raise RuntimeError(f"strategy {strategy.name}: equity sampler missing")
+        equity = samplers[0].samples()
+        mids = samplers[0].mid_changes()
+        orders = trader.generate_orders_report()
+        fills_report = trader.generate_fills_report()
+        _write_csv(orders, out / "orders.csv")
+        _write_csv(fills_report, out / "fills.csv")
+        _write_csv(trader.generate_order_fills_report(), out / "order_fills.csv")
+        _write_csv(trader.generate_positions_report(), out / "positions.csv")
+        _write_csv(trader.generate_account_report(Venue(spec.venue.venue)), out / "account.csv")
+        equity.to_parquet(out / "equity.parquet")
+        mids.to_parquet(out / "mid_changes.parquet")
+        instrument = engine.cache.instrument(InstrumentId.from_str(spec.instrument_id))
+        multiplier = float(instrument.multiplier) if instrument is not None else 1.0
+        max_inv = strategy.config.get("max_inventory")
+        submitted, filled = order_counts_from_report(orders)
+        fills = fills_from_report(fills_report)
+        metrics = compute_metrics(
+            equity,
+            fills,
+            config=MetricsConfig(
+                interval_s=spec.equity_interval_ms / 1000,
+                max_inventory=float(max_inv) if max_inv is not None else None,
+                multiplier=multiplier,
+            ),
+            orders_submitted=submitted,
+            orders_filled=filled,
+            mid_changes=mids,
+        )
+        events = int(results[0].iterations) if results else 0
+        metrics["strategy"] = strategy.name
+        metrics["instrument_id"] = spec.instrument_id
+        metrics["valuation_currency"] = _valuation_currency(instrument)
+        metrics["events"] = events
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        plot_strategy(out, equity, fills, title=f"{strategy.name} on {spec.instrument_id}",
+                      max_inventory=metrics.get("max_inventory"))
+    finally:
+        node.dispose()
+    return StrategyRun(strategy.name, out, metrics, events, wall_s)
+
+
+def _valuation_currency(instrument) -> str | None:
+    if instrument is None:
+        return None
+    ccy = getattr(instrument, "settlement_currency", None) or instrument.quote_currency
+    return ccy.code
+
+
+def run_backtest(
+    spec: RunSpec,
+    *,
+    progress: bool = True,
+    run_dir: Path | None = None,
+    tearsheets: bool = True,
+) -> RunResult:
+    """Run every strategy of ``spec`` on the same data and venue, then write the comparison.
+
+    Parameters
+    ----------
+    spec : RunSpec
+        The resolved run config.
+    progress : bool
+        Show a progress bar of simulated time per strategy on stderr.
+    run_dir : Path, optional
+        Write here instead of a new ``<out_dir>/<name>__seed<seed>__<time>`` directory.
+    tearsheets : bool
+        Write the QuantStats HTML tearsheets (about a second each).
+    """
+    from backtests.tearsheet import write_reports
+
+    window = resolve_window(spec)
+    if run_dir is None:
+        run_dir = _new_run_dir(spec)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.resolved.toml").write_text(to_toml(spec))
+    resolved = spec.to_dict()
+    resolved["run"]["window_ns"] = list(window)
+    resolved["source"] = spec.source
+    (run_dir / "config.resolved.json").write_text(json.dumps(resolved, indent=2) + "\n")
+    result = RunResult(run_dir=run_dir, spec=spec)
+    for strategy in spec.strategies:
+        result.strategies.append(run_strategy(spec, strategy, run_dir, window, progress=progress))
+    write_reports([run_dir], out_dir=run_dir, benchmark=spec.benchmark, tearsheets=tearsheets)
+    return result

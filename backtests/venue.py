@@ -1,0 +1,467 @@
+"""Every market assumption of a backtest, stated once, in one frozen object.
+
+A market-making backtest is only as good as its exchange model: how orders get filled, how fast they
+arrive, what they cost. hftbacktest makes these assumptions explicit in one builder (latency model,
+queue model, fee model); NautilusTrader spreads them over ``add_venue`` arguments and importable
+model configs. :class:`VenueModelConfig` gathers them so that the RL environment (through
+:meth:`VenueModelConfig.add_to_engine`) and the config-driven backtests (through
+:meth:`VenueModelConfig.to_backtest_venue_config`) build *the same* simulated venue: training and
+evaluation cannot silently differ.
+
+What the choices mean for passive (resting post-only limit) fills in NautilusTrader 1.221.0, measured
+with a resting BUY at 50000.0 while the market is 50000.0 / 50000.1 (see ``NOTES.md`` §2):
+
+============================  =========================================================================
+data / setting                effect on a resting quote
+============================  =========================================================================
+``L1_MBP`` quotes only        fills only when the opposite best quote moves onto or through our price,
+                              for at most the displayed opposite size.
+``L1_MBP`` + trades,          every trade sets bid = ask = trade price, so ANY trade at or through our
+``trade_execution=False``     price fills us for the trade size (MAKER), whatever its aggressor side:
+                              optimistic, no queue position. ``prob_fill_on_limit`` applies here.
+``L1_MBP`` + trades,          asymmetric: a SELLER trade only moves the bid, so it never fills a
+``trade_execution=True``      resting bid (the natural counterparty). Avoid for market making.
+``L2_MBP`` / ``L3_MBO``       only book changes that cross our price fill us (at our limit, for the
+deltas                        displayed size); trades do not fill. Liquidity is *not* depleted by our
+                              fills, so the same level can fill us again on the next book event.
+============================  =========================================================================
+
+There is no queue-position model in 1.221.0: ``prob_fill_on_limit`` (the probability that a touch at
+our price fills us) is the only knob for queue priority. Latency delays order insert/modify/cancel
+messages on their way to the matching engine (base + the specific latency); market data is not
+delayed. Fees default to the instrument's maker/taker rates; a negative maker fee is a rebate.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from nautilus_trader.backtest.config import (
+    BacktestVenueConfig,
+    FeeModelConfig,
+    ImportableFeeModelConfig,
+    ImportableFillModelConfig,
+    ImportableLatencyModelConfig,
+)
+from nautilus_trader.backtest.models import FeeModel, FillModel, LatencyModel
+from nautilus_trader.common.config import NautilusConfig
+from nautilus_trader.model.enums import (
+    AccountType,
+    BookType,
+    LiquiditySide,
+    OmsType,
+)
+from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.objects import Money
+
+OMS_TYPES = ("NETTING", "HEDGING")
+ACCOUNT_TYPES = ("MARGIN", "CASH")
+BOOK_TYPES = ("L1_MBP", "L2_MBP", "L3_MBO")
+FEE_MODELS = ("maker_taker", "fixed_rates")
+
+DEFAULT_FILL_MODEL_PATH = "nautilus_trader.backtest.models:FillModel"
+
+
+# -- importable model shims ----------------------------------------------------------------------
+# BacktestNode builds fill/fee models as ``cls(config=cfg)``. Nautilus' FillModel subclasses do not
+# take ``config=``, and its MakerTakerFeeModel cannot override the instrument's rates, so the node
+# path goes through these two small factories; ``add_to_engine`` calls the same functions, which is
+# what guarantees both paths build identical models.
+
+
+class FillModelSpec(NautilusConfig, frozen=True):
+    """Importable config for :func:`build_fill_model` (any FillModel subclass plus its kwargs)."""
+
+    fill_model_path: str = DEFAULT_FILL_MODEL_PATH
+    prob_fill_on_limit: float = 1.0
+    prob_fill_on_stop: float = 1.0
+    prob_slippage: float = 0.0
+    random_seed: int | None = None
+    kwargs: dict[str, Any] | None = None
+
+
+def _resolve(path: str, what: str) -> Any:
+    if ":" not in path:
+        raise ValueError(f"{what}: expected 'package.module:Name', got {path!r}")
+    module, name = path.rsplit(":", 1)
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"{what}: cannot import {path!r}: {e}") from e
+
+
+def build_fill_model(config: FillModelSpec) -> FillModel:
+    """Construct the fill model a :class:`FillModelSpec` names.
+
+    Note that ``FillModel.__init__`` reseeds Python's *global* ``random`` module with
+    ``random_seed``: build it right before the run it belongs to.
+    """
+    cls = _resolve(config.fill_model_path, "fill_model_path")
+    if not (isinstance(cls, type) and issubclass(cls, FillModel)):
+        raise ValueError(f"fill_model_path: {config.fill_model_path!r} is not a FillModel class")
+    return cls(
+        prob_fill_on_limit=config.prob_fill_on_limit,
+        prob_fill_on_stop=config.prob_fill_on_stop,
+        prob_slippage=config.prob_slippage,
+        random_seed=config.random_seed,
+        **(config.kwargs or {}),
+    )
+
+
+class FixedRatesFeeModelConfig(FeeModelConfig, frozen=True):
+    """Importable config for :class:`FixedRatesFeeModel` (rates as decimal strings)."""
+
+    maker_fee: str
+    taker_fee: str
+
+
+class FixedRatesFeeModel(FeeModel):
+    """Maker/taker fee on notional at explicit rates, ignoring the instrument's own fees.
+
+    Use it for a VIP tier, a BNB discount or a maker rebate (negative ``maker_fee``). The
+    commission currency follows Nautilus' ``MakerTakerFeeModel``: quote currency for linear
+    instruments, base currency for inverse ones.
+    """
+
+    def __init__(self, config: FixedRatesFeeModelConfig) -> None:
+        self.maker_fee = float(Decimal(config.maker_fee))
+        self.taker_fee = float(Decimal(config.taker_fee))
+
+    def get_commission(self, order, fill_qty, fill_px, instrument) -> Money:  # noqa: D401
+        notional = instrument.notional_value(
+            quantity=fill_qty,
+            price=fill_px,
+            use_quote_for_inverse=False,
+        ).as_double()
+        if order.liquidity_side == LiquiditySide.MAKER:
+            rate = self.maker_fee
+        elif order.liquidity_side == LiquiditySide.TAKER:
+            rate = self.taker_fee
+        else:
+            raise ValueError(f"invalid liquidity side {order.liquidity_side!r}")
+        currency = instrument.base_currency if instrument.is_inverse else instrument.quote_currency
+        return Money(notional * rate, currency)
+
+
+# -- the venue model -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class VenueModelConfig:
+    """The simulated exchange: account, book, latency, fees and fill model.
+
+    Defaults describe ``BTCUSDT-PERP.BINANCE`` (USD-M perpetual) replayed from L1 quotes + trades
+    with a 100,000 USDT margin account.
+
+    Parameters
+    ----------
+    venue : str
+        Venue name; must equal the venue of every instrument traded (``BINANCE``).
+    oms_type : {"NETTING", "HEDGING"}
+        NETTING keeps one position per instrument (Binance one-way mode); HEDGING one per order.
+    account_type : {"MARGIN", "CASH"}
+        MARGIN lets inventory go short (perpetuals, spot margin); CASH needs the asset you sell.
+    base_currency : str or None
+        Single-currency account in this currency (``USDT``); None for a multi-currency account
+        (spot CASH accounts holding both BTC and USDT).
+    starting_balances : tuple of str
+        ``"100000 USDT"``-style balances.
+    default_leverage : float
+        Margin-account leverage for every instrument without an entry in ``leverages``.
+    leverages : dict of str to float
+        Per-instrument leverage overrides, keyed by instrument id.
+    book_type : {"L1_MBP", "L2_MBP", "L3_MBO"}
+        The book the matching engine keeps; it also decides which data ``backtests.data`` loads
+        (L1: quotes + trades; L2/L3: deltas + trades). See the module docstring for fill effects.
+    latency_base_ns, latency_insert_ns, latency_update_ns, latency_cancel_ns : int
+        One-way delay from strategy to matching engine. Insert/update/cancel delay = base +
+        specific. All zero gives ``latency_model=None`` (orders act on the very next event).
+    fee_model : {"maker_taker", "fixed_rates"}
+        ``maker_taker``: the instrument's ``maker_fee``/``taker_fee`` (``catalog/instruments.toml``).
+        ``fixed_rates``: ``maker_fee``/``taker_fee`` below (fractions of notional, negative =
+        rebate).
+    maker_fee, taker_fee : str or None
+        Rates for ``fee_model="fixed_rates"``, as decimal strings (``"-0.0001"``).
+    fill_model_path : str
+        ``module:Class`` of a Nautilus ``FillModel`` (subclass); default the plain FillModel.
+    prob_fill_on_limit : float
+        Probability that a touch at our price (book locked at our limit) fills us: a crude
+        stand-in for queue position. 1.0 = always (optimistic).
+    prob_fill_on_stop : float
+        Probability that a stop order fills when the market touches its trigger.
+    prob_slippage : float
+        Probability that an aggressive fill slips one tick (L1 only).
+    fill_model_kwargs : dict
+        Extra keyword arguments for ``fill_model_path`` (e.g. ``liquidity_factor``).
+    seed : int
+        Fill-model random seed. FillModel reseeds Python's global ``random``; the same seed and
+        config reproduce the same fills.
+    trade_execution : bool
+        Let trades move the matching engine's market. Keep False for market making on L1 in 1.221.0
+        (trades still touch the L1 book; True has asymmetric aggressor semantics).
+    bar_execution : bool
+        Let bars move the market (off: market makers replay ticks, not bars).
+    use_reduce_only, reject_stop_orders, support_gtd_orders : bool
+        Venue rules, as in ``BacktestEngine.add_venue``.
+    allow_cash_borrowing : bool
+        Allow negative balances on CASH accounts.
+    """
+
+    venue: str = "BINANCE"
+    oms_type: str = "NETTING"
+    account_type: str = "MARGIN"
+    base_currency: str | None = "USDT"
+    starting_balances: tuple[str, ...] = ("100000 USDT",)
+    default_leverage: float = 5.0
+    leverages: Mapping[str, float] = field(default_factory=dict)
+    book_type: str = "L1_MBP"
+    latency_base_ns: int = 10_000_000
+    latency_insert_ns: int = 0
+    latency_update_ns: int = 0
+    latency_cancel_ns: int = 0
+    fee_model: str = "maker_taker"
+    maker_fee: str | None = None
+    taker_fee: str | None = None
+    fill_model_path: str = DEFAULT_FILL_MODEL_PATH
+    prob_fill_on_limit: float = 1.0
+    prob_fill_on_stop: float = 1.0
+    prob_slippage: float = 0.0
+    fill_model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 42
+    trade_execution: bool = False
+    bar_execution: bool = False
+    use_reduce_only: bool = True
+    reject_stop_orders: bool = True
+    support_gtd_orders: bool = True
+    allow_cash_borrowing: bool = False
+
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> ValueError:
+            return ValueError(f"VenueModelConfig.{name}: {why} (got {getattr(self, name)!r})")
+
+        if not self.venue or not self.venue.replace("_", "").isalnum():
+            raise bad("venue", "must be a venue name like 'BINANCE'")
+        for name, allowed in (
+            ("oms_type", OMS_TYPES),
+            ("account_type", ACCOUNT_TYPES),
+            ("book_type", BOOK_TYPES),
+            ("fee_model", FEE_MODELS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise bad(name, f"must be one of {allowed}")
+        if isinstance(self.starting_balances, str) or not self.starting_balances:
+            raise bad("starting_balances", "must be a non-empty list like ['100000 USDT']")
+        object.__setattr__(self, "starting_balances", tuple(self.starting_balances))
+        for b in self.starting_balances:
+            try:
+                Money.from_str(b)
+            except Exception as e:  # noqa: BLE001 - Nautilus raises several types
+                raise bad("starting_balances", f"{b!r} is not '<amount> <CURRENCY>': {e}") from e
+        if self.base_currency is not None:
+            codes = {b.split()[-1] for b in self.starting_balances}
+            if codes != {self.base_currency}:
+                raise bad(
+                    "base_currency",
+                    f"a single-currency account needs balances only in {self.base_currency}; "
+                    f"set base_currency = null for multi-currency balances {sorted(codes)}",
+                )
+        if not self.default_leverage > 0:
+            raise bad("default_leverage", "must be > 0")
+        if self.account_type == "CASH" and (self.default_leverage != 1 or self.leverages):
+            raise bad("default_leverage", "CASH accounts are unleveraged: set it to 1, no leverages")
+        for iid, lev in dict(self.leverages).items():
+            if not float(lev) > 0:
+                raise ValueError(f"VenueModelConfig.leverages[{iid!r}]: must be > 0, got {lev!r}")
+        for name in ("latency_base_ns", "latency_insert_ns", "latency_update_ns", "latency_cancel_ns"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise bad(name, "must be an integer number of nanoseconds >= 0")
+        if self.fee_model == "fixed_rates":
+            for name in ("maker_fee", "taker_fee"):
+                value = getattr(self, name)
+                try:
+                    Decimal(str(value))
+                except (InvalidOperation, TypeError) as e:
+                    raise bad(name, "fee_model='fixed_rates' needs a decimal rate") from e
+                if value is None:
+                    raise bad(name, "fee_model='fixed_rates' needs a decimal rate")
+        elif self.maker_fee is not None or self.taker_fee is not None:
+            raise bad("fee_model", "maker_fee/taker_fee are only used with fee_model='fixed_rates'")
+        for name in ("prob_fill_on_limit", "prob_fill_on_stop", "prob_slippage"):
+            value = getattr(self, name)
+            if not 0.0 <= float(value) <= 1.0:
+                raise bad(name, "must be a probability in [0, 1]")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise bad("seed", "must be an integer")
+        cls = _resolve(self.fill_model_path, "VenueModelConfig.fill_model_path")
+        if not (isinstance(cls, type) and issubclass(cls, FillModel)):
+            raise bad("fill_model_path", "must name a nautilus FillModel class")
+        params = inspect.signature(cls.__init__).parameters
+        for key in self.fill_model_kwargs:
+            if key not in params:
+                raise ValueError(
+                    f"VenueModelConfig.fill_model_kwargs: {cls.__name__} takes no argument {key!r}",
+                )
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "venue") -> VenueModelConfig:
+        """Build from a parsed TOML/YAML table; unknown keys raise naming the key and ``where``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{where}: unknown venue field(s) {unknown}; known: {sorted(known)}")
+        kwargs = dict(data)
+        if "starting_balances" in kwargs and isinstance(kwargs["starting_balances"], list):
+            kwargs["starting_balances"] = tuple(kwargs["starting_balances"])
+        try:
+            return cls(**kwargs)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from e
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (for the resolved run config)."""
+        out = asdict(self)
+        out["starting_balances"] = list(self.starting_balances)
+        out["leverages"] = dict(self.leverages)
+        out["fill_model_kwargs"] = dict(self.fill_model_kwargs)
+        return out
+
+    def fill_model_spec(self) -> FillModelSpec:
+        return FillModelSpec(
+            fill_model_path=self.fill_model_path,
+            prob_fill_on_limit=float(self.prob_fill_on_limit),
+            prob_fill_on_stop=float(self.prob_fill_on_stop),
+            prob_slippage=float(self.prob_slippage),
+            random_seed=self.seed,
+            kwargs=dict(self.fill_model_kwargs) or None,
+        )
+
+    def latency_config(self) -> dict[str, int] | None:
+        """``LatencyModelConfig`` fields, or None when every latency is zero."""
+        cfg = {
+            "base_latency_nanos": self.latency_base_ns,
+            "insert_latency_nanos": self.latency_insert_ns,
+            "update_latency_nanos": self.latency_update_ns,
+            "cancel_latency_nanos": self.latency_cancel_ns,
+        }
+        return cfg if any(cfg.values()) else None
+
+    def build_fill_model(self) -> FillModel:
+        return build_fill_model(self.fill_model_spec())
+
+    def build_latency_model(self) -> LatencyModel | None:
+        cfg = self.latency_config()
+        return None if cfg is None else LatencyModel(**cfg)
+
+    def build_fee_model(self) -> FeeModel:
+        if self.fee_model == "fixed_rates":
+            return FixedRatesFeeModel(
+                FixedRatesFeeModelConfig(maker_fee=str(self.maker_fee), taker_fee=str(self.taker_fee)),
+            )
+        from nautilus_trader.backtest.models import MakerTakerFeeModel
+
+        return MakerTakerFeeModel()
+
+    # -- the two ways into Nautilus ---------------------------------------------------------------
+
+    def add_to_engine(self, engine: Any, instruments: Sequence[Instrument]) -> None:
+        """Add this venue and ``instruments`` to a low-level ``BacktestEngine``.
+
+        The RL environment calls exactly this, so an agent trains against the venue it is later
+        evaluated on. Models are built fresh here (the fill model reseeds ``random``).
+        """
+        from nautilus_trader.model.currencies import Currency
+        from nautilus_trader.model.identifiers import InstrumentId, Venue
+
+        for instrument in instruments:
+            if instrument.id.venue.value != self.venue:
+                raise ValueError(
+                    f"VenueModelConfig.venue: instrument {instrument.id} is not on venue "
+                    f"{self.venue!r}",
+                )
+        engine.add_venue(
+            venue=Venue(self.venue),
+            oms_type=OmsType[self.oms_type],
+            account_type=AccountType[self.account_type],
+            starting_balances=[Money.from_str(b) for b in self.starting_balances],
+            base_currency=Currency.from_str(self.base_currency) if self.base_currency else None,
+            default_leverage=Decimal(str(self.default_leverage)),
+            leverages={
+                InstrumentId.from_str(k): Decimal(str(v)) for k, v in dict(self.leverages).items()
+            }
+            or None,
+            fill_model=self.build_fill_model(),
+            fee_model=self.build_fee_model(),
+            latency_model=self.build_latency_model(),
+            book_type=BookType[self.book_type],
+            bar_execution=self.bar_execution,
+            trade_execution=self.trade_execution,
+            use_reduce_only=self.use_reduce_only,
+            reject_stop_orders=self.reject_stop_orders,
+            support_gtd_orders=self.support_gtd_orders,
+            allow_cash_borrowing=self.allow_cash_borrowing,
+        )
+        for instrument in instruments:
+            engine.add_instrument(instrument)
+
+    def to_backtest_venue_config(self) -> BacktestVenueConfig:
+        """The same venue as a ``BacktestVenueConfig`` for ``BacktestNode``."""
+        latency = self.latency_config()
+        if self.fee_model == "fixed_rates":
+            fee = ImportableFeeModelConfig(
+                fee_model_path="backtests.venue:FixedRatesFeeModel",
+                config_path="backtests.venue:FixedRatesFeeModelConfig",
+                config={"maker_fee": str(self.maker_fee), "taker_fee": str(self.taker_fee)},
+            )
+        else:
+            fee = ImportableFeeModelConfig(
+                fee_model_path="nautilus_trader.backtest.models:MakerTakerFeeModel",
+                config_path="nautilus_trader.backtest.config:MakerTakerFeeModelConfig",
+                config={},
+            )
+        spec = self.fill_model_spec()
+        return BacktestVenueConfig(
+            name=self.venue,
+            oms_type=self.oms_type,
+            account_type=self.account_type,
+            starting_balances=list(self.starting_balances),
+            base_currency=self.base_currency,
+            default_leverage=float(self.default_leverage),
+            leverages={k: float(v) for k, v in dict(self.leverages).items()} or None,
+            fill_model=ImportableFillModelConfig(
+                fill_model_path="backtests.venue:build_fill_model",
+                config_path="backtests.venue:FillModelSpec",
+                config={
+                    "fill_model_path": spec.fill_model_path,
+                    "prob_fill_on_limit": spec.prob_fill_on_limit,
+                    "prob_fill_on_stop": spec.prob_fill_on_stop,
+                    "prob_slippage": spec.prob_slippage,
+                    "random_seed": spec.random_seed,
+                    "kwargs": spec.kwargs,
+                },
+            ),
+            latency_model=(
+                None
+                if latency is None
+                else ImportableLatencyModelConfig(
+                    latency_model_path="nautilus_trader.backtest.models:LatencyModel",
+                    config_path="nautilus_trader.backtest.config:LatencyModelConfig",
+                    config=latency,
+                )
+            ),
+            fee_model=fee,
+            book_type=self.book_type,
+            bar_execution=self.bar_execution,
+            trade_execution=self.trade_execution,
+            use_reduce_only=self.use_reduce_only,
+            reject_stop_orders=self.reject_stop_orders,
+            support_gtd_orders=self.support_gtd_orders,
+            allow_cash_borrowing=self.allow_cash_borrowing,
+        )

@@ -1,0 +1,169 @@
+"""End-to-end ``amm backtest`` runs on the Binance BTCUSDT fixture catalog (46 s of real data)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from backtests.config import load_run_config, parse_run_config, to_toml
+from backtests.runner import run_backtest
+from backtests.tearsheet import load_run_dirs, write_reports
+
+from .conftest import INSTRUMENT_ID
+
+TOY = {
+    "strategy_path": "tests.backtests.toy_mm:ToyQuoter",
+    "config_path": "tests.backtests.toy_mm:ToyQuoterConfig",
+}
+REPORTS = ("orders.csv", "fills.csv", "order_fills.csv", "positions.csv", "account.csv")
+
+
+def _config(catalog: Path, out: Path, *, book_type="L1_MBP", use_book=False, **venue) -> dict:
+    return {
+        "run": {"name": "toy", "catalog": str(catalog), "instrument_id": INSTRUMENT_ID, "out_dir": str(out)},
+        "venue": {"book_type": book_type, **venue},
+        "strategies": [
+            {"name": "tight", **TOY, "config": {"order_qty": "0.01", "max_inventory": "0.03", "use_book": use_book}},
+            {"name": "wide", **TOY, "config": {"order_qty": "0.01", "half_spread_ticks": 200, "use_book": use_book}},
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def l1_run(l1_catalog, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    spec = parse_run_config(_config(l1_catalog, out), source="test")
+    return run_backtest(spec, progress=False)
+
+
+def test_run_directory_layout(l1_run):
+    rd = l1_run.run_dir
+    assert rd.name.startswith("toy__seed42__")
+    for f in ("config.resolved.toml", "config.resolved.json", "comparison.md", "comparison.html",
+              "comparison.json", "equity_comparison.png"):
+        assert (rd / f).is_file(), f
+    for name in ("tight", "wide"):
+        for f in (*REPORTS, "equity.parquet", "mid_changes.parquet", "metrics.json", "equity.png",
+                  "inventory.png", "quotes.png", "tearsheet.html"):
+            assert (rd / name / f).is_file(), f"{name}/{f}"
+            assert (rd / name / f).stat().st_size > 0
+
+
+def test_resolved_config_reruns_identically(l1_run):
+    spec = load_run_config(l1_run.run_dir / "config.resolved.toml")
+    assert spec.strategies == l1_run.spec.strategies
+    assert spec.venue == l1_run.spec.venue
+    assert spec.strategies[0].config["instrument_id"] == INSTRUMENT_ID  # filled in from [run]
+    assert to_toml(spec) == (l1_run.run_dir / "config.resolved.toml").read_text()
+
+
+def test_metrics_agree_with_reports(l1_run):
+    rd = l1_run.run_dir
+    for s in l1_run.strategies:
+        m = json.loads((rd / s.name / "metrics.json").read_text())
+        fills = pd.read_csv(rd / s.name / "fills.csv")
+        orders = pd.read_csv(rd / s.name / "orders.csv")
+        eq = pd.read_parquet(rd / s.name / "equity.parquet")
+        assert m["fills"] == len(fills) > 0
+        assert m["orders_submitted"] == len(orders)
+        assert m["starting_equity"] == pytest.approx(100_000, abs=50)
+        assert m["total_pnl"] == pytest.approx(eq["equity"].iloc[-1] - eq["equity"].iloc[0])
+        # fees from the fills report, all maker on post-only quotes
+        fees = fills["commission"].str.split().str[0].astype(float).sum()
+        assert m["fees_net"] == pytest.approx(fees)
+        assert m["maker_share_fills"] == 1.0
+        assert 40 <= m["samples"] <= 48  # 46 s of data sampled every second
+    tight = json.loads((rd / "tight" / "metrics.json").read_text())
+    assert tight["inventory_max_abs"] <= 0.03 + 0.01 + 1e-9  # limit + one clip in flight
+    assert tight["time_at_inventory_limit"] is not None
+
+
+def test_strategies_differ_and_comparison_lists_both(l1_run):
+    t, w = (s.metrics for s in l1_run.strategies)
+    assert t["fills"] != w["fills"] or t["total_pnl"] != w["total_pnl"]
+    md = (l1_run.run_dir / "comparison.md").read_text()
+    assert "| tight |" in md and "| wide |" in md
+
+
+def test_tearsheet_offline_with_metrics_table_matching(l1_run):
+    rd = l1_run.run_dir
+    html = (rd / "tight" / "tearsheet.html").read_text()
+    assert "Key Performance Metrics" in html or "Sharpe" in html
+    m = re.search(r"<td>Sharpe</td><td>([-0-9.,]+)</td><td>([-0-9.,]+)</td>", html)
+    assert m, "metrics table with Sharpe row missing"
+    bench = m.group(1).replace(",", "")
+    strat = m.group(2).replace(",", "")
+    tight = json.loads((rd / "tight" / "metrics.json").read_text())
+    wide = json.loads((rd / "wide" / "metrics.json").read_text())
+    # the benchmark column is the other strategy (wide), the strategy column is ours
+    assert float(strat) == pytest.approx(tight["sharpe"], abs=0.01)
+    assert float(bench) == pytest.approx(wide["sharpe"], abs=0.01)
+    assert "yfinance" not in html.lower()
+
+
+def test_same_config_and_seed_gives_identical_reports(l1_catalog, tmp_path):
+    cfg = _config(l1_catalog, tmp_path, prob_fill_on_limit=0.5, seed=11)
+    spec = parse_run_config(cfg, source="test")
+    a = run_backtest(spec, progress=False, tearsheets=False)
+    b = run_backtest(spec, progress=False, tearsheets=False)
+    assert a.run_dir != b.run_dir
+    for name in ("tight", "wide"):
+        for f in (*REPORTS, "metrics.json"):
+            assert (a.run_dir / name / f).read_bytes() == (b.run_dir / name / f).read_bytes(), f"{name}/{f}"
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(a.run_dir / name / "equity.parquet"),
+            pd.read_parquet(b.run_dir / name / "equity.parquet"),
+        )
+    # the seed matters when the fill model is random
+    c = run_backtest(replace(spec, venue=replace(spec.venue, seed=12)), progress=False, tearsheets=False)
+    assert (c.run_dir / "tight" / "fills.csv").read_bytes() != (a.run_dir / "tight" / "fills.csv").read_bytes()
+
+
+def test_l2_venue_runs_on_deltas(l2_catalog, tmp_path):
+    cfg = _config(l2_catalog, tmp_path, book_type="L2_MBP", use_book=True)
+    cfg["strategies"] = cfg["strategies"][:1]
+    res = run_backtest(parse_run_config(cfg, source="test"), progress=False, tearsheets=False)
+    m = res.strategies[0].metrics
+    assert m["samples"] > 40
+    assert m["fills"] > 0
+    assert res.strategies[0].events > 451 * 3  # every delta is an engine event
+
+
+def test_report_on_two_runs_with_benchmark(l1_run, tmp_path):
+    other = tmp_path / "other_run"
+    shutil.copytree(l1_run.run_dir, other)
+    res = write_reports([l1_run.run_dir, other, other], out_dir=tmp_path / "rep", benchmark=None)
+    labels = list(res.table.index)
+    assert len(labels) == 4 and all("/" in label for label in labels)  # same names: prefixed by run
+    assert len(res.tearsheets) == 4
+    assert all(p.is_file() and p.parent.parent == tmp_path / "rep" for p in res.tearsheets.values())
+    with pytest.raises(ValueError, match="--benchmark 'nope' is not one of"):
+        write_reports([l1_run.run_dir], out_dir=tmp_path, benchmark="nope")
+    assert [s.name for s in load_run_dirs([l1_run.run_dir])] == ["tight", "wide"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c["run"].pop("catalog"), r"\[run\] missing field 'catalog'"),
+        (lambda c: c["run"].update(bogus=1), r"\[run\] unknown field\(s\) \['bogus'\]"),
+        (lambda c: c["venue"].update(latency=1), r"\[venue\]: unknown venue field"),
+        (lambda c: c["venue"].update(oms_type="X"), r"VenueModelConfig.oms_type"),
+        (lambda c: c["strategies"][1].update(name="tight"), r"duplicate strategy name 'tight'"),
+        (lambda c: c["strategies"][0].update(strategy_path="nocolon"), r"#1: field 'strategy_path'"),
+        (lambda c: c["run"].update(benchmark="x"), r"benchmark 'x' is not one of the strategies"),
+        (lambda c: c["run"].update(start="not a time"), r"\[run\] start: cannot parse"),
+        (lambda c: c.update(strategies=[]), r"at least one \[\[strategies\]\]"),
+    ],
+)
+def test_config_errors_name_the_field(tmp_path, mutate, message):
+    cfg = _config(tmp_path, tmp_path)
+    mutate(cfg)
+    with pytest.raises(ValueError, match=message):
+        parse_run_config(cfg, source="cfg.toml")

@@ -1,0 +1,123 @@
+"""VenueModelConfig: validation names the field; both construction paths build the same venue."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+from nautilus_trader.backtest.models import LatencyModel
+from nautilus_trader.backtest.node import get_fee_model, get_fill_model, get_latency_model
+from nautilus_trader.config import LoggingConfig
+from nautilus_trader.model.enums import LiquiditySide
+from nautilus_trader.model.identifiers import Venue
+from nautilus_trader.model.objects import Price, Quantity
+from nautilus_trader.test_kit.providers import TestInstrumentProvider
+
+from backtests.venue import FixedRatesFeeModel, VenueModelConfig
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"oms_type": "NET"}, "oms_type"),
+        ({"book_type": "L4"}, "book_type"),
+        ({"starting_balances": ("lots of money",)}, "starting_balances"),
+        ({"starting_balances": ("1 BTC",)}, "base_currency"),
+        ({"latency_base_ns": -1}, "latency_base_ns"),
+        ({"prob_fill_on_limit": 1.5}, "prob_fill_on_limit"),
+        ({"fee_model": "fixed_rates"}, "maker_fee"),
+        ({"maker_fee": "0.0001"}, "fee_model"),
+        ({"fill_model_path": "nautilus_trader.backtest.models:LatencyModel"}, "fill_model_path"),
+        ({"fill_model_kwargs": {"nope": 1}}, "fill_model_kwargs"),
+        ({"account_type": "CASH", "base_currency": None, "starting_balances": ("1 BTC", "10 USDT")}, "default_leverage"),
+    ],
+)
+def test_validation_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=rf"VenueModelConfig\.{field}"):
+        VenueModelConfig(**kwargs)
+
+
+def test_keyword_only_with_perp_defaults():
+    with pytest.raises(TypeError):
+        VenueModelConfig("BINANCE")  # type: ignore[misc]
+    v = VenueModelConfig()
+    assert (v.venue, v.oms_type, v.account_type, v.book_type) == ("BINANCE", "NETTING", "MARGIN", "L1_MBP")
+    assert v.starting_balances == ("100000 USDT",)
+
+
+def test_from_dict_rejects_unknown_keys():
+    with pytest.raises(ValueError, match=r"cfg.toml: \[venue\]: unknown venue field\(s\) \['latency_ms'\]"):
+        VenueModelConfig.from_dict({"latency_ms": 3}, where="cfg.toml: [venue]")
+
+
+def test_node_and_engine_paths_build_identical_models():
+    v = VenueModelConfig(
+        latency_base_ns=2_000_000,
+        latency_cancel_ns=500_000,
+        prob_fill_on_limit=0.3,
+        prob_slippage=0.1,
+        seed=7,
+        fee_model="fixed_rates",
+        maker_fee="-0.0001",
+        taker_fee="0.0004",
+    )
+    bvc = v.to_backtest_venue_config()
+    assert bvc.name == "BINANCE" and bvc.book_type == "L1_MBP" and bvc.trade_execution is False
+    node_fill, own_fill = get_fill_model(bvc), v.build_fill_model()
+    for attr in ("prob_fill_on_limit", "prob_fill_on_stop", "prob_slippage"):
+        assert getattr(node_fill, attr) == getattr(own_fill, attr)
+    assert type(node_fill) is type(own_fill)
+    node_lat = get_latency_model(bvc)
+    assert isinstance(node_lat, LatencyModel)
+    assert node_lat.base_latency_nanos == 2_000_000
+    assert node_lat.cancel_latency_nanos == 2_500_000  # base + specific
+    assert isinstance(get_fee_model(bvc), FixedRatesFeeModel)
+
+
+def test_zero_latency_means_no_latency_model():
+    assert VenueModelConfig(latency_base_ns=0).to_backtest_venue_config().latency_model is None
+    assert VenueModelConfig(latency_base_ns=0).build_latency_model() is None
+
+
+def test_fixed_rates_fee_model_rebate():
+    inst = TestInstrumentProvider.btcusdt_perp_binance()
+    fee = VenueModelConfig(fee_model="fixed_rates", maker_fee="-0.0001", taker_fee="0.0004").build_fee_model()
+
+    class _Order:
+        liquidity_side = LiquiditySide.MAKER
+
+    money = fee.get_commission(_Order(), Quantity.from_str("0.010"), Price.from_str("50000.0"), inst)
+    assert money.as_double() == pytest.approx(-0.05)  # 500 USDT notional x -1 bp
+    _Order.liquidity_side = LiquiditySide.TAKER
+    money = fee.get_commission(_Order(), Quantity.from_str("0.010"), Price.from_str("50000.0"), inst)
+    assert money.as_double() == pytest.approx(0.2)
+    assert money.currency.code == "USDT"
+
+
+def test_add_to_engine_sets_up_account_and_instrument():
+    inst = TestInstrumentProvider.btcusdt_perp_binance()
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR"), run_analysis=False))
+    try:
+        VenueModelConfig(leverages={str(inst.id): 3.0}).add_to_engine(engine, [inst])
+        assert engine.cache.instrument(inst.id) is not None
+        exchange = engine.list_venues()
+        assert Venue("BINANCE") in exchange
+    finally:
+        engine.dispose()
+
+
+def test_add_to_engine_rejects_instrument_of_other_venue():
+    inst = TestInstrumentProvider.ethusdt_binance()
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR"), run_analysis=False))
+    try:
+        with pytest.raises(ValueError, match="VenueModelConfig.venue"):
+            VenueModelConfig(venue="BYBIT").add_to_engine(engine, [inst])
+    finally:
+        engine.dispose()
+
+
+def test_to_dict_round_trips():
+    v = VenueModelConfig(starting_balances=("5000 USDT",), default_leverage=2.0, seed=3)
+    assert VenueModelConfig.from_dict(v.to_dict()) == v
+    assert Decimal(str(v.default_leverage)) == Decimal("2.0")
