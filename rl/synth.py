@@ -340,3 +340,84 @@ def read_model(catalog_path: str | Path, instrument_id: str = SYNTH_INSTRUMENT_I
     if not sidecar.exists():
         raise FileNotFoundError(f"{sidecar}: no synthetic-model record; run `amm synth as-model` first")
     return ASModelConfig(**json.loads(sidecar.read_text())["config"])
+
+
+# -- experiment wiring: the env, reward and windows under which the reference is optimal ------------
+
+SYNTH_Q_MAX_UNITS = 5
+SYNTH_RUNNING_PENALTY = 1.25  # per step on (q/q_max)^2: phi = 1.25 / (25 * 1 s) = 0.05 ticks/unit^2/s
+
+
+def synth_env(
+    config: ASModelConfig,
+    catalog_path: str | Path,
+    *,
+    horizon_steps: int = 300,
+    action_kind: str = "continuous",
+    running_inventory_penalty: float = SYNTH_RUNNING_PENALTY,
+) -> dict[str, Any]:
+    """``EnvConfig`` fields (plain data) of the synthetic experiment.
+
+    Decisions every ``step_ms`` (aligned with mid updates by the trainer's ``align_starts_ms``),
+    one unit per quote, ``|q| <= SYNTH_Q_MAX_UNITS``, reward = PnL in ticks minus the running
+    penalty, no terminal penalty (``alpha = 0``), no fees: the criterion of
+    :mod:`strategies.reference` with ``phi = phi_from_reward(...)``.
+    """
+    return {
+        "catalog_path": str(catalog_path),
+        "agent": {
+            "instrument_id": config.instrument_id,
+            "book_type": "L1_MBP",
+            "decision_interval_ms": config.step_ms,
+            "warmup_ms": 2 * config.step_ms,
+            "horizon_steps": horizon_steps,
+            "order_qty": float(config.trade_size),
+            "max_inventory": float(config.trade_size) * SYNTH_Q_MAX_UNITS,
+            "refresh_threshold_ticks": 1,
+            "action": {
+                "kind": action_kind,
+                "min_half_spread_ticks": 0.0,
+                "max_half_spread_ticks": 20.0,
+                "max_skew_ticks": 10.0,
+            },
+            "reward": {"running_inventory_penalty": running_inventory_penalty},
+        },
+        "venue": venue_model(config).to_dict(),
+        "seed_policy": "episode",
+    }
+
+
+def synth_run_config(
+    config: ASModelConfig,
+    catalog_path: str | Path,
+    *,
+    algorithm: str,
+    exp: str = "synth",
+    total_timesteps: int = 200_000,
+    horizon_steps: int = 300,
+    train_fraction: float = 0.7,
+    validation_fraction: float = 0.15,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A complete run config (YAML-able) over the synthetic session split train/val/test in time."""
+    from rl.agents import ACTION_MODES
+
+    start, end = config.start_ns, config.end_ns
+    span = end - start
+    t1 = start + int(span * train_fraction)
+    t2 = t1 + int(span * validation_fraction)
+    env = synth_env(config, catalog_path, horizon_steps=horizon_steps, action_kind=ACTION_MODES[algorithm])
+    env["window_start"], env["window_end"] = start, t1 - 1
+    return {
+        "exp": exp,
+        "algorithm": algorithm,
+        "seed": seed,
+        "total_timesteps": total_timesteps,
+        "env": env,
+        "validation": {"start": t1, "end": t2 - 1},
+        "test": {"start": t2, "end": end},
+        "eval_freq_steps": 10_000,
+        "eval_episodes": 5,
+        "checkpoint_freq_steps": 20_000,
+        "align_starts_ms": config.step_ms,
+    }

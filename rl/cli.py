@@ -1,0 +1,130 @@
+"""``amm train``, ``amm evaluate`` and ``amm synth as-model``.
+
+Heavy imports (torch, Stable-Baselines3, Nautilus engines) happen inside the commands so that
+``amm --help`` stays fast. Errors a user can fix print one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+synth_app = typer.Typer(help="Write synthetic market data with a known optimal strategy.", no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def train_command(
+    config: Annotated[Path | None, typer.Option("--config", help="Run config YAML (see docs/results.md).")] = None,
+    catalog: Annotated[Path | None, typer.Option("--catalog", "-c", help="Override env.catalog_path.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory that receives the run directory.")] = Path("runs"),
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = None,
+    n_envs: Annotated[int | None, typer.Option("--n-envs", min=1, help="Parallel training envs (SubprocVecEnv).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
+    timesteps: Annotated[int | None, typer.Option("--timesteps", min=1, help="Override total_timesteps.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show SB3's progress bar.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
+) -> None:
+    """Train an agent (PPO, A2C, SAC, DQN or tabular Q-learning) on the market-making env.
+
+    Writes runs/{env}__{exp}__{seed}__{time}/ with config.yml, model.zip + manifest,
+    vecnormalize.pkl, best/, checkpoints/, eval/ and TensorBoard logs in tb/.
+    """
+    from rl.train import load_run_config, resume_config, train
+
+    overrides = {}
+    if seed is not None:
+        overrides["seed"] = seed
+    if timesteps is not None:
+        overrides["total_timesteps"] = timesteps
+    try:
+        if resume is not None:
+            if config is not None:
+                _fail("--resume uses the run's own config.yml; do not pass --config", code=2)
+            cfg = resume_config(resume)
+        elif config is None:
+            _fail("--config FILE is required (or --resume RUN_DIR)", code=2)
+        else:
+            cfg = load_run_config(config, catalog=catalog, n_envs=n_envs, overrides=overrides)
+        result = train(cfg, out_dir=out, resume=resume, progress_bar=progress and not as_json)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        _fail(str(e))
+    summary = {
+        "run_dir": str(result.run_dir),
+        "model": str(result.model_path),
+        "num_timesteps": result.num_timesteps,
+        "seconds": round(result.seconds, 2),
+        **{k: v for k, v in result.metrics.items() if k != "validation_episode_rewards"},
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(f"run: {result.run_dir}")
+        typer.echo(
+            f"validation mean reward {result.metrics['validation_mean_reward']:.3f} "
+            f"+/- {result.metrics['validation_std_reward']:.3f} over {result.metrics['validation_episodes']} episodes "
+            f"({result.num_timesteps} steps, {result.seconds:.1f} s)",
+        )
+
+
+def evaluate_command(
+    model: Annotated[Path, typer.Option("--model", help="Run directory (or its model.zip) to evaluate.")],
+    catalog: Annotated[Path | None, typer.Option("--catalog", "-c", help="Catalog (default: the run's).")] = None,
+    instrument: Annotated[str | None, typer.Option("--instrument", help="Instrument id (default: the run's).")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="Window start (default: the run's test window).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Window end (default: the run's test window).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output directory (default RUN_DIR/evaluate).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics of each strategy as JSON on stdout.")] = False,
+) -> None:
+    """Run the trained policy and the baselines on one window with one venue model; compare them."""
+    from rl.evaluate import EvaluateRequest, evaluate, render_table
+
+    try:
+        report = evaluate(EvaluateRequest(model=model, catalog=catalog, instrument=instrument,
+                                          start=start, end=end, out=out, progress=not as_json))
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+    else:
+        render_table(report)
+
+
+@synth_app.command("as-model")
+def synth_as_model(
+    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Target ParquetDataCatalog directory.")],
+    duration_s: Annotated[float, typer.Option("--duration-s", help="Session length (seconds).")] = 3600.0,
+    start: Annotated[str, typer.Option("--start", help="UTC start (ISO-8601).")] = "2024-01-01T00:00:00Z",
+    step_ms: Annotated[int, typer.Option("--step-ms", help="Mid-update / decision interval (ms).")] = 1000,
+    sigma_ticks: Annotated[float, typer.Option("--sigma-ticks", help="Mid volatility, ticks per sqrt(s).")] = 1.0,
+    arrival_rate: Annotated[float, typer.Option("--arrival-rate", help="Market orders per second per side (lambda).")] = 1.0,
+    kappa_per_tick: Annotated[float, typer.Option("--kappa-per-tick", help="Fill-probability decay per tick (kappa).")] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+) -> None:
+    """Write Avellaneda-Stoikov model data (ABM mid, Poisson market orders at exp(-kappa*depth))."""
+    from rl.synth import ASModelConfig, write_as_model
+
+    try:
+        cfg = ASModelConfig(duration_s=duration_s, start=start, step_ms=step_ms, sigma_ticks_per_sqrt_s=sigma_ticks,
+                            arrival_rate_per_s=arrival_rate, kappa_per_tick=kappa_per_tick, seed=seed)
+        result = write_as_model(cfg, catalog, progress=not as_json)
+    except (ValueError, RuntimeError) as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps(result.as_dict()))
+    else:
+        typer.echo(f"wrote {result.quotes:,} quotes and {result.trades:,} trades of {result.instrument_id} into {catalog}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train``, ``evaluate`` and the ``synth`` group to the root ``amm`` app."""
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
+    app.add_typer(synth_app, name="synth")

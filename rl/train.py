@@ -1,0 +1,616 @@
+"""Train an agent on the market-making environment with Stable-Baselines3 machinery.
+
+One frozen :class:`RunConfig` holds everything a run depends on (data windows, venue model, env,
+reward, algorithm and its versioned hyperparameters, seed, budget); it is dumped as
+``config.yml`` into the run directory ``{env}__{exp}__{seed}__{time}`` (the rl-baselines3-zoo /
+CleanRL naming), next to the model, its manifest, the ``VecNormalize`` statistics, checkpoints,
+evaluation results and TensorBoard logs::
+
+    runs/MarketMaking-v0__synth__0__20240101T000000Z/
+        config.yml            resolved run config (the one object)
+        model.zip             final model            + model.manifest.json
+        vecnormalize.pkl      observation/reward statistics (load with training=False)
+        best/best_model.zip   best on the validation window (EvalCallback) + manifest
+        checkpoints/          model_<N>_steps.zip (+ vecnormalize, replay buffer, manifests)
+        eval/evaluations.npz  validation rewards at every evaluation
+        tb/                   TensorBoard
+        monitor/              per-episode Monitor CSVs
+
+Nothing here is a hand-written loop: ``model.learn(progress_bar=True)`` with ``EvalCallback`` on a
+validation window disjoint from the training window, ``CheckpointCallback``, ``VecNormalize`` and
+``SubprocVecEnv`` for ``n_envs > 1``. ``resume`` restarts an interrupted run from its last
+checkpoint (verified against its manifest), with its own config, to the same total budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import yaml
+
+from rl.agents import ACTION_MODES, ALGORITHMS, OFF_POLICY, SUPPORTED_ACTION_MODES, algorithm_class
+
+HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
+ENV_NAME = "MarketMaking-v0"
+
+
+# -- the run config ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    """An inclusive time window (ISO-8601 or UNIX ns)."""
+
+    start: str | int | None
+    end: str | int | None
+
+    def ns(self) -> tuple[int | None, int | None]:
+        from backtests.data import to_ns
+
+        return to_ns(self.start, name="start"), to_ns(self.end, name="end")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything one training run depends on.
+
+    Parameters
+    ----------
+    exp : str
+        Experiment name (part of the run directory name).
+    algorithm : str
+        One of ``ppo``, ``a2c``, ``sac``, ``dqn``, ``qlearning``.
+    seed : int
+        Seeds the algorithm (torch, numpy, random) and the environments (env ``i`` gets
+        ``seed + i``; validation episodes ``seed + 10_000``).
+    total_timesteps : int
+        Training budget in environment steps (all envs together).
+    env : dict
+        ``rl.config.EnvConfig`` fields for the *training* window (``window_start``/``window_end``),
+        including ``agent`` (decision clock, order size, limits, action, reward, features) and
+        ``venue`` (``backtests.venue.VenueModelConfig``).
+    validation : Window
+        Window for ``EvalCallback`` model selection and the manifest metrics; must not overlap
+        the training window.
+    test : Window, optional
+        Held-out window, recorded in the manifest for ``amm evaluate``; never read by training.
+    hyperparams : dict
+        The algorithm's resolved hyperparameter file (``rl/hyperparams/<algo>.yml`` unless
+        ``hyperparams_file`` names another) with ``hyperparams_overrides`` applied.
+    n_envs : int
+        Parallel training environments (``SubprocVecEnv`` when > 1).
+    eval_freq_steps, eval_episodes : int
+        Evaluate every this many steps (all envs together) on this many validation episodes.
+    checkpoint_freq_steps : int
+        Checkpoint every this many steps (all envs together).
+    align_starts_ms : int, optional
+        Draw training episode starts on this grid (e.g. the synthetic market's step), so
+        decisions coincide with mid updates. None lets the env draw starts (1 ms grid).
+    """
+
+    exp: str
+    algorithm: str
+    seed: int = 0
+    total_timesteps: int
+    env: dict[str, Any]
+    validation: Window
+    test: Window | None = None
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    n_envs: int = 1
+    eval_freq_steps: int = 10_000
+    eval_episodes: int = 5
+    checkpoint_freq_steps: int = 10_000
+    align_starts_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> ValueError:
+            return ValueError(f"RunConfig.{name}: {why} (got {getattr(self, name)!r})")
+
+        if self.algorithm not in ALGORITHMS:
+            raise bad("algorithm", f"must be one of {ALGORITHMS}")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.exp):
+            raise bad("exp", "letters, digits, '_', '.', '-' only")
+        for name in ("total_timesteps", "n_envs", "eval_freq_steps", "eval_episodes", "checkpoint_freq_steps"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise bad(name, "must be an integer >= 1")
+        kind = self.action_kind
+        if kind not in SUPPORTED_ACTION_MODES[self.algorithm]:
+            raise bad("env", f"{self.algorithm} cannot train with {kind!r} actions")
+        if self.align_starts_ms is not None and self.align_starts_ms < 1:
+            raise bad("align_starts_ms", "must be >= 1 or null")
+        self.env_config()  # validates the env part (names the field on error)
+        self._check_windows()
+
+    @property
+    def action_kind(self) -> str:
+        return self.env.get("agent", {}).get("action", {}).get("kind", ACTION_MODES[self.algorithm])
+
+    def env_config(self, window: Window | None = None, **changes: Any):  # noqa: ANN201 - EnvConfig
+        """The ``EnvConfig`` of the training window, or of ``window`` (validation/test)."""
+        from rl.config import EnvConfig
+
+        data = copy.deepcopy(self.env)
+        if window is not None:
+            data["window_start"], data["window_end"] = window.start, window.end
+        data.update(changes)
+        agent = data.get("agent", {})
+        action = dict(agent.get("action", {}))
+        action.setdefault("kind", ACTION_MODES[self.algorithm])
+        agent = {**agent, "action": action}
+        data["agent"] = agent
+        try:
+            return EnvConfig(**data)
+        except TypeError as e:
+            raise ValueError(f"RunConfig.env: {e}") from e
+
+    def windows(self) -> dict[str, Window | None]:
+        train = Window(start=self.env.get("window_start"), end=self.env.get("window_end"))
+        return {"train": train, "validation": self.validation, "test": self.test}
+
+    def _check_windows(self) -> None:
+        """Training, validation and test windows must be pairwise disjoint and bounded."""
+        spans = {}
+        for name, w in self.windows().items():
+            if w is None:
+                continue
+            start, end = w.ns()
+            if start is None or end is None:
+                raise ValueError(f"RunConfig: the {name} window needs both a start and an end")
+            if end <= start:
+                raise ValueError(f"RunConfig: the {name} window ends before it starts")
+            spans[name] = (start, end)
+        names = list(spans)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                (s1, e1), (s2, e2) = spans[a], spans[b]
+                if s1 <= e2 and s2 <= e1:
+                    raise ValueError(f"RunConfig: the {a} and {b} windows overlap ({spans[a]} vs {spans[b]})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "config") -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
+        kwargs = dict(data)
+        for name in ("validation", "test"):
+            if isinstance(kwargs.get(name), Mapping):
+                kwargs[name] = Window(**kwargs[name])
+        try:
+            return cls(**kwargs)
+        except TypeError as e:
+            raise ValueError(f"{where}: {e}") from e
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def load_hyperparams(algorithm: str, path: str | Path | None = None) -> dict[str, Any]:
+    """Read ``rl/hyperparams/<algorithm>.yml`` (or ``path``)."""
+    file = Path(path) if path else HYPERPARAMS_DIR / f"{algorithm}.yml"
+    try:
+        data = yaml.safe_load(file.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{file}: cannot read hyperparameters: {e}") from e
+    if not isinstance(data, dict) or data.get("algorithm") != algorithm:
+        raise ValueError(f"{file}: not a hyperparameter file for {algorithm!r} (field 'algorithm')")
+    data["file"] = str(file.name)
+    return data
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_run_config(
+    path: str | Path,
+    *,
+    catalog: str | Path | None = None,
+    n_envs: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Read a run config YAML file, resolve its hyperparameter file, apply CLI overrides."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{path}: cannot read run config: {e}") from e
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a run config must be a mapping")
+    raw = _deep_merge(raw, overrides or {})
+    algorithm = str(raw.get("algorithm", "")).lower()
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"{path}: field 'algorithm' must be one of {ALGORITHMS}, got {raw.get('algorithm')!r}")
+    hp_file = raw.pop("hyperparams_file", None)
+    if hp_file is not None and not Path(hp_file).is_absolute():
+        hp_file = path.parent / hp_file
+    hp = load_hyperparams(algorithm, hp_file)
+    hp = _deep_merge(hp, raw.pop("hyperparams_overrides", None) or {})
+    raw["hyperparams"] = hp
+    raw["algorithm"] = algorithm
+    raw.setdefault("exp", path.stem)
+    env = dict(raw.get("env") or {})
+    if catalog is not None:
+        env["catalog_path"] = str(catalog)
+    if "catalog_path" not in env:
+        raise ValueError(f"{path}: env.catalog_path is missing (or pass --catalog)")
+    env["catalog_path"] = str(env["catalog_path"])
+    agent = dict(env.get("agent") or {})
+    action = dict(agent.get("action") or {})
+    action.setdefault("kind", hp.get("action_kind", ACTION_MODES[algorithm]))
+    agent["action"] = action
+    env["agent"] = agent
+    raw["env"] = env
+    if n_envs is not None:
+        raw["n_envs"] = n_envs
+    return RunConfig.from_dict(raw, where=str(path))
+
+
+def run_name(cfg: RunConfig, now: float | None = None) -> str:
+    """``{env}__{exp}__{seed}__{time}`` (UTC, second resolution)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    return f"{ENV_NAME}__{cfg.exp}__{cfg.seed}__{stamp}"
+
+
+# -- environments -------------------------------------------------------------------------------------
+
+
+class EpisodeStarts(gym.Wrapper):
+    """Choose where episodes start in the window.
+
+    ``mode="random"`` draws the first decision uniformly on a grid of ``grid_ms`` (from the env's
+    own seeded ``np_random``); ``mode="fixed"`` cycles through ``n_fixed`` evenly spaced starts —
+    the validation episodes, identical at every evaluation (``rewind()`` restarts the cycle), so
+    model selection compares policies on the same episodes.
+    """
+
+    def __init__(self, env: gym.Env, *, mode: str, grid_ms: int | None = None, n_fixed: int = 1) -> None:
+        super().__init__(env)
+        if mode not in ("random", "fixed"):
+            raise ValueError(f"EpisodeStarts mode must be 'random' or 'fixed', got {mode!r}")
+        base = env.unwrapped
+        start, end = base.window_ns
+        agent = base.config.agent
+        earliest = start + agent.warmup_ns
+        latest = max(earliest, end - base._episode_span_ns())
+        grid_ns = (grid_ms or 1) * 1_000_000
+        first = -(-earliest // grid_ns) * grid_ns  # first grid point >= earliest
+        self._grid = (first, max(first, latest), grid_ns)
+        self.mode = mode
+        n_points = (self._grid[1] - first) // grid_ns + 1
+        idx = np.linspace(0, n_points - 1, num=max(1, n_fixed)).round().astype(np.int64)
+        self.fixed_starts = [int(first + i * grid_ns) for i in idx]
+        self._cursor = 0
+
+    def rewind(self) -> None:
+        self._cursor = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        options = dict(options or {})
+        if "first_decision_ns" not in options:
+            if self.mode == "fixed":
+                options["first_decision_ns"] = self.fixed_starts[self._cursor % len(self.fixed_starts)]
+                self._cursor += 1
+            else:
+                if seed is not None:
+                    from gymnasium.utils import seeding
+
+                    self.env.unwrapped._np_random, _ = seeding.np_random(seed)
+                first, last, grid = self._grid
+                k = int(self.env.unwrapped.np_random.integers(0, (last - first) // grid + 1))
+                options["first_decision_ns"] = first + k * grid
+                return self.env.reset(options=options)
+        return self.env.reset(seed=seed, options=options)
+
+
+def make_env_fn(
+    env_config: Any,
+    *,
+    rank: int,
+    seed: int,
+    mode: str,
+    grid_ms: int | None,
+    n_fixed: int = 1,
+    monitor_dir: str | None = None,
+) -> Callable[[], gym.Env]:
+    """A picklable thunk (for ``SubprocVecEnv``) building one wrapped env.
+
+    Wrappers, inside out: the Nautilus env -> :class:`EpisodeStarts` -> ``Monitor`` (episode
+    reward/length for logging and ``evaluate_policy``).
+    """
+
+    def _init() -> gym.Env:
+        from stable_baselines3.common.monitor import Monitor
+
+        import rl  # noqa: F401 - registers the env id
+
+        env = gym.make("amm/MarketMaking-v0", config=env_config)
+        env = EpisodeStarts(env, mode=mode, grid_ms=grid_ms, n_fixed=n_fixed)
+        filename = None
+        if monitor_dir is not None:
+            Path(monitor_dir).mkdir(parents=True, exist_ok=True)
+            filename = str(Path(monitor_dir) / f"{mode}-{rank}")
+        env = Monitor(env, filename=filename)
+        env.action_space.seed(seed + rank)
+        return env
+
+    return _init
+
+
+def build_vec_env(cfg: RunConfig, *, kind: str, run_dir: Path | None, n_envs: int | None = None) -> Any:
+    """Training (``kind="train"``) or validation (``kind="validation"``) vectorised env."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    if kind == "train":
+        env_cfg = cfg.env_config()
+        mode, seed, n = "random", cfg.seed, n_envs or cfg.n_envs
+    else:
+        window = cfg.validation if kind == "validation" else cfg.test
+        if window is None:
+            raise ValueError(f"RunConfig has no {kind} window")
+        env_cfg = cfg.env_config(window, random_start=False, seed_policy="venue")
+        mode, seed, n = "fixed", cfg.seed + 10_000, 1
+    monitor = str(run_dir / "monitor") if run_dir is not None else None
+    fns = [
+        make_env_fn(env_cfg, rank=i, seed=seed, mode=mode, grid_ms=cfg.align_starts_ms,
+                    n_fixed=cfg.eval_episodes, monitor_dir=monitor)
+        for i in range(n)
+    ]
+    venv = SubprocVecEnv(fns, start_method="forkserver") if n > 1 else DummyVecEnv(fns)
+    venv.seed(seed)  # env i is reset with seed + i on the first reset
+    return venv
+
+
+# -- callbacks ----------------------------------------------------------------------------------------
+
+
+def _make_callbacks(cfg: RunConfig, run_dir: Path, eval_env: Any, *, best_so_far: float | None = None) -> list[Any]:
+    from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+
+    windows = _windows_dict(cfg)
+
+    class RewindingEvalCallback(EvalCallback):
+        """EvalCallback that replays the same validation episodes every time and writes a
+        manifest for each new best model."""
+
+        def _on_step(self) -> bool:
+            if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
+                self.eval_env.env_method("rewind")
+            before = self.best_mean_reward
+            ok = super()._on_step()
+            if self.best_mean_reward != before and self.best_model_save_path is not None:
+                write_run_manifest(cfg, Path(self.best_model_save_path) / "best_model.zip", windows,
+                                   metrics={"validation_mean_reward": float(self.best_mean_reward)},
+                                   num_timesteps=self.num_timesteps, vecnormalize=None)
+            return ok
+
+    class ManifestCheckpointCallback(CheckpointCallback):
+        """CheckpointCallback that writes a manifest (sha256) for every checkpoint it saves, so
+        ``--resume`` only unpickles files this run wrote."""
+
+        def _on_step(self) -> bool:
+            ok = super()._on_step()
+            if self.n_calls % self.save_freq == 0:
+                path = Path(self._checkpoint_path(extension="zip"))
+                vn = Path(self._checkpoint_path("vecnormalize_", extension="pkl"))
+                write_run_manifest(cfg, path, windows, metrics={}, num_timesteps=self.num_timesteps,
+                                   vecnormalize=vn if vn.exists() else None)
+            return ok
+
+    per_env = max(1, cfg.n_envs)
+    evaluator = RewindingEvalCallback(
+        eval_env,
+        n_eval_episodes=cfg.eval_episodes,
+        eval_freq=max(1, cfg.eval_freq_steps // per_env),
+        log_path=str(run_dir / "eval"),
+        best_model_save_path=str(run_dir / "best"),
+        deterministic=True,
+        verbose=0,
+    )
+    if best_so_far is not None:
+        evaluator.best_mean_reward = best_so_far
+    checkpoints = ManifestCheckpointCallback(
+        save_freq=max(1, cfg.checkpoint_freq_steps // per_env),
+        save_path=str(run_dir / "checkpoints"),
+        name_prefix="model",
+        save_replay_buffer=cfg.algorithm in OFF_POLICY,
+        save_vecnormalize=True,
+    )
+    return [evaluator, checkpoints]
+
+
+def _windows_dict(cfg: RunConfig) -> dict[str, Any]:
+    out = {}
+    for name, w in cfg.windows().items():
+        if w is not None:
+            s, e = w.ns()
+            out[name] = {"start": w.start, "end": w.end, "start_ns": s, "end_ns": e}
+    return out
+
+
+def write_run_manifest(
+    cfg: RunConfig,
+    model_path: Path,
+    windows: dict[str, Any],
+    *,
+    metrics: dict[str, Any],
+    num_timesteps: int | None,
+    vecnormalize: Path | None,
+) -> None:
+    from rl.manifest import write_manifest
+
+    write_manifest(model_path, algorithm=cfg.algorithm, seed=cfg.seed, config=cfg.to_dict(),
+                   windows=windows, metrics=metrics, vecnormalize_path=vecnormalize,
+                   num_timesteps=num_timesteps)
+
+
+# -- training -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    model_path: Path
+    num_timesteps: int
+    metrics: dict[str, Any]
+    seconds: float
+
+
+def _new_model(cfg: RunConfig, venv: Any, run_dir: Path) -> Any:
+    hp = cfg.hyperparams
+    kwargs = copy.deepcopy(hp.get("kwargs") or {})
+    cls = algorithm_class(cfg.algorithm)
+    return cls(
+        hp.get("policy", "MlpPolicy"),
+        venv,
+        seed=cfg.seed,
+        tensorboard_log=str(run_dir / "tb"),
+        device="cpu",
+        verbose=0,
+        **kwargs,
+    )
+
+
+def _wrap_normalize(cfg: RunConfig, venv: Any, *, training: bool) -> Any:
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    norm = cfg.hyperparams.get("normalize")
+    if not norm:
+        return venv
+    wrapped = VecNormalize(venv, training=training, **norm)
+    if not training:
+        wrapped.norm_reward = False
+    return wrapped
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[Path, int] | None:
+    """The newest ``checkpoints/model_<N>_steps.zip`` of a run and its N."""
+    best = None
+    for p in (run_dir / "checkpoints").glob("model_*_steps.zip"):
+        m = re.fullmatch(r"model_(\d+)_steps\.zip", p.name)
+        if m and (best is None or int(m.group(1)) > best[1]):
+            best = (p, int(m.group(1)))
+    return best
+
+
+def train(
+    cfg: RunConfig,
+    *,
+    out_dir: str | Path = "runs",
+    resume: str | Path | None = None,
+    progress_bar: bool = True,
+) -> TrainResult:
+    """Train (or resume) a run; return where everything went and the validation metrics."""
+    import torch as th
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from rl.manifest import verify
+
+    started = time.perf_counter()
+    th.set_num_threads(1)  # small MLPs: threads only fight the env processes for the cores
+    if resume is not None:
+        run_dir = Path(resume)
+    else:
+        run_dir = Path(out_dir) / run_name(cfg)
+        if run_dir.exists():
+            raise FileExistsError(f"{run_dir}: run directory already exists")
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.yml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    windows = _windows_dict(cfg)
+
+    raw_train = build_vec_env(cfg, kind="train", run_dir=run_dir)
+    eval_env = _wrap_normalize(cfg, build_vec_env(cfg, kind="validation", run_dir=None), training=False)
+    best_so_far = None
+    try:
+        ckpt = latest_checkpoint(run_dir) if resume is not None else None
+        if ckpt is not None:
+            path, steps = ckpt
+            verify(path)  # refuses a checkpoint whose bytes differ from what this run wrote
+            vn = path.with_name(f"model_vecnormalize_{steps}_steps.pkl")
+            venv = VecNormalize.load(str(vn), raw_train) if vn.exists() else raw_train
+            if isinstance(venv, VecNormalize):
+                venv.training = True
+            model = algorithm_class(cfg.algorithm).load(str(path), env=venv, device="cpu",
+                                                        tensorboard_log=str(run_dir / "tb"))
+            rb = path.with_name(f"model_replay_buffer_{steps}_steps.pkl")
+            if cfg.algorithm in OFF_POLICY and rb.exists():
+                model.load_replay_buffer(str(rb))
+            evals = run_dir / "eval" / "evaluations.npz"
+            if evals.exists():
+                best_so_far = float(np.load(evals)["results"].mean(axis=1).max())
+            remaining = max(0, cfg.total_timesteps - model.num_timesteps)
+            reset = False
+        else:
+            if resume is not None and not (run_dir / "config.yml").exists():
+                raise FileNotFoundError(f"{run_dir}: not a run directory (no config.yml)")
+            venv = _wrap_normalize(cfg, raw_train, training=True)
+            model = _new_model(cfg, venv, run_dir)
+            remaining, reset = cfg.total_timesteps, True
+        callbacks = _make_callbacks(cfg, run_dir, eval_env, best_so_far=best_so_far)
+        if remaining > 0:
+            model.learn(
+                total_timesteps=remaining,
+                callback=callbacks,
+                progress_bar=progress_bar,
+                tb_log_name=cfg.algorithm,
+                reset_num_timesteps=reset,
+            )
+        model_path = run_dir / "model.zip"
+        model.save(model_path)
+        vn_path = None
+        if isinstance(model.get_env(), VecNormalize):
+            vn_path = run_dir / "vecnormalize.pkl"
+            model.get_env().save(str(vn_path))
+            eval_env.obs_rms = model.get_env().obs_rms
+        eval_env.env_method("rewind")
+        rewards, lengths = evaluate_policy(model, eval_env, n_eval_episodes=cfg.eval_episodes,
+                                           deterministic=True, return_episode_rewards=True)
+        metrics = {
+            "validation_mean_reward": float(np.mean(rewards)),
+            "validation_std_reward": float(np.std(rewards)),
+            "validation_episode_rewards": [float(r) for r in rewards],
+            "validation_mean_length": float(np.mean(lengths)),
+            "validation_episodes": len(rewards),
+        }
+        write_run_manifest(cfg, model_path, windows, metrics=metrics,
+                           num_timesteps=int(model.num_timesteps), vecnormalize=vn_path)
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        return TrainResult(run_dir, model_path, int(model.num_timesteps), metrics,
+                           time.perf_counter() - started)
+    finally:
+        try:
+            raw_train.close()
+        finally:
+            eval_env.close()
+
+
+def resume_config(run_dir: str | Path) -> RunConfig:
+    """The config a run was started with (its ``config.yml``)."""
+    path = Path(run_dir) / "config.yml"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not a run directory (no config.yml)")
+    return RunConfig.from_dict(yaml.safe_load(path.read_text()), where=str(path))
