@@ -242,14 +242,19 @@ class RowChecker:
         idx = np.flatnonzero(self.keep)
         if len(idx) == 0:
             return
-        rows = list(zip(*(np.asarray(c)[idx].tolist() for c in columns), strict=True))
+        cols = [np.asarray(c)[idx] for c in columns]
+        same = np.ones(len(idx), dtype=bool)
+        for col in cols:
+            eq = np.zeros(len(col), dtype=bool)
+            eq[1:] = col[1:] == col[:-1]
+            same &= eq
+        if self._last_row is not None:
+            same[0] = all(_eq(a, b) for a, b in zip(self._last_row, (c[0] for c in cols), strict=True))
+        else:
+            same[0] = False
+        self._last_row = tuple(c[-1] for c in cols)
         dup = np.zeros(len(self.keep), dtype=bool)
-        prev = self._last_row
-        for i, row in zip(idx, rows, strict=True):
-            if row == prev:
-                dup[i] = True
-            prev = row
-        self._last_row = prev
+        dup[idx[same]] = True
         self.drop(dup, Issue.DUPLICATE, None, "identical to the previous row")
 
     def duplicate_trade_ids(self, trade_ids: np.ndarray, field_name: str) -> None:
@@ -290,6 +295,10 @@ class RowChecker:
             line, issue, field_name, detail = self._first
             self.report.problem(issue, file=self.file, line=line, field_name=field_name, detail=detail)
         return self.keep
+
+
+def _eq(a: object, b: object) -> bool:
+    return bool(a == b)
 
 
 # -- precision ------------------------------------------------------------------------------------
