@@ -5,7 +5,7 @@ same class runs in ``BacktestEngine`` / ``BacktestNode`` and in a live ``Trading
 """
 
 from strategies.avellaneda_stoikov import (
-    AvellanedaStoikovConfig,
+    AvellanedaStoikovMarketMakerConfig,
     AvellanedaStoikovMarketMaker,
     optimal_spread,
     reservation_price,
@@ -23,19 +23,19 @@ from strategies.calibration import (
     fit_intensity,
     realized_volatility,
 )
-from strategies.fixed_spread import FixedSpreadConfig, FixedSpreadMarketMaker
-from strategies.glft import GLFTConfig, GLFTMarketMaker, glft_coefficients, glft_depths
+from strategies.fixed_spread import FixedSpreadMarketMaker, FixedSpreadMarketMakerConfig
+from strategies.glft import GLFTMarketMaker, GLFTMarketMakerConfig, glft_coefficients, glft_depths
 from strategies.quoting import QuoteCounters, QuoteManager, QuoteManagerConfig, Quotes
 
 __all__ = [
-    "AvellanedaStoikovConfig",
     "AvellanedaStoikovMarketMaker",
+    "AvellanedaStoikovMarketMakerConfig",
     "CalibratedMarketMaker",
     "CalibratedMarketMakerConfig",
-    "FixedSpreadConfig",
     "FixedSpreadMarketMaker",
-    "GLFTConfig",
+    "FixedSpreadMarketMakerConfig",
     "GLFTMarketMaker",
+    "GLFTMarketMakerConfig",
     "IntensityFit",
     "MarketMakerConfig",
     "MarketMakerStrategy",

@@ -79,7 +79,7 @@ def as_quotes(
     return r - spread / 2.0, r + spread / 2.0
 
 
-class AvellanedaStoikovConfig(CalibratedMarketMakerConfig, frozen=True):
+class AvellanedaStoikovMarketMakerConfig(CalibratedMarketMakerConfig, frozen=True):
     """
     Configuration for ``AvellanedaStoikovMarketMaker`` instances.
 
@@ -108,7 +108,8 @@ class AvellanedaStoikovConfig(CalibratedMarketMakerConfig, frozen=True):
         super().__post_init__()
         if self.horizon not in HORIZONS:
             raise ValueError(
-                f"AvellanedaStoikovConfig.horizon: must be one of {HORIZONS}, got {self.horizon!r}",
+                f"{type(self).__name__}.horizon: must be one of {HORIZONS}, "
+                f"got {self.horizon!r}",
             )
 
 
@@ -118,23 +119,23 @@ class AvellanedaStoikovMarketMaker(CalibratedMarketMaker):
 
     Parameters
     ----------
-    config : AvellanedaStoikovConfig
+    config : AvellanedaStoikovMarketMakerConfig
         The configuration for the instance.
     """
 
-    def __init__(self, config: AvellanedaStoikovConfig) -> None:
+    def __init__(self, config: AvellanedaStoikovMarketMakerConfig) -> None:
         super().__init__(config)
 
     def time_to_horizon_s(self, ts_ns: int) -> float:
         """``T - t`` in seconds for the configured horizon."""
-        cfg: AvellanedaStoikovConfig = self.config
+        cfg: AvellanedaStoikovMarketMakerConfig = self.config
         if cfg.horizon == "rolling":
             return cfg.horizon_s
         session_ns = int(cfg.horizon_s * _NS_PER_S)
         return (session_ns - ts_ns % session_ns) / _NS_PER_S
 
     def compute_quotes(self, features: FeatureVector, inventory: float) -> Quotes:
-        cfg: AvellanedaStoikovConfig = self.config
+        cfg: AvellanedaStoikovMarketMakerConfig = self.config
         params = self.model_params(features)
         if params is None:
             return Quotes.none()  # Not calibrated yet: do not quote blind.

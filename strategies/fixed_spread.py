@@ -15,7 +15,7 @@ from strategies.base import MarketMakerConfig, MarketMakerStrategy
 from strategies.quoting import Quotes
 
 
-class FixedSpreadConfig(MarketMakerConfig, frozen=True):
+class FixedSpreadMarketMakerConfig(MarketMakerConfig, frozen=True):
     """
     Configuration for ``FixedSpreadMarketMaker`` instances.
 
@@ -37,11 +37,11 @@ class FixedSpreadMarketMaker(MarketMakerStrategy):
 
     Parameters
     ----------
-    config : FixedSpreadConfig
+    config : FixedSpreadMarketMakerConfig
         The configuration for the instance.
     """
 
-    def __init__(self, config: FixedSpreadConfig) -> None:
+    def __init__(self, config: FixedSpreadMarketMakerConfig) -> None:
         super().__init__(config)
 
     def compute_quotes(self, features: FeatureVector, inventory: float) -> Quotes:

@@ -75,7 +75,7 @@ def glft_depths(
     return half_spread + skew * q, half_spread - skew * q
 
 
-class GLFTConfig(CalibratedMarketMakerConfig, frozen=True):
+class GLFTMarketMakerConfig(CalibratedMarketMakerConfig, frozen=True):
     """
     Configuration for ``GLFTMarketMaker`` instances.
 
@@ -102,16 +102,16 @@ class GLFTMarketMaker(CalibratedMarketMaker):
 
     Parameters
     ----------
-    config : GLFTConfig
+    config : GLFTMarketMakerConfig
         The configuration for the instance.
     """
 
-    def __init__(self, config: GLFTConfig) -> None:
+    def __init__(self, config: GLFTMarketMakerConfig) -> None:
         super().__init__(config)
         self.max_lots = math.floor(config.max_inventory / config.order_qty)
 
     def compute_quotes(self, features: FeatureVector, inventory: float) -> Quotes:
-        cfg: GLFTConfig = self.config
+        cfg: GLFTMarketMakerConfig = self.config
         params = self.model_params(features)
         if params is None:
             return Quotes.none()  # Not calibrated yet: do not quote blind.

@@ -34,11 +34,11 @@ from nautilus_trader.model.objects import Money
 from catalog.instruments import build_instrument, get_spec
 from catalog.settings import data_dir
 from strategies import (
-    AvellanedaStoikovConfig,
+    AvellanedaStoikovMarketMakerConfig,
     AvellanedaStoikovMarketMaker,
-    FixedSpreadConfig,
+    FixedSpreadMarketMakerConfig,
     FixedSpreadMarketMaker,
-    GLFTConfig,
+    GLFTMarketMakerConfig,
     GLFTMarketMaker,
     MarketMakerStrategy,
 )
@@ -152,13 +152,13 @@ def make_engine(
 
 
 _DEFAULTS: dict[type, tuple[type, dict]] = {
-    FixedSpreadMarketMaker: (FixedSpreadConfig, {"half_spread_ticks": 1.0}),
+    FixedSpreadMarketMaker: (FixedSpreadMarketMakerConfig, {"half_spread_ticks": 1.0}),
     AvellanedaStoikovMarketMaker: (
-        AvellanedaStoikovConfig,
-        {"gamma": 0.01, "horizon_s": 10.0, "intensity_min_orders": 30, "vol_window": 30},
+        AvellanedaStoikovMarketMakerConfig,
+        {"gamma": 1e-3, "horizon_s": 10.0, "intensity_min_orders": 30, "vol_window": 30},
     ),
     GLFTMarketMaker: (
-        GLFTConfig,
+        GLFTMarketMakerConfig,
         {"gamma": 0.01, "intensity_min_orders": 30, "vol_window": 30},
     ),
 }

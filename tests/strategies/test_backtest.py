@@ -13,11 +13,17 @@ from nautilus_trader.model.objects import Price
 
 from strategies import (
     AvellanedaStoikovMarketMaker,
-    FixedSpreadConfig,
+    FixedSpreadMarketMakerConfig,
     FixedSpreadMarketMaker,
     GLFTMarketMaker,
 )
-from tests.strategies.conftest import MarketData, RunResult, make_engine, make_strategy, run_strategy
+from tests.strategies.conftest import (
+    MarketData,
+    RunResult,
+    make_engine,
+    make_strategy,
+    run_strategy,
+)
 
 ALL = [FixedSpreadMarketMaker, AvellanedaStoikovMarketMaker, GLFTMarketMaker]
 
@@ -173,7 +179,8 @@ def test_equity_matches_the_venue_account(market: MarketData) -> None:
     balance_pnl = account.balance_total(USDT).as_double() - 100_000.0
     mid = strategy.last_mid
     unrealized = sum(
-        p.unrealized_pnl(Price(mid, 2)).as_double() for p in cache.positions_open(strategy_id=strategy.id)
+        p.unrealized_pnl(Price(mid, 2)).as_double()
+        for p in cache.positions_open(strategy_id=strategy.id)
     )
     flips = sum(
         1
@@ -215,20 +222,20 @@ def test_missing_instrument_logs_and_stops(market: MarketData) -> None:
 def test_config_validation_names_the_field(market: MarketData) -> None:
     base = {"instrument_id": market.instrument.id, "order_qty": Decimal("0.01")}
     with pytest.raises(ValueError, match="max_inventory"):
-        FixedSpreadConfig(**base, max_inventory=Decimal("0.001"))
+        FixedSpreadMarketMakerConfig(**base, max_inventory=Decimal("0.001"))
     with pytest.raises(ValueError, match="half_spread_ticks"):
-        FixedSpreadConfig(**base, max_inventory=Decimal("0.1"), half_spread_ticks=0.0)
+        FixedSpreadMarketMakerConfig(**base, max_inventory=Decimal("0.1"), half_spread_ticks=0.0)
     with pytest.raises(ValueError, match="book_type"):
-        FixedSpreadConfig(**base, max_inventory=Decimal("0.1"), book_type="L9")
+        FixedSpreadMarketMakerConfig(**base, max_inventory=Decimal("0.1"), book_type="L9")
     with pytest.raises(ValueError, match="order_qty"):
-        FixedSpreadConfig(
+        FixedSpreadMarketMakerConfig(
             instrument_id=market.instrument.id,
             order_qty=Decimal("0"),
             max_inventory=Decimal("0.1"),
         )
     # the same config round-trips through JSON (ImportableStrategyConfig / BacktestNode path)
-    cfg = FixedSpreadConfig(**base, max_inventory=Decimal("0.1"), max_loss=50.0)
-    assert FixedSpreadConfig.parse(cfg.json()) == cfg
+    cfg = FixedSpreadMarketMakerConfig(**base, max_inventory=Decimal("0.1"), max_loss=50.0)
+    assert FixedSpreadMarketMakerConfig.parse(cfg.json()) == cfg
 
 
 def test_post_only_rejections_are_forgotten_and_requoted(market: MarketData) -> None:

@@ -10,9 +10,9 @@ from nautilus_trader.model.identifiers import InstrumentId
 
 from catalog.features import FeatureVector
 from strategies import (
-    AvellanedaStoikovConfig,
+    AvellanedaStoikovMarketMakerConfig,
     AvellanedaStoikovMarketMaker,
-    GLFTConfig,
+    GLFTMarketMakerConfig,
     GLFTMarketMaker,
     glft_coefficients,
     glft_depths,
@@ -82,7 +82,7 @@ def _as_strategy(**overrides) -> AvellanedaStoikovMarketMaker:
         min_spread_ticks=0.0001,
     )
     params.update(overrides)
-    s = AvellanedaStoikovMarketMaker(AvellanedaStoikovConfig(**params))
+    s = AvellanedaStoikovMarketMaker(AvellanedaStoikovMarketMakerConfig(**params))
     s._tick = 0.1  # set by on_start from the instrument
     return s
 
@@ -175,7 +175,7 @@ def _glft_strategy(**overrides) -> GLFTMarketMaker:
         min_spread_ticks=0.0001,
     )
     params.update(overrides)
-    s = GLFTMarketMaker(GLFTConfig(**params))
+    s = GLFTMarketMaker(GLFTMarketMakerConfig(**params))
     s._tick = 0.1
     return s
 
@@ -211,7 +211,7 @@ def test_glft_rejects_bad_parameters() -> None:
     with pytest.raises(ValueError, match="k"):
         glft_coefficients(0.1, 0.1, 1.0, 0.0)
     with pytest.raises(ValueError, match="gamma"):
-        GLFTConfig(
+        GLFTMarketMakerConfig(
             instrument_id=IID,
             order_qty=Decimal("0.01"),
             max_inventory=Decimal("0.03"),
