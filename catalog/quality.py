@@ -111,11 +111,14 @@ class QualityReport:
         detail: str = "",
         handling: str = "dropped",
         n: int = 1,
+        kept: bool = False,
     ) -> None:
         """Record a problem; raise in strict mode unless the issue is expected protocol.
 
-        Drops (everything except ``MARKED_ONLY``) count under ``dropped``; marked events under
-        ``marked``. The first ``max_events`` of each issue are kept with their location.
+        Drops count under ``dropped``; marked events (issues in ``MARKED_ONLY``, or any issue
+        reported with ``kept=True`` because the loader repaired the row and kept it, e.g. a
+        clamped timestamp) under ``marked``. The first ``max_events`` of each issue are kept
+        with their location.
         """
         file = str(file)
         where = f"{file}:{line}" if line is not None else file
@@ -126,7 +129,7 @@ class QualityReport:
             message += f": {detail}"
         if self.strict and issue not in EXPECTED:
             raise DataQualityError(message)
-        if issue in MARKED_ONLY:
+        if kept or issue in MARKED_ONLY:
             self.marked[issue.value] += n
         else:
             self.dropped[issue.value] += n

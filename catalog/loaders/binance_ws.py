@@ -80,7 +80,7 @@ from nautilus_trader.model.objects import Price, Quantity
 
 from catalog.book import L2Book
 from catalog.instruments import build_instrument, get_spec
-from catalog.quality import DataQualityError, Event, Issue, QualityReport
+from catalog.quality import DataQualityError, Issue, QualityReport
 
 F_LAST = int(RecordFlag.F_LAST)
 F_SNAPSHOT = int(RecordFlag.F_SNAPSHOT)
@@ -508,21 +508,12 @@ class _Session:
         self.report.problem(issue, file=file, line=line, detail=detail, handling=handling)
 
     def mark_clamped(self, file: str, line: int, detail: str) -> None:
-        """Count a clamped local timestamp as a marked (not dropped) OUT_OF_ORDER event.
-
-        ``QualityReport.problem`` counts OUT_OF_ORDER as a drop, but the row is kept here, so
-        the event is recorded as a mark directly; strict mode still raises through ``problem``.
-        """
+        """Count a clamped local timestamp as a marked (not dropped) OUT_OF_ORDER event."""
         self.stats.ts_clamped += 1
-        if self.report.strict:
-            self.report.problem(Issue.OUT_OF_ORDER, file=file, line=line, field_name="local_ts",
-                                detail=detail)
-        self.report.marked[Issue.OUT_OF_ORDER.value] += 1
-        kept = sum(1 for e in self.report.events if e.issue is Issue.OUT_OF_ORDER)
-        if kept < self.report.max_events:
-            self.report.events.append(
-                Event(Issue.OUT_OF_ORDER, file, line, detail, "ts_init clamped to previous line"),
-            )
+        self.report.problem(
+            Issue.OUT_OF_ORDER, file=file, line=line, field_name="local_ts", detail=detail,
+            handling="ts_init clamped to previous line", kept=True,
+        )
 
     # --- value parsing (cached: prices and sizes repeat a lot) ---------------------------
 
