@@ -106,21 +106,55 @@ def synth_as_model(
     arrival_rate: Annotated[float, typer.Option("--arrival-rate", help="Market orders per second per side (lambda).")] = 1.0,
     kappa_per_tick: Annotated[float, typer.Option("--kappa-per-tick", help="Fill-probability decay per tick (kappa).")] = 0.2,
     seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 0,
+    configs_dir: Annotated[Path | None, typer.Option("--configs-dir", help="Also write run configs <algo>.yml for `amm train` here.")] = None,
+    timesteps: Annotated[int, typer.Option("--timesteps", help="total_timesteps of the written run configs.")] = 200_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Write Avellaneda-Stoikov model data (ABM mid, Poisson market orders at exp(-kappa*depth))."""
-    from rl.synth import ASModelConfig, write_as_model
+    import yaml
+
+    from rl.agents import ALGORITHMS
+    from rl.synth import ASModelConfig, synth_run_config, write_as_model
 
     try:
         cfg = ASModelConfig(duration_s=duration_s, start=start, step_ms=step_ms, sigma_ticks_per_sqrt_s=sigma_ticks,
                             arrival_rate_per_s=arrival_rate, kappa_per_tick=kappa_per_tick, seed=seed)
         result = write_as_model(cfg, catalog, progress=not as_json)
+        if configs_dir is not None:
+            configs_dir.mkdir(parents=True, exist_ok=True)
+            for algo in ALGORITHMS:
+                rc = synth_run_config(cfg, catalog.resolve(), algorithm=algo, exp=f"synth-{algo}", total_timesteps=timesteps)
+                (configs_dir / f"{algo}.yml").write_text(yaml.safe_dump(rc, sort_keys=False))
     except (ValueError, RuntimeError) as e:
         _fail(str(e))
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
     else:
         typer.echo(f"wrote {result.quotes:,} quotes and {result.trades:,} trades of {result.instrument_id} into {catalog}")
+
+
+@synth_app.command("compare")
+def synth_compare(
+    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog written by `amm synth as-model`.")],
+    runs: Annotated[list[Path], typer.Argument(help="Run directories of trained agents (model.zip verified).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Run config for env/windows when no run is given.")] = None,
+    episodes: Annotated[int, typer.Option("--episodes", min=1, help="Test episodes (evenly spaced, aligned starts).")] = 20,
+    fixed_half_spread: Annotated[list[float], typer.Option("--fixed-half-spread", help="Naive fixed half-spreads (ticks).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON on stdout.")] = False,
+) -> None:
+    """Mean episode reward on the TEST window: reference (closed form) vs agents vs fixed spreads."""
+    from rl.synth import compare
+
+    try:
+        report = compare(catalog, runs or [], config=config, episodes=episodes,
+                         fixed_half_spreads=fixed_half_spread or [1.0, 5.0])
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    for row in report["rows"]:
+        typer.echo(f"{row['name']:<48} {row['mean_reward']:10.2f} +/- {row['std_reward']:8.2f}  ({row['ratio_to_reference']:.3f} x ref)")
 
 
 def register(app: typer.Typer) -> None:

@@ -421,3 +421,148 @@ def synth_run_config(
         "checkpoint_freq_steps": 20_000,
         "align_starts_ms": config.step_ms,
     }
+
+
+# -- the reference and the naive baseline as policies of the env (SB3's predict surface) ------------
+
+
+class ReferencePolicy:
+    """The CJP optimal depths (:mod:`strategies.reference`) as a continuous-action policy.
+
+    Reads inventory (``OBS_NAMES`` index 9, ``position / max_inventory``) and time left (index 11)
+    from the observation and returns the action whose half-spread/skew puts the quotes at the
+    optimal depths, so it runs through the env and through ``PolicyMarketMaker`` like any model.
+    """
+
+    def __init__(self, model: ASModelConfig, env_config: Any, *, stationary: bool = False) -> None:
+        from strategies.reference import optimal_depths, phi_from_reward
+
+        agent = env_config.agent
+        if agent.action.kind != "continuous":
+            raise ValueError("ReferencePolicy needs the continuous action space")
+        self.q_max = int(round(agent.max_inventory / agent.order_qty))
+        dt_s = agent.decision_interval_ms / 1000.0
+        self.horizon_s = agent.horizon_steps * dt_s
+        self.depths = optimal_depths(
+            kappa_per_tick=model.kappa_per_tick,
+            arrival_rate_per_s=model.arrival_rate_per_s,
+            phi=phi_from_reward(agent.reward.running_inventory_penalty, self.q_max, dt_s),
+            q_max=self.q_max,
+            horizon_s=None if stationary else self.horizon_s,
+            dt_s=dt_s,
+        )
+        a = agent.action
+        self._hs_mid = (a.min_half_spread_ticks + a.max_half_spread_ticks) / 2
+        self._hs_half = (a.max_half_spread_ticks - a.min_half_spread_ticks) / 2
+        self._skew_max = a.max_skew_ticks
+        self._fallback = 1.0 / model.kappa_per_tick
+
+    def action_for(self, q_units: int, time_left_s: float | None) -> np.ndarray:
+        bid, ask = self.depths.at(q_units, time_left_s)
+        # A side that must not quote (at the inventory bound) is cut by the quote manager's hard
+        # limit anyway; give it the model's neutral depth so the other side keeps its own depth.
+        bid = self._fallback if math.isnan(bid) else bid
+        ask = self._fallback if math.isnan(ask) else ask
+        hs, skew = (bid + ask) / 2, (bid - ask) / 2
+        a0 = (hs - self._hs_mid) / self._hs_half
+        a1 = skew / self._skew_max if self._skew_max > 0 else 0.0
+        return np.clip(np.array([a0, a1], dtype=np.float32), -1.0, 1.0)
+
+    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, None]:
+        obs = np.asarray(observation, dtype=np.float64)
+        batch = obs.reshape(-1, obs.shape[-1])
+        out = np.stack([
+            self.action_for(int(round(row[9] * self.q_max)), float(row[11]) * self.horizon_s) for row in batch
+        ])
+        return (out if obs.ndim > 1 else out[0]), None
+
+
+class FixedSpreadPolicy:
+    """Naive baseline: a constant symmetric half-spread, no inventory skew."""
+
+    def __init__(self, env_config: Any, half_spread_ticks: float) -> None:
+        a = env_config.agent.action
+        mid, half = (a.min_half_spread_ticks + a.max_half_spread_ticks) / 2, (a.max_half_spread_ticks - a.min_half_spread_ticks) / 2
+        self._action = np.array([(half_spread_ticks - mid) / half, 0.0], dtype=np.float32)
+
+    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, None]:
+        obs = np.asarray(observation)
+        return (np.tile(self._action, (obs.shape[0], 1)) if obs.ndim > 1 else self._action.copy()), None
+
+
+def compare(
+    catalog_path: str | Path,
+    runs: list[str | Path],
+    *,
+    config: str | Path | None = None,
+    episodes: int = 20,
+    fixed_half_spreads: list[float] = (1.0, 5.0),
+) -> dict[str, Any]:
+    """Evaluate the reference, trained agents and fixed spreads on the same TEST episodes.
+
+    Every policy plays the same ``episodes`` evenly spaced, step-aligned episodes of the run
+    config's *test* window (never used in training or model selection), with the venue's fixed
+    fill seed, deterministic actions, and each agent's verified ``VecNormalize`` statistics.
+    """
+    import dataclasses
+
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from rl.manifest import load_model, load_vecnormalize
+    from rl.train import RunConfig, build_vec_env, load_run_config, resume_config
+
+    model_cfg = read_model(catalog_path)
+    if runs:
+        base = resume_config(runs[0])
+    elif config is not None:
+        base = load_run_config(config, catalog=catalog_path)
+    else:
+        raise ValueError("give run directories or --config")
+    if base.test is None:
+        raise ValueError("the run config has no test window")
+    # The reference needs the continuous action parameterisation the agents used.
+    cfg = RunConfig.from_dict({**base.to_dict(), "algorithm": "ppo", "eval_episodes": episodes,
+                               "env": {**base.env, "catalog_path": str(catalog_path)}})
+    test_cfg = cfg.env_config(cfg.test, random_start=False, seed_policy="venue")
+
+    def run(policy: Any, venv: Any) -> list[float]:
+        venv.env_method("rewind")
+        rewards, _ = evaluate_policy(policy, venv, n_eval_episodes=episodes, deterministic=True,
+                                     return_episode_rewards=True)
+        return [float(r) for r in rewards]
+
+    rows: list[dict[str, Any]] = []
+    venv = build_vec_env(cfg, kind="test", run_dir=None)
+    try:
+        rows.append({"name": "reference (CJP closed form)", "rewards": run(ReferencePolicy(model_cfg, test_cfg), venv)})
+        for hs in fixed_half_spreads:
+            rows.append({"name": f"fixed half-spread {hs:g} ticks", "rewards": run(FixedSpreadPolicy(test_cfg, hs), venv)})
+    finally:
+        venv.close()
+    for run_dir in runs:
+        run_cfg = resume_config(run_dir)
+        run_cfg = RunConfig.from_dict({**run_cfg.to_dict(), "eval_episodes": episodes,
+                                       "env": {**run_cfg.env, "catalog_path": str(catalog_path)}})
+        model_path = Path(run_dir) / "model.zip"
+        model, manifest = load_model(model_path)
+        env = build_vec_env(run_cfg, kind="test", run_dir=None)
+        env = load_vecnormalize(model_path, manifest, env)
+        try:
+            rows.append({"name": f"{run_cfg.algorithm} seed {run_cfg.seed} ({Path(run_dir).name})",
+                         "algorithm": run_cfg.algorithm, "seed": run_cfg.seed, "rewards": run(model, env)})
+        finally:
+            env.close()
+    ref = float(np.mean(rows[0]["rewards"]))
+    for row in rows:
+        row["mean_reward"] = float(np.mean(row["rewards"]))
+        row["std_reward"] = float(np.std(row["rewards"]))
+        row["ratio_to_reference"] = row["mean_reward"] / ref if ref else float("nan")
+    summary: dict[str, Any] = {}
+    for algo in sorted({r["algorithm"] for r in rows if "algorithm" in r}):
+        means = [r["mean_reward"] for r in rows if r.get("algorithm") == algo]
+        summary[algo] = {"seeds": len(means), "mean_of_means": float(np.mean(means)),
+                         "std_of_means": float(np.std(means)), "ratio_to_reference": float(np.mean(means)) / ref}
+    return {"episodes": episodes, "test_window": dataclasses.asdict(cfg.test), "model": model_cfg.to_dict(),
+            "rows": rows, "by_algorithm": summary}
