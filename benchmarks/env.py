@@ -1,0 +1,222 @@
+"""Throughput of the RL environment against the engine it wraps.
+
+Prints, on the same catalog window and the same pre-drawn random actions:
+
+1. raw engine events/s (no strategy: the cost floor of the replay);
+2. the upper bound: the *same* decision loop acting in its own timer, with no environment
+   (``PolicyMarketMaker`` with a replay policy), in decisions/s;
+3. the environment's steps/s with a random policy, greenlet channel (default) and thread
+   channel (NOTES §3 design B);
+4. the ratios env / upper bound,
+
+and ends with ONE JSON line. Target: env >= 85% of the upper bound and >= 3,000 steps/s.
+
+Run: ``python benchmarks/env.py`` (builds a temporary catalog from the bundled
+``binance_ws/usdm/btcusdt_20240808.gz`` unless ``--catalog`` is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def build_catalog(target: Path, source: Path) -> Path:
+    """Ingest one binance_ws capture into a fresh catalog at ``target``."""
+    try:
+        from catalog.ingest import ingest_files
+
+        ingest_files("binance-ws", [source], target)
+    except ImportError:  # ingest driver without the loader registry: load directly
+        from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+        from catalog.loaders.binance_ws import BinanceWsLoader
+        from catalog.quality import QualityReport
+
+        loader = BinanceWsLoader()
+        data = list(loader.iter_data([source], QualityReport("binance-ws")))
+        cat = ParquetDataCatalog(str(target))
+        cat.write_data(loader.instruments())
+        cat.write_data(data)
+    return target
+
+
+class ReplayPolicy:
+    """Returns pre-drawn actions in order (the benchmark's 'random policy' without env)."""
+
+    def __init__(self, actions: np.ndarray) -> None:
+        self.actions = actions
+        self.i = 0
+
+    def predict(self, observation, deterministic: bool = True):
+        a = self.actions[self.i]
+        self.i += 1
+        return a, None
+
+
+def bench_raw_engine(env) -> float:
+    from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+    from nautilus_trader.config import LoggingConfig
+
+    engine = BacktestEngine(
+        BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR"), run_analysis=False),
+    )
+    env.config.venue.add_to_engine(engine, [env.instrument])
+    engine.add_data(env._data, sort=False)
+    t0 = time.perf_counter()
+    engine.run()
+    seconds = time.perf_counter() - t0
+    engine.dispose()
+    return len(env._data) / seconds
+
+
+def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> float:
+    """Same episodes and actions, decided inside the strategy's own timer."""
+    from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+    from nautilus_trader.config import LoggingConfig
+    from nautilus_trader.model.identifiers import TraderId
+
+    from strategies.policy import PolicyMarketMaker, PolicyMarketMakerConfig
+
+    agent = env.config.agent
+    engine = BacktestEngine(
+        BacktestEngineConfig(
+            trader_id=TraderId(env.config.trader_id),
+            logging=LoggingConfig(log_level="ERROR"),
+            run_analysis=False,
+        ),
+    )
+    env.config.venue.add_to_engine(engine, [env.instrument])
+    engine.add_data(env._data, sort=False)
+    steps = 0
+    t0 = time.perf_counter()
+    for first, acts in zip(starts, actions, strict=True):
+        engine.reset()
+        engine.clear_strategies()
+        strat = PolicyMarketMaker(
+            PolicyMarketMakerConfig(
+                agent=agent.to_dict(),
+                max_decisions=agent.horizon_steps,
+                flatten_on_stop=False,
+            ),
+            policy=ReplayPolicy(acts),
+        )
+        strat._first_decision_ns = first
+        engine.add_strategy(strat)
+        end = first + agent.horizon_steps * agent.decision_interval_ns
+        engine.run(start=env._run_start(first), end=end)
+        steps += strat.step_index
+    seconds = time.perf_counter() - t0
+    engine.dispose()
+    return steps / seconds
+
+
+def bench_env(env, actions: list[np.ndarray], seed: int) -> tuple[float, list[int]]:
+    steps = 0
+    starts: list[int] = []
+    t0 = time.perf_counter()
+    for ep, acts in enumerate(actions):
+        _, info = env.reset(seed=seed if ep == 0 else None)
+        starts.append(info["first_decision_ns"])
+        i = 0
+        done = False
+        while not done:
+            _, _, term, trunc, _ = env.step(acts[i])
+            i += 1
+            done = term or trunc
+        steps += i
+    seconds = time.perf_counter() - t0
+    return steps / seconds, starts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--catalog", type=Path, default=None)
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--horizon", type=int, default=1000, help="decisions per episode")
+    parser.add_argument("--interval-ms", type=int, default=100)
+    parser.add_argument("--book-type", default="L1_MBP", choices=("L1_MBP", "L2_MBP"))
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    from catalog.settings import data_file
+    from rl.config import AgentConfig, EnvConfig
+    from rl.env import MarketMakingEnv
+    from backtests.venue import VenueModelConfig
+
+    tmp = None
+    catalog = args.catalog
+    if catalog is None:
+        tmp = tempfile.TemporaryDirectory(prefix="amm-bench-env-")
+        print("building catalog from binance_ws/usdm/btcusdt_20240808.gz ...", file=sys.stderr)
+        catalog = build_catalog(Path(tmp.name) / "catalog",
+                                data_file("binance_ws/usdm/btcusdt_20240808.gz"))
+
+    agent = AgentConfig(
+        book_type=args.book_type,
+        decision_interval_ms=args.interval_ms,
+        horizon_steps=args.horizon,
+    )
+    config = EnvConfig(
+        catalog_path=catalog,
+        agent=agent,
+        venue=VenueModelConfig(book_type=args.book_type),
+    )
+    rng = np.random.default_rng(args.seed)
+    results: dict[str, float] = {}
+    env = MarketMakingEnv(config)
+    n = env.action_space.n
+    actions = [rng.integers(0, n, args.horizon + 1) for _ in range(args.episodes)]
+
+    results["raw_engine_events_per_s"] = bench_raw_engine(env)
+    print(f"raw engine: {results['raw_engine_events_per_s']:,.0f} events/s "
+          f"({len(env._data):,} events, no strategy)")
+
+    env_sps, starts = bench_env(env, actions, args.seed)
+    results["env_steps_per_s"] = env_sps
+    env.close()
+
+    results["in_strategy_steps_per_s"] = bench_in_strategy(env, starts, actions)
+    print(f"in-strategy upper bound: {results['in_strategy_steps_per_s']:,.0f} decisions/s")
+    print(f"env (greenlet): {env_sps:,.0f} steps/s")
+
+    thread_env = MarketMakingEnv(config.replace(coroutine="thread"))
+    results["env_thread_steps_per_s"], _ = bench_env(thread_env, actions, args.seed)
+    thread_env.close()
+    print(f"env (thread): {results['env_thread_steps_per_s']:,.0f} steps/s")
+
+    results["env_over_upper_bound"] = env_sps / results["in_strategy_steps_per_s"]
+    results["thread_over_upper_bound"] = (
+        results["env_thread_steps_per_s"] / results["in_strategy_steps_per_s"]
+    )
+    events_per_step = len(env._data) / ((env.window_ns[1] - env.window_ns[0]) / 1e9) * (
+        args.interval_ms / 1000
+    )
+    print(f"ratio env/upper bound: {results['env_over_upper_bound']:.1%} (greenlet), "
+          f"{results['thread_over_upper_bound']:.1%} (thread); ~{events_per_step:.0f} events/step")
+    out = {
+        "benchmark": "env",
+        "book_type": args.book_type,
+        "interval_ms": args.interval_ms,
+        "episodes": args.episodes,
+        "horizon": args.horizon,
+        "events_per_step": round(events_per_step, 1),
+        **{k: round(v, 4 if "over" in k else 1) for k, v in results.items()},
+        "target_met": bool(
+            results["env_over_upper_bound"] >= 0.85 and env_sps >= 3000,
+        ),
+    }
+    print(json.dumps(out))
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,407 @@
+"""Gymnasium market-making environment over the NautilusTrader backtest engine.
+
+Design (NOTES §3, design B, with a greenlet instead of a thread): the ``BacktestEngine`` replays
+the catalog window and hosts :class:`rl.host.EnvHostStrategy`. On a clock timer every decision
+interval that strategy builds the observation and reward, hands them to :meth:`step` and blocks
+until the action comes back; then it quotes through the shared ``QuoteManager`` and the engine
+runs on to the next decision. The hand-over is a greenlet stack switch (~1 µs; the engine's C
+frames are switched like any other), so stepping costs almost nothing over a strategy acting in
+its own timer, and everything stays on one thread. ``coroutine="thread"`` selects a worker thread
+with a queue handshake instead (for comparison; ``benchmarks/env.py`` measures both).
+
+The venue is built by :meth:`backtests.venue.VenueModelConfig.add_to_engine` and the data read by
+:func:`backtests.data.load_window`: exactly what the backtests use.
+
+Episodes
+    ``reset()`` picks the first decision time (uniformly from the window with ``self.np_random``,
+    or the window start for evaluation), reseeds the fill model, swaps in a fresh host strategy
+    on the *same* engine (``engine.reset()`` keeps data and instruments: ~ms instead of a
+    rebuild) and runs the engine from ``warmup_ms`` before the first decision so the features
+    are warm. The engine is rebuilt every ``recycle_engine_episodes`` episodes, which keeps
+    memory flat over thousands of episodes.
+End of episode
+    ``truncated`` after ``horizon_steps`` decisions or when the data runs out; ``terminated``
+    only on ruin (``RewardConfig.max_loss``).
+Errors
+    An exception raised inside the engine (a strategy handler, the matching engine) propagates
+    out of :meth:`step`/:meth:`reset`; the episode is then over and the next ``reset()`` starts
+    a fresh engine. Nothing can hang: there is no second thread with the greenlet channel.
+L2 data
+    Deltas only make a book from a snapshot on. For episodes starting mid-stream the environment
+    inserts a full snapshot of the replayed book every ``book_checkpoint_s`` (built once, with the
+    feature module's ``L2Ladder``) and starts the engine at the checkpoint before the warm-up.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+from nautilus_trader.config import LoggingConfig, StrategyConfig
+from nautilus_trader.core.data import Data
+from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas
+from nautilus_trader.model.enums import BookAction, OrderSide, RecordFlag
+from nautilus_trader.model.identifiers import TraderId
+from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.objects import Price, Quantity
+from nautilus_trader.model.data import BookOrder
+
+from backtests.data import data_span, load_window, to_ns
+from catalog.features import L2Ladder
+from rl.actions import ActionMapper
+from rl.config import EnvConfig
+from rl.host import EngineDone, EnvHostStrategy, StepResult, make_channel
+from rl.observation import ObservationBuilder
+
+ENV_ID = "amm/MarketMaking-v0"
+CHECKPOINT_LEVELS = 1_000
+"""Levels per side kept in an inserted book snapshot (a Binance REST snapshot holds 1,000)."""
+STRATEGY_ID = "RLHost-001"
+
+
+class MarketMakingEnv(gym.Env):
+    """Market making on a catalog window replayed through a Nautilus ``BacktestEngine``.
+
+    Parameters
+    ----------
+    config : EnvConfig
+        The whole environment definition (catalog window, agent, venue, seeding).
+    render_mode : None
+        No rendering.
+
+    Notes
+    -----
+    Observation: ``Box(-obs_clip, obs_clip, (16,), float32)``, see
+    :data:`rl.observation.OBS_NAMES`. Action: ``Discrete(n)`` quote-offset grid or
+    ``Box([-1, 1]^2)`` (see :mod:`rl.actions`). Reward: :mod:`rl.reward`.
+    ``info`` carries ``ts_ns``, ``step``, ``mid``, ``position``, ``pnl`` (quote currency, fees
+    included), ``fees``, ``fills`` and ``reward_terms``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, config: EnvConfig, render_mode: str | None = None) -> None:
+        if not isinstance(config, EnvConfig):
+            raise TypeError(f"config must be an rl.config.EnvConfig, got {type(config).__name__}")
+        if render_mode is not None:
+            raise ValueError(f"render_mode {render_mode!r} not supported (none available)")
+        self.config = config
+        agent = config.agent
+        start_ns = to_ns(config.window_start, name="window_start")
+        end_ns = to_ns(config.window_end, name="window_end")
+        if start_ns is None or end_ns is None:
+            span = data_span(config.catalog_path, agent.instrument_id)
+            start_ns = span[0] if start_ns is None else start_ns
+            end_ns = span[1] if end_ns is None else end_ns
+        l2 = agent.book_type != "L1_MBP"
+        # L2: read from the stream start so the book is complete, then keep the window.
+        instrument, data = load_window(
+            config.catalog_path,
+            agent.instrument_id,
+            None if l2 else start_ns,
+            end_ns,
+            config.venue.book_type,
+        )
+        self._checkpoints_ns: list[int] = []
+        if l2:
+            data, self._checkpoints_ns = with_book_checkpoints(
+                data, instrument, int(config.book_checkpoint_s * 1e9), keep_from_ns=start_ns,
+            )
+            start_ns = max(start_ns, self._checkpoints_ns[0])
+        self.instrument: Instrument = instrument
+        self._data: list[Data] = data
+        self._window = (start_ns, end_ns)
+        self._data_start_ns = data[0].ts_init
+        self._events_per_s = len(data) / max(1e-9, (end_ns - start_ns) / 1e9)
+        self._check_window()
+
+        tick = instrument.price_increment.as_double()
+        mapper = ActionMapper(agent.action, tick_size=tick, order_qty=agent.order_qty)
+        observer = ObservationBuilder(
+            agent.feature_config(tick),
+            order_qty=agent.order_qty,
+            max_inventory=agent.max_inventory,
+            multiplier=instrument.multiplier.as_double(),
+            horizon_steps=agent.horizon_steps,
+            pnl_scale_ticks=agent.pnl_scale_ticks,
+            obs_clip=agent.obs_clip,
+        )
+        self.action_space = mapper.space
+        self.observation_space = observer.space
+        self.render_mode = render_mode
+
+        self._channel = make_channel(config.coroutine)
+        self._engine: BacktestEngine | None = None
+        self._episodes_on_engine = 0
+        self._host: EnvHostStrategy | None = None
+        self._running = False
+        self.episodes = 0
+        self.engines_built = 0
+
+    # -- gymnasium API ------------------------------------------------------------------------
+
+    def reset(
+        self,
+        *,
+        seed: int | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode.
+
+        ``options`` may hold ``first_decision_ns`` (an explicit start, e.g. for evaluation).
+        """
+        super().reset(seed=seed)
+        self._end_episode()
+        first = None if options is None else options.get("first_decision_ns")
+        first_decision_ns = self._draw_start() if first is None else int(first)
+        run_start_ns = self._run_start(first_decision_ns)
+        fill_seed = (
+            self.config.venue.seed
+            if self.config.seed_policy == "venue"
+            else int(self.np_random.integers(0, 2**31 - 1))
+        )
+        engine = self._engine_for_episode()
+        host = EnvHostStrategy(
+            StrategyConfig(strategy_id=STRATEGY_ID),
+            self.config.agent,
+            channel=self._channel,
+            first_decision_ns=first_decision_ns,
+        )
+        engine.add_strategy(host)
+        self._host = host
+        self.episodes += 1
+        # FillModel draws from Python's global `random` (NOTES §2): seed it per episode.
+        random.seed(fill_seed)
+        self._running = True
+        result = self._start(lambda: engine.run(start=run_start_ns, streaming=True))
+        result.info["fill_seed"] = fill_seed
+        result.info["first_decision_ns"] = first_decision_ns
+        return result.obs, result.info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if not self._running:
+            raise RuntimeError("step() called without a running episode: call reset() first")
+        try:
+            msg = self._channel.resume(action)
+        except BaseException:
+            self._fail()
+            raise
+        result = self._finish_if_done(msg)
+        return result.obs, float(result.reward), result.terminated, result.truncated, result.info
+
+    def close(self) -> None:
+        """Abort a running episode and dispose of the engine (idempotent)."""
+        self._end_episode()
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            _dispose(engine)
+        super().close()
+
+    # -- introspection (tests, evaluation) ------------------------------------------------------
+
+    @property
+    def engine(self) -> BacktestEngine | None:
+        """The engine of the current episode (paused at the last decision while it runs)."""
+        return self._engine
+
+    @property
+    def host(self) -> EnvHostStrategy | None:
+        """The in-engine strategy of the current episode."""
+        return self._host
+
+    @property
+    def window_ns(self) -> tuple[int, int]:
+        return self._window
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _start(self, run) -> StepResult:
+        try:
+            msg = self._channel.start(run)
+        except BaseException:
+            self._fail()
+            raise
+        return self._finish_if_done(msg)
+
+    def _finish_if_done(self, msg: StepResult | EngineDone) -> StepResult:
+        if isinstance(msg, EngineDone):
+            # Data ran out before the next decision: the episode is truncated at the last event.
+            result = self._host.final_result()
+        else:
+            result = msg
+        if result.terminated or result.truncated:
+            self._running = False
+        return result
+
+    def _fail(self) -> None:
+        """An exception escaped the engine: its state is unknown, so build a new one next time."""
+        self._running = False
+        self._host = None
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            try:
+                _dispose(engine)
+            except Exception:  # noqa: BLE001 - already failing; the original error matters
+                pass
+
+    def _end_episode(self) -> None:
+        if self._channel.active:
+            self._channel.abort()
+        self._running = False
+
+    def _engine_for_episode(self) -> BacktestEngine:
+        engine = self._engine
+        if engine is not None and self._episodes_on_engine < self.config.recycle_engine_episodes:
+            engine.reset()
+            engine.clear_strategies()
+            self._episodes_on_engine += 1
+            return engine
+        if engine is not None:
+            _dispose(engine)
+        engine = BacktestEngine(
+            BacktestEngineConfig(
+                trader_id=TraderId(self.config.trader_id),
+                logging=LoggingConfig(log_level="ERROR"),
+                run_analysis=False,
+            ),
+        )
+        self.config.venue.add_to_engine(engine, [self.instrument])
+        engine.add_data(self._data, sort=False)
+        self._engine = engine
+        self._episodes_on_engine = 1
+        self.engines_built += 1
+        return engine
+
+    def _episode_span_ns(self) -> int:
+        agent = self.config.agent
+        if agent.decision_events is None:
+            return agent.horizon_steps * agent.decision_interval_ns
+        # Event-driven decisions: estimate the duration from the mean event rate.
+        return int(agent.horizon_steps * agent.decision_events / self._events_per_s * 1e9)
+
+    def _check_window(self) -> None:
+        start, end = self._window
+        need = self.config.agent.warmup_ns + self._episode_span_ns()
+        if end - start < need:
+            raise ValueError(
+                f"EnvConfig: the window {start}..{end} ({(end - start) / 1e9:.1f} s) is shorter "
+                f"than warm-up + one episode ({need / 1e9:.1f} s); shorten horizon_steps or "
+                f"widen the window",
+            )
+
+    def _draw_start(self) -> int:
+        start, end = self._window
+        earliest = start + self.config.agent.warmup_ns
+        if not self.config.random_start:
+            return earliest
+        latest = max(earliest, end - self._episode_span_ns())
+        ms = int(self.np_random.integers(0, (latest - earliest) // 1_000_000 + 1))
+        return earliest + ms * 1_000_000
+
+    def _run_start(self, first_decision_ns: int) -> int:
+        warm = max(self._data_start_ns, first_decision_ns - self.config.agent.warmup_ns)
+        if not self._checkpoints_ns:
+            return warm
+        i = bisect.bisect_right(self._checkpoints_ns, warm) - 1
+        return self._checkpoints_ns[max(i, 0)]
+
+    def __del__(self) -> None:  # best effort: never leave a paused engine behind
+        try:
+            self._end_episode()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _dispose(engine: BacktestEngine) -> None:
+    """Stop a (possibly paused, mid-run) engine's components, then release it."""
+    if engine.kernel.trader.is_running:
+        engine.end()
+    engine.dispose()
+
+
+# -- L2 checkpoints ---------------------------------------------------------------------------------
+
+
+def with_book_checkpoints(
+    data: list[Data],
+    instrument: Instrument,
+    interval_ns: int,
+    *,
+    keep_from_ns: int,
+) -> tuple[list[Data], list[int]]:
+    """Insert full book snapshots into an L2 stream so a replay can start at any checkpoint.
+
+    The stream must start with a snapshot. The book is rebuilt with ``L2Ladder``; every
+    ``interval_ns`` (after a delta closing its batch, ``F_LAST``, and where the next event is at
+    least 2 ns later) a batch ``CLEAR + ADD`` of the best :data:`CHECKPOINT_LEVELS` levels per side
+    is inserted at ``ts + 1 ns``. It restates the book near the touch (levels further away are
+    dropped, for every replay alike); applied to an empty book (a replay starting there) it
+    creates the book. Data before the last checkpoint at or before ``keep_from_ns`` is
+    dropped.
+
+    Returns
+    -------
+    (data, checkpoints_ns)
+        The new stream and the checkpoint times (each a valid ``engine.run(start=...)``).
+    """
+    iid = instrument.id
+    price_prec, size_prec = instrument.price_precision, instrument.size_precision
+    ladder = L2Ladder()
+    out: list[Data] = []
+    checkpoints: list[int] = []
+    next_cp = None
+    n = len(data)
+    seen_book = False
+    for i, item in enumerate(data):
+        out.append(item)
+        if isinstance(item, OrderBookDeltas):
+            for d in item.deltas:
+                ladder.apply(d)
+            last_flag = item.deltas[-1].flags
+        elif isinstance(item, OrderBookDelta):
+            ladder.apply(item)
+            last_flag = item.flags
+        else:
+            continue
+        seen_book = True
+        ts = item.ts_init
+        if next_cp is None:
+            next_cp = ts  # first checkpoint right after the initial snapshot
+        if ts < next_cp or not (last_flag & RecordFlag.F_LAST):
+            continue
+        if i + 1 < n and data[i + 1].ts_init < ts + 2:
+            continue
+        bids, asks = ladder.bids(CHECKPOINT_LEVELS), ladder.asks(CHECKPOINT_LEVELS)
+        if not bids or not asks:
+            continue
+        cp = ts + 1
+        deltas = [OrderBookDelta.clear(iid, 0, cp, cp)]
+        levels = [(OrderSide.BUY, p, s) for p, s in bids] + [(OrderSide.SELL, p, s) for p, s in asks]
+        for j, (side, p, s) in enumerate(levels):
+            flags = RecordFlag.F_LAST if j == len(levels) - 1 else RecordFlag.F_SNAPSHOT
+            deltas.append(
+                OrderBookDelta(
+                    iid,
+                    BookAction.ADD,
+                    BookOrder(side, Price(p, price_prec), Quantity(s, size_prec), 0),
+                    flags,
+                    0,
+                    cp,
+                    cp,
+                ),
+            )
+        out.append(OrderBookDeltas(iid, deltas))
+        checkpoints.append(cp)
+        next_cp = cp + interval_ns
+    if not seen_book:
+        raise ValueError("L2 environment: the window holds no order book deltas")
+    if not checkpoints:
+        raise ValueError("L2 environment: could not place any book checkpoint (no F_LAST batch?)")
+    k = bisect.bisect_right(checkpoints, keep_from_ns) - 1
+    keep_cp = checkpoints[max(k, 0)]
+    first = next(j for j, d in enumerate(out) if isinstance(d, OrderBookDeltas) and d.ts_init == keep_cp)
+    return out[first:], checkpoints[max(k, 0):]

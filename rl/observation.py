@@ -1,0 +1,139 @@
+"""The agent's observation: shared market features plus its own state, normalised and bounded.
+
+The market part is :class:`catalog.features.IncrementalFeatures` (one definition, also used by
+analysis and the baselines); the private part is what a market maker needs to know about
+itself: inventory, unrealised PnL, time left and where its own quotes rest. Every component is
+scaled to O(1) with a fixed, documented transform (no running statistics, so the observation of
+a given state is the same in training, in a backtest and live), NaN becomes 0, and the vector is
+clipped to ``[-obs_clip, obs_clip]`` as float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from gymnasium import spaces
+
+from catalog.features import FEATURE_NAMES, FeatureConfig, IncrementalFeatures
+
+OBS_NAMES: tuple[str, ...] = (
+    "micro_offset_ticks",  # (microprice - mid) / tick
+    "spread_ticks",  # spread / 10 ticks
+    "imbalance",  # [-1, 1]
+    "log_volatility_ticks",  # log1p(volatility in ticks / sqrt(s)) / 5
+    "trade_flow",  # [-1, 1]
+    "time_since_trade",  # tanh(seconds / 10)
+    "log_buy_volume",  # log1p(volume / order_qty) / 10
+    "log_sell_volume",
+    "log_trade_count",  # log1p(count) / 5
+    "inventory",  # position / max_inventory
+    "unrealised_pnl",  # pnl / (pnl_scale_ticks * tick * order_qty * multiplier)
+    "time_left",  # 1 - step / horizon, in [0, 1]
+    "bid_quoted",  # 1 if a bid rests, else 0
+    "bid_distance_ticks",  # (mid - bid) / tick / 10
+    "ask_quoted",
+    "ask_distance_ticks",  # (ask - mid) / tick / 10
+)
+"""Order of the observation vector."""
+
+_F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+class ObservationBuilder:
+    """Feed market events in, get the float32 observation out.
+
+    Parameters
+    ----------
+    features : FeatureConfig
+        Market-feature definition (its ``tick_size`` is the instrument's).
+    order_qty, max_inventory : float
+        Order size and inventory limit (normalisers).
+    multiplier : float
+        Contract multiplier (PnL normaliser).
+    horizon_steps : int
+        Decisions per episode (time-left normaliser).
+    pnl_scale_ticks : float
+        Unrealised PnL is expressed in units of ``pnl_scale_ticks`` ticks on one ``order_qty``.
+    obs_clip : float
+        Bound of every component.
+    """
+
+    def __init__(
+        self,
+        features: FeatureConfig,
+        *,
+        order_qty: float,
+        max_inventory: float,
+        multiplier: float,
+        horizon_steps: int,
+        pnl_scale_ticks: float,
+        obs_clip: float,
+    ) -> None:
+        self.features = IncrementalFeatures(features)
+        self._tick = float(features.tick_size)
+        self._qty = float(order_qty)
+        self._qmax = float(max_inventory)
+        self._pnl_unit = float(pnl_scale_ticks) * self._tick * self._qty * float(multiplier)
+        self._horizon = int(horizon_steps)
+        self._clip = float(obs_clip)
+        self._raw = np.zeros(len(FEATURE_NAMES), dtype=np.float64)
+        self.space = spaces.Box(
+            low=-self._clip, high=self._clip, shape=(len(OBS_NAMES),), dtype=np.float32,
+        )
+
+    def reset(self) -> None:
+        self.features.reset()
+
+    @property
+    def raw(self) -> np.ndarray:
+        """The raw market features of the last :meth:`build` (FEATURE_NAMES order)."""
+        return self._raw
+
+    def build(
+        self,
+        ts_ns: int,
+        *,
+        position: float,
+        unrealised_pnl: float,
+        step: int,
+        bid_price: float | None,
+        ask_price: float | None,
+    ) -> np.ndarray:
+        """Observation at ``ts_ns`` (every event with ``ts_init <= ts_ns`` already fed)."""
+        f = self.features.sample_into(ts_ns, self._raw)
+        tick = self._tick
+        mid = f[_F["mid"]]
+        have_mid = mid == mid
+        micro = f[_F["microprice"]]
+        vol = f[_F["volatility"]]
+        since = f[_F["time_since_trade_s"]]
+        if have_mid:
+            bid_d = (mid - bid_price) / tick / 10.0 if bid_price is not None else 0.0
+            ask_d = (ask_price - mid) / tick / 10.0 if ask_price is not None else 0.0
+        else:
+            bid_d = ask_d = 0.0
+        values = (
+            (micro - mid) / tick if (have_mid and micro == micro) else 0.0,
+            f[_F["spread_ticks"]] / 10.0,
+            f[_F["imbalance"]],
+            math.log1p(vol / tick) / 5.0 if vol == vol else 0.0,
+            f[_F["trade_flow"]],
+            math.tanh(since / 10.0) if since == since else 1.0,
+            math.log1p(f[_F["buy_volume"]] / self._qty) / 10.0,
+            math.log1p(f[_F["sell_volume"]] / self._qty) / 10.0,
+            math.log1p(f[_F["trade_count"]]) / 5.0,
+            position / self._qmax,
+            unrealised_pnl / self._pnl_unit,
+            max(0.0, 1.0 - step / self._horizon),
+            1.0 if bid_price is not None else 0.0,
+            bid_d,
+            1.0 if ask_price is not None else 0.0,
+            ask_d,
+        )
+        c = self._clip
+        obs = np.array(
+            [(c if v > c else -c if v < -c else v) if v == v else 0.0 for v in values],
+            dtype=np.float32,
+        )
+        return obs
