@@ -21,7 +21,8 @@ A TOML (or YAML) file::
     strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
     config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
     [strategies.config]
-    order_qty = "0.002"                   # instrument_id is filled in from [run] if omitted
+    order_qty = "0.002"                   # instrument_id (from [run]) and book_type (from
+                                          # [venue]) are filled in when the config has them
 
 The strategy entries are NautilusTrader ``ImportableStrategyConfig`` (``strategy_path``,
 ``config_path``, ``config``), so the same strategy config runs in ``TradingNode`` live.
@@ -227,6 +228,8 @@ def parse_run_config(data: Mapping[str, Any], *, source: str = "<config>") -> Ru
         fields_ = _config_fields(str(s["config_path"]))
         if "instrument_id" not in cfg and (fields_ is None or "instrument_id" in fields_):
             cfg["instrument_id"] = str(run["instrument_id"])
+        if "book_type" not in cfg and fields_ is not None and "book_type" in fields_:
+            cfg["book_type"] = venue.book_type  # subscribe to the data the venue matches on
         strategies.append(StrategySpec(sname, str(s["strategy_path"]), str(s["config_path"]), cfg))
 
     benchmark = run.get("benchmark")

@@ -3,8 +3,10 @@
 Conventions (stated once, used everywhere, including the tearsheet):
 
 * **Returns** are simple returns of the sampled equity, ``r_t = E_t / E_{t-1} - 1`` (percentage
-  change), one per sampling interval; the first sample is the starting equity. QuantStats compounds
-  them back to ``E_t / E_0``, so its drawdown equals the equity drawdown.
+  change), one per sampling interval, with ``r_0 = 0`` at the first sample (the starting equity):
+  that zero gives QuantStats the baseline it needs to see a drawdown that starts at once (without
+  it, a curve falling from its first point reports no drawdown). QuantStats compounds the returns
+  back to ``E_t / E_0``, so its drawdown equals the equity drawdown.
 * **Annualisation** assumes a 24/7 market: ``periods_per_year = 365 * 86400 / interval_s``.
   Sharpe = ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``; Sortino uses the downside deviation
   ``sqrt(sum(r[r<0]^2) / n)`` (QuantStats' definitions, risk-free rate 0). Ratios of a few minutes of
@@ -114,8 +116,8 @@ def order_counts_from_report(report: pd.DataFrame) -> tuple[int, int]:
 
 
 def equity_returns(equity: pd.Series) -> pd.Series:
-    """Per-interval simple returns of an equity series (first sample = starting equity)."""
-    return equity.astype(float).pct_change().iloc[1:]
+    """Per-interval simple returns of an equity series; ``r_0 = 0`` at the starting equity."""
+    return equity.astype(float).pct_change().fillna(0.0)
 
 
 def drawdown_stats(equity: pd.Series) -> dict[str, float]:
@@ -299,7 +301,7 @@ def compute_metrics(
     m["pnl_per_day"] = total_pnl / (duration_s / 86_400) if duration_s > 0 else None
 
     r = equity_returns(e)
-    if len(r) >= 2 and float(r.std(ddof=1)) > 0:
+    if len(r) >= 3 and float(r.std(ddof=1)) > 0:
         m["sharpe"] = _finite(qs.stats.sharpe(r, periods=config.periods_per_year))
         m["sortino"] = _finite(qs.stats.sortino(r, periods=config.periods_per_year))
     else:
@@ -326,7 +328,7 @@ def compute_metrics(
         m["taker_share_fills"] = 1.0 - m["maker_share_fills"]
         fees = fills["fee"].astype(float)
         m["fees_paid"] = float(fees[fees > 0].sum())
-        m["rebates_received"] = float(-fees[fees < 0].sum())
+        m["rebates_received"] = float(-fees[fees < 0].sum()) + 0.0  # no "-0.0"
         m["fees_net"] = float(fees.sum())
         notional = (fills["qty"] * fills["px"]).abs() * config.multiplier
         m["turnover_notional"] = float(notional.sum())
@@ -376,7 +378,7 @@ SUMMARY_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("sortino", "Sortino", "{:.2f}"),
     ("max_drawdown", "MaxDD", "{:,.2f}"),
     ("max_drawdown_pct", "MaxDD %", "{:.3%}"),
-    ("fills", "Fills", "{:,d}"),
+    ("fills", "Fills", "{:,.0f}"),
     ("fill_ratio", "Fill ratio", "{:.1%}"),
     ("maker_share_fills", "Maker %", "{:.0%}"),
     ("fees_net", "Fees", "{:,.2f}"),

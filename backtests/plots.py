@@ -2,8 +2,9 @@
 
 * ``equity.png``: PnL (equity minus starting equity) and drawdown below it;
 * ``inventory.png``: signed position with the inventory limit;
-* ``quotes.png``: market bid/ask/mid, our best open quotes, and fills (buys ^, sells v), for the
-  first ``quotes_window_s`` seconds (a whole day of quotes would be an unreadable band).
+* ``quotes.png``: market bid/ask/mid, our best open quotes, and fills (buys ^, sells v), over
+  ``window_s`` seconds from just before the first fill (a whole day of quotes would be an
+  unreadable band).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
 
 
-def plot_equity(equity: pd.DataFrame, path: Path, *, title: str = "") -> Path:
+def plot_equity(equity: pd.DataFrame, path: Path, *, title: str = "", currency: str = "") -> Path:
     e = equity["equity"].astype(float)
     x = _naive(e.index)
     pnl = e - e.iloc[0]
@@ -43,10 +44,11 @@ def plot_equity(equity: pd.DataFrame, path: Path, *, title: str = "") -> Path:
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, height_ratios=[3, 1])
     ax1.plot(x, pnl.to_numpy(), color="tab:blue", lw=1.2)
     ax1.axhline(0, color="black", lw=0.6)
-    ax1.set_ylabel("PnL (equity - start)")
+    unit = f" ({currency})" if currency else ""
+    ax1.set_ylabel(f"PnL{unit}, equity - start")
     ax1.set_title(title or "Equity")
     ax2.fill_between(x, dd.to_numpy(), 0, color="tab:red", alpha=0.4, step="post")
-    ax2.set_ylabel("drawdown")
+    ax2.set_ylabel(f"drawdown{unit}")
     ax2.set_xlabel("time (UTC)")
     for ax in (ax1, ax2):
         _time_axis(ax)
@@ -87,36 +89,46 @@ def plot_quotes(
     fills: pd.DataFrame,
     path: Path,
     *,
-    window_s: float = 300.0,
+    window_s: float = 60.0,
     title: str = "",
 ) -> Path:
     if len(equity) == 0:
         raise ValueError("plot_quotes: empty equity curve")
     t0 = equity.index[0]
-    eq = equity[equity.index <= t0 + pd.Timedelta(seconds=window_s)]
-    x = _naive(eq.index)
-    fig, ax = plt.subplots(figsize=(11, 5))
-    ax.step(x, eq["bid"].to_numpy(), where="post", color="0.55", lw=0.8, label="market bid/ask")
-    ax.step(x, eq["ask"].to_numpy(), where="post", color="0.55", lw=0.8)
-    ax.plot(x, eq["mid"].to_numpy(), color="black", lw=0.8, label="mid")
-    ax.step(x, eq["quote_bid_px"].to_numpy(), where="post", color="tab:green", lw=1.0, alpha=0.8,
-            label="our bid")
-    ax.step(x, eq["quote_ask_px"].to_numpy(), where="post", color="tab:red", lw=1.0, alpha=0.8,
-            label="our ask")
     if fills is not None and len(fills):
-        end_ns = int(eq["ts_ns"].iloc[-1]) if "ts_ns" in eq else int(x[-1].value)
-        f = fills[(fills["ts_ns"] >= int(equity["ts_ns"].iloc[0]) - 1_000_000_000) & (fills["ts_ns"] <= end_ns)]
+        first_fill = pd.Timestamp(int(fills["ts_ns"].min()), unit="ns", tz="UTC")
+        t0 = max(t0, first_fill - pd.Timedelta(seconds=min(5.0, window_s / 10)))
+    t1 = t0 + pd.Timedelta(seconds=window_s)
+    eq = equity[(equity.index >= t0) & (equity.index <= t1)]
+    if len(eq) == 0:
+        eq = equity.iloc[:1]
+    x = _naive(eq.index)
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    ax.step(x, eq["bid"].to_numpy(), where="post", color="0.6", lw=0.8, label="market bid / ask")
+    ax.step(x, eq["ask"].to_numpy(), where="post", color="0.6", lw=0.8)
+    ax.step(x, eq["mid"].to_numpy(), where="post", color="black", lw=0.9, label="mid")
+    ax.step(x, eq["quote_bid_px"].to_numpy(), where="post", color="tab:green", lw=1.1, alpha=0.85,
+            label="our best bid")
+    ax.step(x, eq["quote_ask_px"].to_numpy(), where="post", color="tab:red", lw=1.1, alpha=0.85,
+            label="our best ask")
+    if fills is not None and len(fills):
+        lo, hi = int(t0.value), int(t1.value)
+        f = fills[(fills["ts_ns"] >= lo) & (fills["ts_ns"] <= hi)]
         ft = pd.to_datetime(f["ts_ns"], unit="ns")
         buys, sells = f["side"] > 0, f["side"] < 0
-        ax.scatter(ft[buys], f.loc[buys, "px"], marker="^", color="tab:green", s=28, zorder=3,
-                   label=f"buy fills ({int(buys.sum())})")
-        ax.scatter(ft[sells], f.loc[sells, "px"], marker="v", color="tab:red", s=28, zorder=3,
-                   label=f"sell fills ({int(sells.sum())})")
+        ax.scatter(ft[buys], f.loc[buys, "px"], marker="^", color="tab:green", edgecolor="black",
+                   linewidths=0.4, s=36, zorder=3, label=f"buy fills ({int(buys.sum())})")
+        ax.scatter(ft[sells], f.loc[sells, "px"], marker="v", color="tab:red", edgecolor="black",
+                   linewidths=0.4, s=36, zorder=3, label=f"sell fills ({int(sells.sum())})")
     ax.set_ylabel("price")
     ax.set_xlabel("time (UTC)")
-    span = (eq.index[-1] - eq.index[0]).total_seconds() if len(eq) > 1 else 0
-    ax.set_title(title or f"Quotes against mid (first {span:.0f} s)")
-    ax.legend(loc="upper left", fontsize=8, ncols=3)
+    ax.set_title(
+        (title or "Quotes against mid")
+        + f"\n{window_s:g} s from {t0.strftime('%Y-%m-%d %H:%M:%S')} UTC; quotes and mid sampled "
+        "every equity interval, fills at their exact time",
+        fontsize=10,
+    )
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, ncols=6, frameon=False)
     ax.ticklabel_format(axis="y", useOffset=False, style="plain")
     _time_axis(ax)
     fig.tight_layout()
@@ -132,11 +144,12 @@ def plot_strategy(
     *,
     title: str = "",
     max_inventory: float | None = None,
+    currency: str = "",
 ) -> list[Path]:
     """Write ``equity.png``, ``inventory.png`` and ``quotes.png`` into ``out_dir``."""
     out_dir = Path(out_dir)
     return [
-        plot_equity(equity, out_dir / "equity.png", title=f"Equity: {title}"),
+        plot_equity(equity, out_dir / "equity.png", title=f"Equity: {title}", currency=currency),
         plot_inventory(equity, out_dir / "inventory.png", max_inventory=max_inventory,
                        title=f"Inventory: {title}"),
         plot_quotes(equity, fills, out_dir / "quotes.png",

@@ -263,8 +263,14 @@ def run_strategy(
         metrics["valuation_currency"] = _valuation_currency(instrument)
         metrics["events"] = events
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-        plot_strategy(out, equity, fills, title=f"{strategy.name} on {spec.instrument_id}",
-                      max_inventory=metrics.get("max_inventory"))
+        plot_strategy(
+            out,
+            equity,
+            fills,
+            title=f"{strategy.name} on {spec.instrument_id}",
+            max_inventory=metrics.get("max_inventory"),
+            currency=metrics["valuation_currency"] or "",
+        )
     finally:
         node.dispose()
     return StrategyRun(strategy.name, out, metrics, events, wall_s)

@@ -70,11 +70,12 @@ def load_run_dirs(run_dirs: Sequence[Path]) -> list[LoadedStrategy]:
 
 
 def returns_series(equity: pd.DataFrame, name: str) -> pd.Series:
-    """Per-interval simple returns with a tz-naive UTC index (QuantStats cannot mix tz)."""
+    """``backtests.metrics.equity_returns`` with a tz-naive UTC index (QuantStats cannot mix tz)."""
+    from backtests.metrics import equity_returns
+
     e = equity["equity"].astype(float)
     idx = e.index.tz_convert("UTC").tz_localize(None) if e.index.tz is not None else e.index
-    e = pd.Series(e.to_numpy(), index=idx, name=name)
-    return e.pct_change().iloc[1:].rename(name)
+    return equity_returns(pd.Series(e.to_numpy(), index=idx)).rename(name)
 
 
 def _aligned_benchmark(strategy: LoadedStrategy, bench: LoadedStrategy) -> pd.Series:
@@ -96,8 +97,8 @@ def write_tearsheet(
 
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     returns = returns_series(strategy.equity, strategy.label)
-    if len(returns) < 2:
-        raise ValueError(f"{strategy.label}: too few equity samples for a tearsheet ({len(returns) + 1})")
+    if len(returns) < 3:
+        raise ValueError(f"{strategy.label}: too few equity samples for a tearsheet ({len(returns)})")
     bench = _aligned_benchmark(strategy, benchmark) if benchmark is not None else None
     ppy = int(round(365 * 86_400 / strategy.interval_s))
     title = f"{strategy.label} ({strategy.metrics.get('instrument_id', '')}, {strategy.interval_s:g} s returns, 24/7)"
@@ -176,14 +177,16 @@ def to_html(df: pd.DataFrame, *, title: str = "Strategy comparison", links: dict
 
 
 def rich_table(df: pd.DataFrame, *, title: str = "Strategy comparison"):
+    """Terminal table, one column per strategy (metrics as rows fit narrow terminals)."""
     from rich.table import Table
 
     headers, body = _formatted(df)
     table = Table(title=title)
-    for i, h in enumerate(headers):
-        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    table.add_column("metric", justify="left", no_wrap=True)
     for r in body:
-        table.add_row(*r)
+        table.add_column(r[0], justify="right")
+    for i, label in enumerate(headers[1:], start=1):
+        table.add_row(label, *(r[i] for r in body))
     return table
 
 

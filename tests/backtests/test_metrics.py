@@ -54,11 +54,11 @@ def _mids():
 def test_returns_based_ratios_match_hand_values():
     eq = _equity([100.0, 110.0, 99.0, 108.9, 108.9])
     m = compute_metrics(eq, _fills().iloc[0:0], config=MetricsConfig(interval_s=1.0))
-    # returns 0.1, -0.1, 0.1, 0.0: mean 0.025, sample var 0.0275/3
+    # returns r_0 = 0 (start), then 0.1, -0.1, 0.1, 0.0: mean 0.02, sample var 0.028/4
     assert m["periods_per_year"] == PPY
-    assert m["sharpe"] == pytest.approx(0.025 / math.sqrt(0.0275 / 3) * math.sqrt(PPY), rel=1e-9)
-    # downside deviation sqrt(0.1^2 / 4) = 0.05
-    assert m["sortino"] == pytest.approx(0.025 / 0.05 * math.sqrt(PPY), rel=1e-9)
+    assert m["sharpe"] == pytest.approx(0.02 / math.sqrt(0.028 / 4) * math.sqrt(PPY), rel=1e-9)
+    # downside deviation sqrt(0.1^2 / 5)
+    assert m["sortino"] == pytest.approx(0.02 / math.sqrt(0.01 / 5) * math.sqrt(PPY), rel=1e-9)
     assert m["total_pnl"] == pytest.approx(8.9)
     assert m["pnl_per_day"] == pytest.approx(8.9 / (4 / 86400))
     assert m["max_drawdown"] == pytest.approx(11.0)

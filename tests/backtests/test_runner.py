@@ -104,6 +104,9 @@ def test_tearsheet_offline_with_metrics_table_matching(l1_run):
     # the benchmark column is the other strategy (wide), the strategy column is ours
     assert float(strat) == pytest.approx(tight["sharpe"], abs=0.01)
     assert float(bench) == pytest.approx(wide["sharpe"], abs=0.01)
+    dd = re.search(r"<td>Max Drawdown</td><td>[^<]*</td><td>(-?[0-9.]+)%</td>", html)
+    assert dd, "strategy max drawdown missing from the tearsheet"
+    assert -float(dd.group(1)) == pytest.approx(tight["max_drawdown_pct"] * 100, abs=0.006)
     assert "yfinance" not in html.lower()
 
 
