@@ -295,15 +295,19 @@ class MarketMakingEnv(gym.Env):
 
     def _draw_start(self) -> int:
         start, end = self._window
+        if self._checkpoints_ns:  # L2: a replay can only start at a book checkpoint
+            i = bisect.bisect_left(self._checkpoints_ns, start)
+            start = self._checkpoints_ns[min(i, len(self._checkpoints_ns) - 1)]
         earliest = start + self.config.agent.warmup_ns
         if not self.config.random_start:
+            # A backtest run started at `start` decides first at start + warm-up: the same.
             return earliest
         latest = max(earliest, end - self._episode_span_ns())
         ms = int(self.np_random.integers(0, (latest - earliest) // 1_000_000 + 1))
         return earliest + ms * 1_000_000
 
     def _run_start(self, first_decision_ns: int) -> int:
-        warm = max(self._data_start_ns, first_decision_ns - self.config.agent.warmup_ns)
+        warm = first_decision_ns - self.config.agent.warmup_ns
         if not self._checkpoints_ns:
             return warm
         i = bisect.bisect_right(self._checkpoints_ns, warm) - 1

@@ -1,0 +1,79 @@
+"""Unit tests of the action mapping, PnL accounting, reward and configs (no engine)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rl.actions import ActionMapper
+from rl.config import ActionConfig, AgentConfig, RewardConfig
+from rl.reward import PnLTracker, RewardFunction
+
+
+def test_discrete_grid_offsets_and_no_quote():
+    m = ActionMapper(ActionConfig(bid_offsets_ticks=(0, 2), ask_offsets_ticks=(1,)),
+                     tick_size=0.1, order_qty=0.002)
+    assert m.space.n == 3 * 2  # (0, 2, None) x (1, None)
+    q = m.quotes(0, 100.0, 100.1)
+    assert q.bid_price == pytest.approx(100.0) and q.ask_price == pytest.approx(100.2)
+    assert q.bid_qty == q.ask_qty == 0.002
+    flat = m.quotes(m.space.n - 1, 100.0, 100.1)
+    assert flat.bid_price is None and flat.ask_price is None
+    with pytest.raises(ValueError, match="outside"):
+        m.quotes(6, 100.0, 100.1)
+
+
+def test_continuous_half_spread_and_skew():
+    m = ActionMapper(ActionConfig(kind="continuous", min_half_spread_ticks=1,
+                                  max_half_spread_ticks=5, max_skew_ticks=2),
+                     tick_size=0.5, order_qty=1.0)
+    q = m.quotes(np.array([1.0, 1.0], np.float32), 100.0, 100.5)  # hs 5 ticks, skew +2
+    mid = 100.25
+    assert q.bid_price == pytest.approx(mid - 7 * 0.5)
+    assert q.ask_price == pytest.approx(mid + 3 * 0.5)
+    q = m.quotes(np.array([-3.0, 0.0]), 100.0, 100.5)  # clipped to [-1, 1]
+    assert q.ask_price - q.bid_price == pytest.approx(2 * 1 * 0.5)
+    with pytest.raises(ValueError):
+        m.quotes(np.array([np.nan, 0.0]), 100.0, 100.5)
+
+
+def test_pnl_tracker_average_cost_flip_and_fees():
+    p = PnLTracker()
+    p.on_fill(is_buy=True, qty=2, price=100, commission=0.1)
+    p.on_fill(is_buy=True, qty=2, price=102, commission=0.1)
+    assert p.position == 4 and p.avg_px == pytest.approx(101)
+    p.on_fill(is_buy=False, qty=5, price=103, commission=-0.05)  # closes 4 (+8), opens -1 @103
+    assert p.realised == pytest.approx(8) and p.position == pytest.approx(-1)
+    assert p.avg_px == 103
+    assert p.total(104) == pytest.approx(8 - 1 - 0.15)
+    inv = PnLTracker(multiplier=100, is_inverse=True)
+    inv.on_fill(is_buy=True, qty=10, price=50_000, commission=0)
+    assert inv.unrealised(55_000) == pytest.approx(10 * 100 * (1 / 50_000 - 1 / 55_000))
+
+
+def test_dampened_rewards_follow_spooner():
+    kw = dict(value_per_tick=0.5, order_qty=1.0, max_inventory=4.0)
+    base = RewardFunction(RewardConfig(), **kw)
+    sym = RewardFunction(RewardConfig(dampening="symmetric", eta=0.5), **kw)
+    asym = RewardFunction(RewardConfig(dampening="asymmetric", eta=0.5,
+                                       running_inventory_penalty=2.0,
+                                       terminal_inventory_penalty_ticks=3.0), **kw)
+    gain = dict(pnl_change=3.0, inventory_pnl=2.0, position=2.0, last=False)
+    assert base(**gain).reward == pytest.approx(6.0)
+    assert sym(**gain).reward == pytest.approx(6.0 - 0.5 * 4.0)
+    assert asym(**gain).reward == pytest.approx(6.0 - 2.0 - 2.0 * 0.25)
+    loss = dict(pnl_change=-1.0, inventory_pnl=-2.0, position=2.0, last=True)
+    # asymmetric: losses from inventory are not damped; terminal cost 3 ticks x 2 units
+    assert asym(**loss).reward == pytest.approx(-2.0 - 0.5 - 6.0)
+    assert sym(**loss).reward == pytest.approx(-2.0 + 2.0)
+    assert RewardFunction(RewardConfig(max_loss=10), **kw).ruined(-10.01)
+
+
+def test_agent_config_round_trip_and_errors():
+    agent = AgentConfig(action=ActionConfig(kind="continuous"), reward=RewardConfig(eta=0.2))
+    again = AgentConfig.from_dict(agent.to_dict())
+    assert again == agent
+    with pytest.raises(ValueError, match="decision_interval_ms"):
+        AgentConfig(decision_interval_ms=50)
+    with pytest.raises(ValueError, match="unknown agent field"):
+        AgentConfig.from_dict({"bogus": 1})
