@@ -78,6 +78,7 @@ def test_same_seed_same_metrics(tiny) -> None:
     assert json.loads(other.stdout.strip().splitlines()[-1])["run_dir"].split("__")[2] == "5"
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill(tiny) -> None:
     cfg = yaml.safe_load((tiny / "ppo.yml").read_text())
     cfg.update(total_timesteps=3000, checkpoint_freq_steps=200, eval_freq_steps=1000)
