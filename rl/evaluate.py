@@ -1,0 +1,165 @@
+"""Walk-forward evaluation: a trained policy against the baselines on one held-out window.
+
+The policy runs inside :class:`strategies.policy.PolicyMarketMaker` (the same observation, action
+and quoting code as the training env) and the three baselines (fixed spread, Avellaneda–Stoikov,
+GLFT) run beside it through :func:`backtests.runner.run_backtest`: same window, same
+:class:`backtests.venue.VenueModelConfig` (the run's own), each in its own engine, equity sampled
+on the same clock, one comparison table and QuantStats tearsheets (agent vs the best baseline as
+benchmark; the runner passes it as a local Series, never a ticker).
+
+Default window: the run's *test* window, which :class:`rl.train.RunConfig` guarantees is disjoint
+from the training and validation windows (and which training never loads). The model is loaded
+through :func:`load_verified_policy`: its sha256 is checked against its manifest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def load_verified_policy(model_path: str | None, **_: Any) -> Any:
+    """``PolicyMarketMakerConfig.policy_loader`` that verifies the manifest before unpickling.
+
+    Returns the model, wrapped with its frozen ``VecNormalize`` observation statistics when the
+    run used them.
+    """
+    from rl.manifest import load_model, vecnormalize_path
+
+    if not model_path:
+        raise ValueError("load_verified_policy: model_path is required")
+    model, manifest = load_model(model_path)
+    if not manifest.vecnormalize_file:
+        return model
+    import pickle
+
+    from rl.manifest import ModelIntegrityError, file_sha256
+
+    vn = vecnormalize_path(model_path, manifest)
+    if file_sha256(vn) != manifest.vecnormalize_sha256:
+        raise ModelIntegrityError(f"{vn}: sha256 does not match the manifest; refusing to load")
+    with open(vn, "rb") as f:
+        stats = pickle.load(f)  # noqa: S301 - hash verified against the manifest above
+    stats.training = False
+    return _Normalized(model, stats)
+
+
+class _Normalized:
+    def __init__(self, model: Any, stats: Any) -> None:
+        self.model, self.stats = model, stats
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[Any, Any]:
+        return self.model.predict(self.stats.normalize_obs(observation), deterministic=deterministic)
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    """Arguments of ``amm evaluate`` (None = take it from the run)."""
+
+    model: Path
+    catalog: Path | None = None
+    instrument: str | None = None
+    start: str | None = None
+    end: str | None = None
+    out: Path | None = None
+    progress: bool = True
+
+
+def baseline_specs(agent: Any) -> list[Any]:
+    """The three baselines with the agent's instrument, size, limit and decision clock."""
+    from backtests.config import StrategySpec
+
+    common = {
+        "instrument_id": agent.instrument_id,
+        "order_qty": str(agent.order_qty),
+        "max_inventory": str(agent.max_inventory),
+        "quote_interval_ms": agent.decision_interval_ms,
+        "book_type": agent.book_type,
+    }
+    return [
+        StrategySpec("fixed_spread", "strategies.fixed_spread:FixedSpreadMarketMaker",
+                     "strategies.fixed_spread:FixedSpreadMarketMakerConfig", {**common, "half_spread_ticks": 1.0}),
+        StrategySpec("avellaneda_stoikov", "strategies.avellaneda_stoikov:AvellanedaStoikovMarketMaker",
+                     "strategies.avellaneda_stoikov:AvellanedaStoikovMarketMakerConfig", dict(common)),
+        StrategySpec("glft", "strategies.glft:GLFTMarketMaker", "strategies.glft:GLFTMarketMakerConfig", dict(common)),
+    ]
+
+
+def evaluate(request: EvaluateRequest) -> dict[str, Any]:
+    """Run the agent and the baselines on the window; return the runner's summary (+ windows)."""
+    from backtests.config import RunSpec, StrategySpec
+    from backtests.runner import run_backtest
+    from rl.manifest import verify
+    from rl.train import resume_config
+
+    model_path = Path(request.model)
+    run_dir = model_path.parent if model_path.suffix == ".zip" else model_path
+    if model_path.suffix != ".zip":
+        model_path = run_dir / "model.zip"
+    verify(model_path)
+    cfg = resume_config(run_dir)
+    env_cfg = cfg.env_config()
+    agent = env_cfg.agent
+    if request.instrument is not None and request.instrument != agent.instrument_id:
+        agent = type(agent).from_dict({**agent.to_dict(), "instrument_id": request.instrument})
+    start, end = request.start, request.end
+    if start is None and end is None:
+        if cfg.test is None:
+            raise ValueError(f"{run_dir}: the run has no test window; pass --start/--end")
+        start, end = cfg.test.start, cfg.test.end
+    _check_not_in_training(cfg, start, end)
+    policy = StrategySpec(
+        f"agent_{cfg.algorithm}",
+        "strategies.policy:PolicyMarketMaker",
+        "strategies.policy:PolicyMarketMakerConfig",
+        {"agent": agent.to_dict(), "policy_loader": "rl.evaluate:load_verified_policy",
+         "model_path": str(model_path.resolve()), "flatten_on_stop": False},
+    )
+    strategies = (policy, *baseline_specs(agent))
+    spec = RunSpec(
+        name=f"evaluate-{run_dir.name}",
+        catalog=Path(request.catalog or env_cfg.catalog_path),
+        instrument_id=agent.instrument_id,
+        venue=env_cfg.venue,
+        strategies=strategies,
+        start=start,
+        end=end,
+        equity_interval_ms=agent.decision_interval_ms,
+        benchmark="avellaneda_stoikov",
+        out_dir=Path(request.out or run_dir / "evaluate"),
+    )
+    result = run_backtest(spec, progress=request.progress)
+    summary = result.summary()
+    summary["windows"] = {k: (None if w is None else {"start": w.start, "end": w.end}) for k, w in cfg.windows().items()}
+    summary["evaluated"] = {"start": start, "end": end}
+    return summary
+
+
+def _check_not_in_training(cfg: Any, start: Any, end: Any) -> None:
+    """Refuse to 'evaluate' on data the model was trained or selected on."""
+    from backtests.data import to_ns
+
+    s, e = to_ns(start, name="start"), to_ns(end, name="end")
+    for name in ("train", "validation"):
+        w = cfg.windows()[name]
+        ws, we = w.ns()
+        if s is not None and e is not None and s <= we and ws <= e:
+            raise ValueError(f"the evaluation window overlaps the run's {name} window; pick held-out data")
+
+
+def render_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = report["strategies"]
+    cols = [c for c in ("sharpe", "total_pnl", "max_drawdown", "mean_abs_inventory", "fills") if any(c in r for r in rows.values())]
+    table = Table(title=f"{report['instrument_id']} {report['evaluated']['start']} .. {report['evaluated']['end']}")
+    table.add_column("strategy")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for name, r in rows.items():
+        table.add_row(name, *(f"{r.get(c):.4g}" if isinstance(r.get(c), (int, float)) else str(r.get(c)) for c in cols))
+    Console().print(table)
+    Console().print(f"run directory: {report['run_dir']}")
