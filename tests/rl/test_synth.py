@@ -92,7 +92,7 @@ def test_nautilus_fills_resting_quotes_at_the_model_rate(tmp_path) -> None:
     from nautilus_trader.model.identifiers import InstrumentId
 
     from backtests.data import load_window
-    from strategies.fixed_spread import FixedSpreadConfig, FixedSpreadMarketMaker
+    from strategies.fixed_spread import FixedSpreadMarketMakerConfig, FixedSpreadMarketMaker
 
     cfg = ASModelConfig(duration_s=3000, arrival_rate_per_s=1.0, kappa_per_tick=0.2, seed=7)
     result = write_as_model(cfg, tmp_path / "cat")
@@ -106,7 +106,7 @@ def test_nautilus_fills_resting_quotes_at_the_model_rate(tmp_path) -> None:
     venue.add_to_engine(engine, [instrument])
     engine.add_data(data)
     depth = 4
-    strat = FixedSpreadMarketMaker(FixedSpreadConfig(
+    strat = FixedSpreadMarketMaker(FixedSpreadMarketMakerConfig(
         instrument_id=InstrumentId.from_str(cfg.instrument_id), order_qty=Decimal(1), max_inventory=Decimal(100_000),
         half_spread_ticks=depth, quote_interval_ms=cfg.step_ms, flatten_on_stop=False, subscribe_trades=False,
     ))
