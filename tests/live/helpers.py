@@ -53,3 +53,24 @@ def write_capture_catalog(out: Path, window_secs: float, with_deltas: bool = Fal
     data.sort(key=lambda d: d.ts_init)
     catalog.write_data(data)
     return first, data[-1].ts_init
+
+
+class ConstantPolicy:
+    """A stand-in for a trained model: always the same action."""
+
+    def __init__(self, action: int = 0) -> None:
+        self.action = action
+
+    def predict(self, observation, deterministic: bool = True):  # noqa: ANN001, ANN201
+        return self.action, None
+
+
+LOADED: list[str] = []
+"""Model paths :func:`load_constant_policy` was called with (in this process)."""
+
+
+def load_constant_policy(model_path: str | None, **kwargs) -> ConstantPolicy:  # noqa: ANN003
+    """``PolicyMarketMakerConfig.policy_loader`` for tests: reads the file like a real loader would."""
+    Path(model_path).read_bytes()
+    LOADED.append(str(model_path))
+    return ConstantPolicy(**kwargs)
