@@ -29,21 +29,9 @@ import numpy as np
 
 def build_catalog(target: Path, source: Path) -> Path:
     """Ingest one binance_ws capture into a fresh catalog at ``target``."""
-    try:
-        from catalog.ingest import ingest_files
+    from catalog.ingest import ingest_files
 
-        ingest_files("binance-ws", [source], target)
-    except ImportError:  # ingest driver without the loader registry: load directly
-        from nautilus_trader.persistence.catalog import ParquetDataCatalog
-
-        from catalog.loaders.binance_ws import BinanceWsLoader
-        from catalog.quality import QualityReport
-
-        loader = BinanceWsLoader()
-        data = list(loader.iter_data([source], QualityReport("binance-ws")))
-        cat = ParquetDataCatalog(str(target))
-        cat.write_data(loader.instruments())
-        cat.write_data(data)
+    ingest_files("binance-ws", [source], target)
     return target
 
 
