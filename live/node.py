@@ -255,7 +255,9 @@ class AmmTradingNode(TradingNode):
     kill_switch : KillSwitchSettings
         Flatten or not, and how long to wait for cancel confirmations.
     loop : asyncio.AbstractEventLoop, optional
-        The event loop (a new one by default).
+        The event loop. By default a new one, set as the thread's current loop: a node closes
+        its loop on dispose, and ``asyncio.get_event_loop()`` would hand the next node that
+        closed loop.
 
     """
 
@@ -270,6 +272,9 @@ class AmmTradingNode(TradingNode):
         self.kill_switch_clean: bool | None = None
         self.replay_summary: ReplaySummary | None = None
         self._shutdown_task: asyncio.Task | None = None
+        if loop is None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
         super().__init__(config=config, loop=loop)
         self.kernel.msgbus.subscribe(REPLAY_FINISHED_TOPIC, self._on_replay_finished)
 
@@ -338,11 +343,7 @@ def build_node(
 ) -> AmmTradingNode:
     """Construct the node, register the client factories and build the clients (nothing connects)."""
     config = node_config(cfg, log_level=log_level, colors=colors, dry_run=dry_run)
-    # A fresh loop per node: a node closes its loop on dispose, and asyncio.get_event_loop()
-    # would hand the next node that closed loop.
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    node = AmmTradingNode(config, kill_switch=cfg.kill_switch, loop=loop)
+    node = AmmTradingNode(config, kill_switch=cfg.kill_switch)
     data_name, _, data_factory = data_client(cfg)
     exec_name, _, exec_factory = exec_client(cfg)
     node.add_data_client_factory(data_name, data_factory)

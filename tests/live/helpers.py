@@ -5,7 +5,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
+from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
+from nautilus_trader.core.uuid import UUID4
 from nautilus_trader.examples.strategies.simpler_quoter import SimpleQuoterStrategy, SimpleQuoterStrategyConfig
+from nautilus_trader.execution.reports import OrderStatusReport, PositionStatusReport
+from nautilus_trader.live.factories import LiveExecClientFactory
+from nautilus_trader.model.enums import OrderSide, OrderStatus, OrderType, PositionSide, TimeInForce
+from nautilus_trader.model.identifiers import AccountId, InstrumentId, VenueOrderId
+from nautilus_trader.model.objects import Price, Quantity
 
 USDM_CAPTURE = "binance_ws/usdm/btcusdt_20240808.gz"
 """hftbacktest's Binance USD-M BTCUSDT capture (see PROVENANCE.md of the data directory)."""
@@ -74,3 +82,88 @@ def load_constant_policy(model_path: str | None, **kwargs) -> ConstantPolicy:  #
     Path(model_path).read_bytes()
     LOADED.append(str(model_path))
     return ConstantPolicy(**kwargs)
+
+
+# -- a venue account that already holds an order and a position (a restart) ---------------------
+
+RESTING_VENUE_ORDER_ID = VenueOrderId("VENUE-RESTING-1")
+
+
+class RestartedVenueConfig(SandboxExecutionClientConfig, frozen=True, kw_only=True):
+    """The sandbox plus what the venue reports on (re)connection: one resting BUY and a long."""
+
+    instrument_id: str
+    resting_price: str
+    resting_qty: str
+    position_qty: str
+
+
+class RestartedVenueExecClient(SandboxExecutionClient):
+    """Sandbox execution whose venue state survived a node restart (a previous run's order/position).
+
+    Orders of this process go to the sandbox exchange as usual; the pre-existing order lives only
+    "at the venue", so canceling it is answered here, as the venue would.
+    """
+
+    def __init__(self, *args, config: RestartedVenueConfig, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, config=config, **kwargs)
+        self._state = config
+        self._iid = InstrumentId.from_str(config.instrument_id)
+        self.cancel_requests: list[str] = []
+
+    def _account(self) -> AccountId:
+        return self.account_id or AccountId(f"{self.venue}-001")
+
+    def _resting_report(self) -> OrderStatusReport:
+        now = self._clock.timestamp_ns()
+        return OrderStatusReport(
+            account_id=self._account(), instrument_id=self._iid, venue_order_id=RESTING_VENUE_ORDER_ID,
+            order_side=OrderSide.BUY, order_type=OrderType.LIMIT, time_in_force=TimeInForce.GTC,
+            order_status=OrderStatus.ACCEPTED, quantity=Quantity.from_str(self._state.resting_qty),
+            filled_qty=Quantity.zero(len(self._state.resting_qty.partition(".")[2])),
+            price=Price.from_str(self._state.resting_price), post_only=True,
+            report_id=UUID4(), ts_accepted=now, ts_last=now, ts_init=now,
+        )
+
+    async def generate_order_status_reports(self, command) -> list[OrderStatusReport]:  # noqa: ANN001
+        return [self._resting_report()]
+
+    async def generate_order_status_report(self, command) -> OrderStatusReport | None:  # noqa: ANN001
+        return self._resting_report() if command.venue_order_id == RESTING_VENUE_ORDER_ID else None
+
+    async def generate_position_status_reports(self, command) -> list[PositionStatusReport]:  # noqa: ANN001
+        now = self._clock.timestamp_ns()
+        return [PositionStatusReport(
+            account_id=self._account(), instrument_id=self._iid, position_side=PositionSide.LONG,
+            quantity=Quantity.from_str(self._state.position_qty), report_id=UUID4(), ts_last=now, ts_init=now,
+        )]
+
+    def cancel_order(self, command) -> None:  # noqa: ANN001
+        if command.venue_order_id == RESTING_VENUE_ORDER_ID:
+            self.cancel_requests.append(command.client_order_id.value)
+            self.generate_order_canceled(
+                command.strategy_id, command.instrument_id, command.client_order_id,
+                command.venue_order_id, self._clock.timestamp_ns(),
+            )
+            return
+        super().cancel_order(command)
+
+
+class RestartedVenueExecClientFactory(LiveExecClientFactory):
+    """Factory of :class:`RestartedVenueExecClient`; the last client built is kept for assertions.
+
+    Nautilus' node builder hands the portfolio only to its own sandbox factory (by class name),
+    so set :attr:`portfolio` to the node's before ``node.build()``.
+    """
+
+    portfolio = None
+    last: RestartedVenueExecClient | None = None
+
+    @staticmethod
+    def create(loop, name, config, msgbus, cache, clock):  # noqa: ANN001, ANN205
+        client = RestartedVenueExecClient(
+            loop=loop, portfolio=RestartedVenueExecClientFactory.portfolio, msgbus=msgbus, cache=cache,
+            clock=clock, config=config,
+        )
+        RestartedVenueExecClientFactory.last = client
+        return client

@@ -269,10 +269,15 @@ def test_live_market_data_is_persisted_into_the_parquet_catalog(capture_catalog,
 def test_cli_replay_stops_cleanly_on_sigterm(capture_catalog, tmp_path):
     """``amm live --replay`` in a subprocess: healthy while running, SIGTERM -> exit 0, no open orders."""
     catalog, first, _ = capture_catalog
-    health = tmp_path / "health.json"
+    health, log = tmp_path / "health.json", tmp_path / "logs" / "node.log"
     env = {**os.environ, "AMM_HEALTH_FILE": str(health)}
+    # The shipped replay config, with the (redacted) console output also teed to a log file.
+    config = tmp_path / "replay.toml"
+    config.write_text((REPO / "live" / "configs" / "replay.toml").read_text().replace(
+        'log_level = "WARNING"', f'log_level = "WARNING"\nlog_file = "{log}"',
+    ))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "catalog.cli", "live", "--replay", str(catalog),
+        [sys.executable, "-m", "catalog.cli", "live", "--config", str(config), "--replay", str(catalog),
          "--start", _iso(first), "--end", _iso(first + 50_000_000_000), "--speed", "2", "--json"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -297,4 +302,5 @@ def test_cli_replay_stops_cleanly_on_sigterm(capture_catalog, tmp_path):
     assert report["open_orders"] == []
     assert report["orders"] > 0
     assert json.loads(health.read_text())["state"] == "STOPPED"
+    assert "Kill switch (received SIGTERM)" in log.read_text()
     assert check_health(health, max_age_secs=30)[0] is False

@@ -110,9 +110,9 @@ PLANT = textwrap.dedent("""\
         key = os.environ["BINANCE_API_KEY"]
         # What the Binance execution client logs once connected (1.221.0):
         Logger("BinanceFuturesExecutionClient").info(f"API key {key} has trading permissions")
-        print("python print:", key)
+        print(f"python print: {key}", flush=True)
         os.write(1, f"raw fd write: {os.environ['BINANCE_API_SECRET']}\\n".encode())
-        print("stderr:", key, file=sys.stderr)
+        print(f"stderr: {key}", file=sys.stderr, flush=True)
         try:
             raise RuntimeError(f"venue said: invalid key {key}")
         except RuntimeError:
