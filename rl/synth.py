@@ -348,6 +348,51 @@ SYNTH_Q_MAX_UNITS = 5
 SYNTH_RUNNING_PENALTY = 1.25  # per step on (q/q_max)^2: phi = 1.25 / (25 * 1 s) = 0.05 ticks/unit^2/s
 
 
+SYNTH_REWARDS = ("mark_to_mid", "risk_neutral")
+
+
+def synth_reward(kind: str, running_inventory_penalty: float = SYNTH_RUNNING_PENALTY) -> dict[str, Any]:
+    """``RewardConfig`` fields of the synthetic experiment.
+
+    ``mark_to_mid``: PnL change marked to mid minus the running penalty, the CJP criterion the
+    reference is optimal for; every comparison is scored with it (:func:`compare`).
+    ``risk_neutral``: the same minus ``q_{t-1} (S_t - S_{t-1})``. The model's mid is a martingale
+    independent of the fills, so that term has zero expectation under every policy and the
+    optimum is unchanged (Cartea, Jaimungal & Penalva 2015, ch. 10), but it is most of the
+    per-step variance (``Var = E[q^2] sigma^2 dt``, several ticks^2 a step against a spread
+    signal of a fraction of a tick): training on it is a variance reduction, not a new objective.
+    """
+    from rl.config import RewardConfig
+
+    if kind == "mark_to_mid":
+        cfg = RewardConfig(running_inventory_penalty=running_inventory_penalty)
+    elif kind == "risk_neutral":
+        cfg = RewardConfig.risk_neutral(running_inventory_penalty=running_inventory_penalty)
+    else:
+        raise ValueError(f"synth reward must be one of {SYNTH_REWARDS}, got {kind!r}")
+    return {"dampening": cfg.dampening, "eta": cfg.eta, "running_inventory_penalty": cfg.running_inventory_penalty}
+
+
+def synth_action(config: ASModelConfig, action_kind: str) -> dict[str, Any]:
+    """``ActionConfig`` fields centred on the model's neutral depth ``1/kappa``.
+
+    The continuous action ``a[0] = 0`` is a half-spread of ``1/kappa`` ticks (the optimum at zero
+    inventory far from the horizon), ``a[0] = +-1`` is ``1/kappa +- 0.8/kappa``; ``a[1] = +-1`` is a
+    skew of ``+-1/kappa`` ticks. The closed-form optimum (``|skew| <= 3.9``, half-spread in
+    ``[5, 5.9]`` ticks for the default model) lies well inside, so the untrained policy starts at
+    the naive optimum and has only the inventory skew to learn. The discrete grid offers depths
+    from the touch of the market's own (wide) quotes, which cannot express the optimum, so it
+    is not used for the reference comparison.
+    """
+    neutral = 1.0 / config.kappa_per_tick
+    return {
+        "kind": action_kind,
+        "min_half_spread_ticks": 0.2 * neutral,
+        "max_half_spread_ticks": 1.8 * neutral,
+        "max_skew_ticks": neutral,
+    }
+
+
 def synth_env(
     config: ASModelConfig,
     catalog_path: str | Path,
@@ -355,13 +400,15 @@ def synth_env(
     horizon_steps: int = 300,
     action_kind: str = "continuous",
     running_inventory_penalty: float = SYNTH_RUNNING_PENALTY,
+    reward: str = "mark_to_mid",
 ) -> dict[str, Any]:
     """``EnvConfig`` fields (plain data) of the synthetic experiment.
 
     Decisions every ``step_ms`` (aligned with mid updates by the trainer's ``align_starts_ms``),
     one unit per quote, ``|q| <= SYNTH_Q_MAX_UNITS``, reward = PnL in ticks minus the running
-    penalty, no terminal penalty (``alpha = 0``), no fees: the criterion of
-    :mod:`strategies.reference` with ``phi = phi_from_reward(...)``.
+    penalty (or its risk-neutral part, :func:`synth_reward`), no terminal penalty
+    (``alpha = 0``), no fees: the criterion of :mod:`strategies.reference` with
+    ``phi = phi_from_reward(...)``. Actions: :func:`synth_action`.
     """
     return {
         "catalog_path": str(catalog_path),
@@ -374,17 +421,20 @@ def synth_env(
             "order_qty": float(config.trade_size),
             "max_inventory": float(config.trade_size) * SYNTH_Q_MAX_UNITS,
             "refresh_threshold_ticks": 1,
-            "action": {
-                "kind": action_kind,
-                "min_half_spread_ticks": 0.0,
-                "max_half_spread_ticks": 20.0,
-                "max_skew_ticks": 10.0,
-            },
-            "reward": {"running_inventory_penalty": running_inventory_penalty},
+            "action": synth_action(config, action_kind),
+            "reward": synth_reward(reward, running_inventory_penalty),
         },
         "venue": venue_model(config).to_dict(),
         "seed_policy": "episode",
     }
+
+
+def synth_hyperparams_file(algorithm: str) -> Path | None:
+    """``rl/hyperparams/<algo>-synth.yml`` where the synthetic experiment has its own version."""
+    from rl.train import HYPERPARAMS_DIR
+
+    path = HYPERPARAMS_DIR / f"{algorithm}-synth.yml"
+    return path if path.exists() else None
 
 
 def synth_run_config(
@@ -398,21 +448,31 @@ def synth_run_config(
     train_fraction: float = 0.7,
     validation_fraction: float = 0.15,
     seed: int = 0,
+    reward: str = "risk_neutral",
 ) -> dict[str, Any]:
-    """A complete run config (YAML-able) over the synthetic session split train/val/test in time."""
+    """A complete run config (YAML-able) over the synthetic session split train/val/test in time.
+
+    Trains on the ``reward`` of :func:`synth_reward` (risk-neutral by default; validation
+    episodes used for model selection score the same reward) with the algorithm's synthetic
+    hyperparameter version where there is one (:func:`synth_hyperparams_file`); the test
+    comparison (:func:`compare`) always scores the true criterion.
+    """
     from rl.agents import ACTION_MODES
 
     start, end = config.start_ns, config.end_ns
     span = end - start
     t1 = start + int(span * train_fraction)
     t2 = t1 + int(span * validation_fraction)
-    env = synth_env(config, catalog_path, horizon_steps=horizon_steps, action_kind=ACTION_MODES[algorithm])
+    env = synth_env(config, catalog_path, horizon_steps=horizon_steps, action_kind=ACTION_MODES[algorithm],
+                    reward=reward)
     env["window_start"], env["window_end"] = start, t1 - 1
+    hp_file = synth_hyperparams_file(algorithm)
     return {
         "exp": exp,
         "algorithm": algorithm,
         "seed": seed,
         "total_timesteps": total_timesteps,
+        **({"hyperparams_file": str(hp_file)} if hp_file is not None else {}),
         "env": env,
         "validation": {"start": t1, "end": t2 - 1},
         "test": {"start": t2, "end": end},
@@ -506,6 +566,7 @@ def compare(
     config's *test* window (never used in training or model selection), with the venue's fixed
     fill seed, deterministic actions, and each agent's verified ``VecNormalize`` statistics.
     """
+    import copy
     import dataclasses
 
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -522,9 +583,18 @@ def compare(
         raise ValueError("give run directories or --config")
     if base.test is None:
         raise ValueError("the run config has no test window")
+    def scored(env: dict[str, Any]) -> dict[str, Any]:
+        # Whatever reward a run trained on, every policy is scored with the true criterion:
+        # PnL marked to mid minus the running penalty (the reference's objective).
+        env = copy.deepcopy(dict(env))
+        agent = dict(env.get("agent") or {})
+        penalty = float((agent.get("reward") or {}).get("running_inventory_penalty", SYNTH_RUNNING_PENALTY))
+        agent["reward"] = synth_reward("mark_to_mid", penalty)
+        return {**env, "agent": agent, "catalog_path": str(catalog_path)}
+
     # The reference needs the continuous action parameterisation the agents used.
     cfg = RunConfig.from_dict({**base.to_dict(), "algorithm": "ppo", "eval_episodes": episodes,
-                               "env": {**base.env, "catalog_path": str(catalog_path)}})
+                               "env": scored(base.env)})
     test_cfg = cfg.env_config(cfg.test, random_start=False, seed_policy="venue")
 
     def run(policy: Any, venv: Any) -> list[float]:
@@ -543,8 +613,7 @@ def compare(
         venv.close()
     for run_dir in runs:
         run_cfg = resume_config(run_dir)
-        run_cfg = RunConfig.from_dict({**run_cfg.to_dict(), "eval_episodes": episodes,
-                                       "env": {**run_cfg.env, "catalog_path": str(catalog_path)}})
+        run_cfg = RunConfig.from_dict({**run_cfg.to_dict(), "eval_episodes": episodes, "env": scored(run_cfg.env)})
         model_path = Path(run_dir) / "model.zip"
         model, manifest = load_model(model_path)
         env = build_vec_env(run_cfg, kind="test", run_dir=None)
