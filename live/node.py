@@ -479,8 +479,7 @@ def collect_report(node: AmmTradingNode) -> RunReport:
         mine = [f for f in fills if f.instrument_id == iid]
         for f in mine:
             ledger.on_fill(f)
-        quote = cache.quote_tick(iid)
-        mark = (quote.bid_price.as_double() + quote.ask_price.as_double()) / 2 if quote else mine[-1].last_px.as_double()
+        mark = _mid(cache, iid) or mine[-1].last_px.as_double()
         pnl[str(iid)] = {
             "fills": len(mine),
             "position": ledger.position,
@@ -504,6 +503,17 @@ def collect_report(node: AmmTradingNode) -> RunReport:
         pnl=pnl,
         replay=replay,
     )
+
+
+def _mid(cache: Any, iid: InstrumentId) -> float | None:
+    """Last mid from the quotes, else from the order book (L2 feeds carry no quotes)."""
+    quote = cache.quote_tick(iid)
+    if quote is not None:
+        return (quote.bid_price.as_double() + quote.ask_price.as_double()) / 2
+    book = cache.order_book(iid)
+    if book is not None and book.best_bid_price() is not None and book.best_ask_price() is not None:
+        return (book.best_bid_price().as_double() + book.best_ask_price().as_double()) / 2
+    return None
 
 
 def run_node(node: AmmTradingNode, cfg: LiveConfig) -> RunReport:
