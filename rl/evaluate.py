@@ -14,6 +14,8 @@ through :func:`load_verified_policy`: its sha256 is checked against its manifest
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +58,13 @@ class _Normalized:
 
 @dataclass(frozen=True)
 class EvaluateRequest:
-    """Arguments of ``amm evaluate`` (None = take it from the run)."""
+    """Arguments of ``amm evaluate`` (None = take it from the run).
+
+    ``venue_overrides`` replaces fields of the run's ``VenueModelConfig`` for this evaluation only
+    (e.g. another fee tier: ``{"fee_model": "fixed_rates", "maker_fee": "0.0002", ...}``); the
+    window checks are unchanged. ``name`` names the output directory (default
+    ``evaluate-<run>``).
+    """
 
     model: Path
     catalog: Path | None = None
@@ -65,6 +73,8 @@ class EvaluateRequest:
     end: str | None = None
     out: Path | None = None
     progress: bool = True
+    venue_overrides: Mapping[str, Any] | None = None
+    name: str | None = None
 
 
 def baseline_specs(agent: Any) -> list[Any]:
@@ -110,6 +120,12 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
             raise ValueError(f"{run_dir}: the run has no test window; pass --start/--end")
         start, end = cfg.test.start, cfg.test.end
     _check_not_in_training(cfg, start, end)
+    venue = env_cfg.venue
+    if request.venue_overrides:
+        try:
+            venue = dataclasses.replace(venue, **dict(request.venue_overrides))
+        except TypeError as e:
+            raise ValueError(f"venue_overrides: {e}") from e
     policy = StrategySpec(
         f"agent_{cfg.algorithm}",
         "strategies.policy:PolicyMarketMaker",
@@ -119,10 +135,10 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
     )
     strategies = (policy, *baseline_specs(agent))
     spec = RunSpec(
-        name=f"evaluate-{run_dir.name}",
+        name=request.name or f"evaluate-{run_dir.name}",
         catalog=Path(request.catalog or env_cfg.catalog_path),
         instrument_id=agent.instrument_id,
-        venue=env_cfg.venue,
+        venue=venue,
         strategies=strategies,
         start=start,
         end=end,
@@ -134,18 +150,25 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
     summary = result.summary()
     summary["windows"] = {k: (None if w is None else {"start": w.start, "end": w.end}) for k, w in cfg.windows().items()}
     summary["evaluated"] = {"start": start, "end": end}
+    summary["venue"] = venue.to_dict()
     return summary
 
 
 def _check_not_in_training(cfg: Any, start: Any, end: Any) -> None:
-    """Refuse to 'evaluate' on data the model was trained or selected on."""
+    """Refuse to 'evaluate' on data the model was trained or selected on.
+
+    A missing bound is open (the runner then reads to the first / last event), so
+    ``--start`` alone inside the training window is refused too.
+    """
     from backtests.data import to_ns
 
     s, e = to_ns(start, name="start"), to_ns(end, name="end")
+    s = -(2**63) if s is None else s
+    e = 2**63 - 1 if e is None else e
     for name in ("train", "validation"):
         w = cfg.windows()[name]
         ws, we = w.ns()
-        if s is not None and e is not None and s <= we and ws <= e:
+        if s <= we and ws <= e:
             raise ValueError(f"the evaluation window overlaps the run's {name} window; pick held-out data")
 
 
@@ -154,7 +177,7 @@ def render_table(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     rows = report["strategies"]
-    cols = [c for c in ("sharpe", "total_pnl", "max_drawdown", "mean_abs_inventory", "fills") if any(c in r for r in rows.values())]
+    cols = [c for c in ("sharpe", "total_pnl", "max_drawdown", "inventory_mean_abs", "fills") if any(c in r for r in rows.values())]
     table = Table(title=f"{report['instrument_id']} {report['evaluated']['start']} .. {report['evaluated']['end']}")
     table.add_column("strategy")
     for c in cols:
