@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from live.config import LiveConfig
 
 DEFAULT_REPLAY_CONFIG = Path(__file__).with_name("configs") / "replay.toml"
 
@@ -80,7 +83,7 @@ def live(
     raise typer.Exit(code)
 
 
-def _check_replay_window(cfg) -> None:  # noqa: ANN001 - live.config.LiveConfig
+def _check_replay_window(cfg: LiveConfig) -> None:
     from live.config import ConfigError
     from live.replay import to_ns
 
@@ -94,7 +97,7 @@ def _check_replay_window(cfg) -> None:  # noqa: ANN001 - live.config.LiveConfig
         raise ConfigError(cfg.source, "replay.end", f"{cfg.replay.end} is before start {cfg.replay.start}")
 
 
-def _run(cfg, *, dry_run: bool, log_level: str | None, as_json: bool) -> int:  # noqa: ANN001
+def _run(cfg: LiveConfig, *, dry_run: bool, log_level: str | None, as_json: bool) -> int:
     from live.redact import OutputRedactor, Redactor
     from live.secrets import resolve_credentials
 
@@ -121,7 +124,7 @@ def _run(cfg, *, dry_run: bool, log_level: str | None, as_json: bool) -> int:  #
             return 1
 
 
-def _dry_run(cfg, credentials: list[str], as_json: bool) -> int:  # noqa: ANN001
+def _dry_run(cfg: LiveConfig, credentials: list[str], as_json: bool) -> int:
     from live.node import build_node, describe_plan, preflight_strategies
 
     node = build_node(cfg, log_level="ERROR", dry_run=True)
@@ -150,7 +153,7 @@ def _print_plan(plan: dict) -> None:
     table.add_row("exec client", f"{plan['exec_client']['config']}")
     table.add_row("instruments", ", ".join(plan["instruments"]))
     for s in plan["strategies"]:
-        table.add_row("strategy", f"{s['id']} ({s['module']}.{s['class']})")
+        table.add_row("strategy", f"{s['id']} ({s['module']}.{s['class']}) from {s['from']}")
     r = plan["risk"]
     table.add_row("risk", f"submit {r['max_order_submit_rate']}, modify {r['max_order_modify_rate']}, "
                           f"max notional {r['max_notional_per_order'] or 'unlimited'}")
@@ -171,7 +174,7 @@ def _print_plan(plan: dict) -> None:
     Console().print(table)
 
 
-def _live_run(cfg, *, log_level: str | None, colors: bool, as_json: bool) -> int:  # noqa: ANN001
+def _live_run(cfg: LiveConfig, *, log_level: str | None, colors: bool, as_json: bool) -> int:
     from live.node import build_node, run_node
 
     node = build_node(cfg, log_level=log_level, colors=colors)

@@ -15,6 +15,7 @@ names the field, never the value.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -600,7 +601,7 @@ def _strategy_from_backtest(r: _Reader) -> StrategySpec:
         strategy_path=chosen.strategy_path,
         config_path=chosen.config_path,
         config={**dict(chosen.config), **dict(r.get("config", Mapping, {}))},
-        origin=f"{path}#{wanted}",
+        origin=f"{os.path.normpath(path)}#{wanted}",
     )
 
 

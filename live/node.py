@@ -408,8 +408,8 @@ def describe_plan(cfg: LiveConfig, node: TradingNode, credentials: list[str], pr
         "exec_client": {"name": exec_name, "config": type(exec_cfg).__name__},
         "instruments": list(cfg.instrument_ids),
         "strategies": [
-            {"id": str(s.id), "class": type(s).__qualname__, "module": type(s).__module__}
-            for s in node.trader.strategies()
+            {"id": str(s.id), "class": type(s).__qualname__, "module": type(s).__module__, "from": spec.origin}
+            for s, spec in zip(node.trader.strategies(), cfg.strategies, strict=True)
         ],
         "risk": {**asdict(cfg.risk), "max_notional_per_order": dict(cfg.risk.max_notional_per_order)},
         "kill_switch": asdict(cfg.kill_switch),

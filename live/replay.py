@@ -34,6 +34,7 @@ import asyncio
 import heapq
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +55,11 @@ from nautilus_trader.data.messages import (
     SubscribeOrderBook,
     SubscribeQuoteTicks,
     SubscribeTradeTicks,
+    UnsubscribeInstrument,
+    UnsubscribeInstruments,
+    UnsubscribeOrderBook,
+    UnsubscribeQuoteTicks,
+    UnsubscribeTradeTicks,
 )
 from nautilus_trader.live.data_client import LiveMarketDataClient
 from nautilus_trader.live.factories import LiveDataClientFactory
@@ -265,23 +271,23 @@ class ReplayDataClient(LiveMarketDataClient):
     async def _subscribe_order_book_snapshots(self, command: SubscribeOrderBook) -> None:
         self._on_subscription()
 
-    async def _unsubscribe_instruments(self, command) -> None:  # noqa: ANN001
-        pass
+    async def _unsubscribe_instruments(self, command: UnsubscribeInstruments) -> None:
+        pass  # the replay streams the configured data whatever is subscribed
 
-    async def _unsubscribe_instrument(self, command) -> None:  # noqa: ANN001
-        pass
+    async def _unsubscribe_instrument(self, command: UnsubscribeInstrument) -> None:
+        pass  # the replay streams the configured data whatever is subscribed
 
-    async def _unsubscribe_quote_ticks(self, command) -> None:  # noqa: ANN001
-        pass
+    async def _unsubscribe_quote_ticks(self, command: UnsubscribeQuoteTicks) -> None:
+        pass  # the replay streams the configured data whatever is subscribed
 
-    async def _unsubscribe_trade_ticks(self, command) -> None:  # noqa: ANN001
-        pass
+    async def _unsubscribe_trade_ticks(self, command: UnsubscribeTradeTicks) -> None:
+        pass  # the replay streams the configured data whatever is subscribed
 
-    async def _unsubscribe_order_book_deltas(self, command) -> None:  # noqa: ANN001
-        pass
+    async def _unsubscribe_order_book_deltas(self, command: UnsubscribeOrderBook) -> None:
+        pass  # the replay streams the configured data whatever is subscribed
 
-    async def _unsubscribe_order_book_snapshots(self, command) -> None:  # noqa: ANN001
-        pass
+    async def _unsubscribe_order_book_snapshots(self, command: UnsubscribeOrderBook) -> None:
+        pass  # the replay streams the configured data whatever is subscribed
 
     # -- requests: instruments, and history strictly before the replay window -------------------
 
@@ -306,7 +312,7 @@ class ReplayDataClient(LiveMarketDataClient):
         ticks = self._history(TradeTick, request.instrument_id, request.start, request.end, request.limit)
         self._handle_trade_ticks(request.instrument_id, ticks, request.id, request.start, request.end, request.params)
 
-    def _history(self, cls: type, iid: InstrumentId, start, end, limit: int) -> list:  # noqa: ANN001
+    def _history(self, cls: type, iid: InstrumentId, start: datetime | None, end: datetime | None, limit: int) -> list:
         """Catalog data before the replay window: a live venue cannot return the future either."""
         start_ns = int(pd.Timestamp(start).value) if start is not None else None
         end_ns = int(pd.Timestamp(end).value) if end is not None else None
