@@ -552,6 +552,21 @@ class FixedSpreadPolicy:
         return (np.tile(self._action, (obs.shape[0], 1)) if obs.ndim > 1 else self._action.copy()), None
 
 
+def criterion_env(env: dict[str, Any], catalog_path: str | Path) -> dict[str, Any]:
+    """``env`` (run-config data) with the reward replaced by the true criterion.
+
+    Whatever reward a run trained on (e.g. ``risk_neutral``), every policy is scored with PnL
+    marked to mid minus the same running penalty: the objective the reference is optimal for.
+    """
+    import copy
+
+    env = copy.deepcopy(dict(env))
+    agent = dict(env.get("agent") or {})
+    penalty = float((agent.get("reward") or {}).get("running_inventory_penalty", SYNTH_RUNNING_PENALTY))
+    agent["reward"] = synth_reward("mark_to_mid", penalty)
+    return {**env, "agent": agent, "catalog_path": str(catalog_path)}
+
+
 def compare(
     catalog_path: str | Path,
     runs: list[str | Path],
@@ -566,7 +581,6 @@ def compare(
     config's *test* window (never used in training or model selection), with the venue's fixed
     fill seed, deterministic actions, and each agent's verified ``VecNormalize`` statistics.
     """
-    import copy
     import dataclasses
 
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -584,13 +598,7 @@ def compare(
     if base.test is None:
         raise ValueError("the run config has no test window")
     def scored(env: dict[str, Any]) -> dict[str, Any]:
-        # Whatever reward a run trained on, every policy is scored with the true criterion:
-        # PnL marked to mid minus the running penalty (the reference's objective).
-        env = copy.deepcopy(dict(env))
-        agent = dict(env.get("agent") or {})
-        penalty = float((agent.get("reward") or {}).get("running_inventory_penalty", SYNTH_RUNNING_PENALTY))
-        agent["reward"] = synth_reward("mark_to_mid", penalty)
-        return {**env, "agent": agent, "catalog_path": str(catalog_path)}
+        return criterion_env(env, catalog_path)
 
     # The reference needs the continuous action parameterisation the agents used.
     cfg = RunConfig.from_dict({**base.to_dict(), "algorithm": "ppo", "eval_episodes": episodes,

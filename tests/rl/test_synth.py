@@ -122,3 +122,36 @@ def test_nautilus_fills_resting_quotes_at_the_model_rate(tmp_path) -> None:
         assert abs(n - expected) < 4 * sd, f"{side}: {n} fills, model says {expected:.0f}"
     # every fill at our price (mid -/+ depth), as a maker
     assert set(fills["liquidity_side"]) == {"MAKER"}
+
+
+def test_run_config_centres_actions_on_the_optimum_and_scores_the_true_criterion(tmp_path) -> None:
+    """The synthetic run config: a = 0 is the 1/kappa half-spread, the optimum is inside the box
+    (never clipped), training uses the risk-neutral reward and the synth hyperparameter version."""
+    import yaml
+
+    from rl.actions import ActionMapper
+    from rl.config import RewardConfig
+    from rl.synth import ReferencePolicy, criterion_env, synth_reward, synth_run_config
+    from rl.train import load_run_config
+
+    cfg = ASModelConfig(duration_s=3600, kappa_per_tick=0.2)
+    raw = synth_run_config(cfg, tmp_path / "cat", algorithm="ppo")
+    path = tmp_path / "ppo.yml"
+    path.write_text(yaml.safe_dump(raw))
+    run = load_run_config(path)
+    assert run.hyperparams["file"] == "ppo-synth.yml" and run.hyperparams["kwargs"]["gamma"] == 0.95
+    env = run.env_config()
+    assert env.agent.reward == RewardConfig.risk_neutral(running_inventory_penalty=1.25)
+    assert synth_reward("mark_to_mid")["dampening"] == "none"
+    with pytest.raises(ValueError, match="synth reward"):
+        synth_reward("sharpe")
+    hs, skew = ActionMapper(env.agent.action, tick_size=0.01, order_qty=1.0).half_spread_skew_ticks(np.zeros(2))
+    assert (hs, skew) == (pytest.approx(1 / 0.2), 0.0)
+    ref = ReferencePolicy(cfg, env)
+    acts = np.array([ref.action_for(q, t) for q in range(-5, 6) for t in (0.0, 60.0, 300.0)])
+    assert np.abs(acts).max() < 0.95  # the closed-form optimum is reachable, not clipped
+    # the comparison scores PnL marked to mid minus the same penalty, whatever the training reward
+    scored = criterion_env(raw["env"], tmp_path / "other")
+    assert scored["agent"]["reward"] == {"dampening": "none", "eta": 0.0, "running_inventory_penalty": 1.25}
+    assert scored["catalog_path"] == str(tmp_path / "other")
+    assert raw["env"]["agent"]["reward"]["dampening"] == "symmetric"  # input untouched
