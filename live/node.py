@@ -102,7 +102,7 @@ def data_client(cfg: LiveConfig) -> tuple[str, LiveDataClientConfig, type[LiveDa
             start=r.start,
             end=r.end,
             speed=r.speed,
-            data_types=list(r.data_types) if r.data_types else None,
+            data_types=list(r.data_types or _replay_types(cfg.execution.sandbox.book_type)),
         ), ReplayLiveDataClientFactory
     testnet = cfg.venue.environment == "testnet"
     if cfg.venue.adapter == "binance":
@@ -126,6 +126,15 @@ def data_client(cfg: LiveConfig) -> tuple[str, LiveDataClientConfig, type[LiveDa
         demo=cfg.venue.environment == "demo",
         instrument_provider=_provider(cfg),
     ), BybitLiveDataClientFactory
+
+
+def _replay_types(book_type: str) -> tuple[str, ...]:
+    """What a replay streams by default: what the sandbox's book type matches on (as a backtest).
+
+    L1 quotes and trades; for L2/L3 the deltas and trades, plus quotes when the catalog has them
+    (strategies may subscribe to them). An L1 book fed deltas would not be an L1 book.
+    """
+    return ("quotes", "trades") if book_type == "L1_MBP" else ("deltas", "trades", "quotes")
 
 
 def exec_client(cfg: LiveConfig) -> tuple[str, LiveExecClientConfig, type[LiveExecClientFactory]]:
