@@ -314,17 +314,14 @@ class AmmTradingNode(TradingNode):
         trader, cache = self.kernel.trader, self.kernel.cache
         if trader.is_running:
             trader.stop()  # no strategy can re-quote from here on
-        flatten = self._kill_switch.flatten_on_stop
-        for strategy in trader.strategies():
-            # Per order, skipping those the strategy's own on_stop already asked to cancel.
-            for order in cache.orders_open(strategy_id=strategy.id) + cache.orders_inflight(strategy_id=strategy.id):
-                if not order.is_pending_cancel:
-                    strategy.cancel_order(order)
-            if flatten:
-                for iid in {p.instrument_id for p in cache.positions_open(strategy_id=strategy.id)}:
-                    strategy.close_all_positions(iid)
         deadline = time.monotonic() + self._kill_switch.cancel_timeout_secs
-        while not (clean := self._book_clear()) and time.monotonic() < deadline:
+        # Repeat until clear: an order a strategy submitted just before it stopped is still in the
+        # risk engine's queue now, and only becomes cancelable once the venue has it.
+        while True:
+            self._cancel_and_flatten()
+            clean = self._book_clear()
+            if clean or time.monotonic() >= deadline:
+                break
             await asyncio.sleep(0.05)
         self.kill_switch_clean = clean
         if clean:
@@ -335,6 +332,21 @@ class AmmTradingNode(TradingNode):
                 f"and {cache.positions_open_count()} positions remain after {self._kill_switch.cancel_timeout_secs:g} s",
             )
         await self.stop_async()
+
+    def _cancel_and_flatten(self) -> None:
+        """One idempotent pass: cancel what is working and not yet canceling; close what is open."""
+        cache = self.kernel.cache
+        for strategy in self.kernel.trader.strategies():
+            for order in cache.orders_open(strategy_id=strategy.id) + cache.orders_inflight(strategy_id=strategy.id):
+                if not order.is_pending_cancel:  # e.g. canceled by the strategy's own on_stop
+                    strategy.cancel_order(order)
+            if not self._kill_switch.flatten_on_stop:
+                continue
+            # A working reduce-only order is a close already on its way (the strategy's own
+            # flatten, or ours from a previous pass): a second one would over-close or be rejected.
+            closing = {o.instrument_id for o in cache.orders(strategy_id=strategy.id) if not o.is_closed and o.is_reduce_only}
+            for iid in {p.instrument_id for p in cache.positions_open(strategy_id=strategy.id)} - closing:
+                strategy.close_all_positions(iid)
 
     def _book_clear(self) -> bool:
         cache = self.kernel.cache

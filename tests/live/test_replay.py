@@ -148,6 +148,41 @@ def test_sigterm_engages_kill_switch_and_cancels_every_resting_order(capture_cat
     assert report.order_status.get("ACCEPTED", 0) == 0
 
 
+def test_kill_switch_flattens_when_configured(capture_catalog, tmp_path):
+    """``kill_switch.flatten_on_stop``: positions the strategy leaves open are closed too."""
+    catalog, first, _ = capture_catalog
+    start = first + 5_000_000_000
+    path = write_replay_config(
+        tmp_path / "flatten.toml", catalog, start, start + 50_000_000_000, speed=5.0,
+        strategy_path="tests.live.helpers:NoCancelQuoter",
+        config_path="tests.live.helpers:NoCancelQuoterConfig",
+        strategy_config={"instrument_id": IID, "order_qty": "0.01", "tob_offset_ticks": 0},
+    )
+    path.write_text(path.read_text().replace("[kill_switch]\n", "[kill_switch]\nflatten_on_stop = true\n"))
+    cfg = load_config(path)
+    assert cfg.kill_switch.flatten_on_stop
+    node = build_node(cfg, log_level="ERROR")
+    loop = node.get_event_loop()
+    iid = InstrumentId.from_str(IID)
+    held: list[float] = []
+
+    def kill_when_holding() -> None:
+        position = float(node.portfolio.net_position(iid))
+        if position != 0 and node.cache.orders_open_count() >= 1:
+            held.append(position)
+            os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            loop.call_later(0.05, kill_when_holding)
+
+    loop.call_later(0.05, kill_when_holding)
+    report = run_node(node, cfg)
+
+    assert held, "the strategy never held a position"
+    assert report.reason == "received SIGTERM" and report.kill_switch_clean is True
+    assert report.open_orders == [] and report.open_positions == []
+    assert report.pnl[IID]["position"] == 0.0
+
+
 def _backtest(catalog: Path, start: int, end: int, config: FixedSpreadMarketMakerConfig) -> tuple[list, object]:
     """The same window and strategy on a BacktestEngine venue built like the sandbox exchange."""
     cat = ParquetDataCatalog(str(catalog))
