@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
+from nautilus_trader.config import StrategyConfig
 from nautilus_trader.core.uuid import UUID4
 from nautilus_trader.examples.strategies.simpler_quoter import SimpleQuoterStrategy, SimpleQuoterStrategyConfig
 from nautilus_trader.execution.reports import OrderStatusReport, PositionStatusReport
@@ -14,6 +17,7 @@ from nautilus_trader.live.factories import LiveExecClientFactory
 from nautilus_trader.model.enums import OrderSide, OrderStatus, OrderType, PositionSide, TimeInForce
 from nautilus_trader.model.identifiers import AccountId, InstrumentId, VenueOrderId
 from nautilus_trader.model.objects import Price, Quantity
+from nautilus_trader.trading.strategy import Strategy
 
 USDM_CAPTURE = "binance_ws/usdm/btcusdt_20240808.gz"
 """hftbacktest's Binance USD-M BTCUSDT capture (see PROVENANCE.md of the data directory)."""
@@ -167,3 +171,27 @@ class RestartedVenueExecClientFactory(LiveExecClientFactory):
         )
         RestartedVenueExecClientFactory.last = client
         return client
+
+
+# -- a strategy that asks the replay for history ---------------------------------------------------
+
+class HistoryProbeConfig(StrategyConfig, frozen=True):
+    """Config of :class:`HistoryProbe`."""
+
+    instrument_id: str
+    history_start: str
+
+HISTORY: list[int] = []
+"""``ts_init`` of every historical quote :class:`HistoryProbe` received (in this process)."""
+
+class HistoryProbe(Strategy):
+    """Requests quote history on start (as a strategy warming up its estimators would)."""
+
+    def on_start(self) -> None:
+        iid = InstrumentId.from_str(self.config.instrument_id)
+        self.subscribe_quote_ticks(iid)
+        start: datetime = pd.Timestamp(self.config.history_start).floor("us").to_pydatetime()
+        self.request_quote_ticks(iid, start=start)
+
+    def on_historical_data(self, data) -> None:  # noqa: ANN001
+        HISTORY.append(data.ts_init)

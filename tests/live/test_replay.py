@@ -369,3 +369,23 @@ def test_l2_replay_starting_mid_session_warms_the_book_up_from_the_last_snapshot
     assert bids > 500 and asks > 500, (bids, asks)
     assert best_bid < best_ask
     assert report.fills > 0
+
+
+def test_history_requests_are_served_from_before_the_window_only(capture_catalog, tmp_path):
+    """A strategy warming up on history gets the catalog's past, never the replay's future."""
+    from tests.live import helpers
+
+    catalog, first, _ = capture_catalog
+    start = first + 10_000_000_000
+    cfg = load_config(write_replay_config(
+        tmp_path / "history.toml", catalog, start, start + 2_000_000_000, speed=0.0,
+        strategy_path="tests.live.helpers:HistoryProbe",
+        config_path="tests.live.helpers:HistoryProbeConfig",
+        strategy_config={"instrument_id": IID, "history_start": _iso(first)},
+    ))
+    helpers.HISTORY.clear()
+    report = run_node(build_node(cfg, log_level="ERROR"), cfg)
+    assert report.reason == "replay finished"
+    expected = ParquetDataCatalog(str(catalog)).query(QuoteTick, identifiers=[IID], start=first, end=start - 1)
+    assert len(helpers.HISTORY) == len(expected) > 1000
+    assert max(helpers.HISTORY) < start
