@@ -258,9 +258,11 @@ def verdict(table: Mapping[str, Mapping[str, Any]]) -> dict[str, bool]:
 
 
 def markdown(table: Mapping[str, Mapping[str, Any]], tier: str) -> str:
+    """The comparison of one fee tier as a Markdown table (what docs/results.md shows)."""
     fees = FEE_TIERS[tier]
-    lines = [f"Fee tier `{tier}` (maker {float(fees['maker_fee']) * 1e4:+.1f} bp, "
-             f"taker {float(fees['taker_fee']) * 1e4:.1f} bp); mean ± std over runs (n):", "",
+    title = (f"Fee tier `{tier}` (maker {float(fees['maker_fee']) * 1e4:+.1f} bp, "
+             f"taker {float(fees['taker_fee']) * 1e4:.1f} bp); mean ± std over runs (n):")
+    lines = [title, "",
              "| strategy | n | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
              "|---|---:|" + "---:|" * len(COLUMNS)]
     for name, cols in sorted(table.items(), key=lambda kv: (not kv[0].startswith("agent_"), kv[0])):

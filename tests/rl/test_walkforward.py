@@ -62,7 +62,7 @@ def test_training_and_model_selection_never_load_the_test_window(usdm_catalog: P
     calls: list[tuple[int | None, int | None, int, int]] = []
     real = rl.env.load_window
 
-    def recording(catalog_path, instrument_id, start, end, book_type):  # noqa: ANN001, ANN202
+    def recording(catalog_path, instrument_id, start, end, book_type):
         instrument, data = real(catalog_path, instrument_id, start, end, book_type)
         calls.append((start, end, data[0].ts_init, data[-1].ts_init))
         return instrument, data
