@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m backtests.demo
+	$(BIN)/python -m rl.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

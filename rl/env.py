@@ -52,10 +52,8 @@ from nautilus_trader.model.data import BookOrder
 
 from backtests.data import data_span, load_window, to_ns
 from catalog.features import L2Ladder
-from rl.actions import ActionMapper
 from rl.config import EnvConfig
-from rl.host import EngineDone, EnvHostStrategy, StepResult, make_channel
-from rl.observation import ObservationBuilder
+from rl.host import EngineDone, EnvHostStrategy, StepResult, build_codecs, make_channel
 
 ENV_ID = "amm/MarketMaking-v0"
 CHECKPOINT_LEVELS = 1_000
@@ -119,17 +117,7 @@ class MarketMakingEnv(gym.Env):
         self._events_per_s = len(data) / max(1e-9, (end_ns - start_ns) / 1e9)
         self._check_window()
 
-        tick = instrument.price_increment.as_double()
-        mapper = ActionMapper(agent.action, tick_size=tick, order_qty=agent.order_qty)
-        observer = ObservationBuilder(
-            agent.feature_config(tick),
-            order_qty=agent.order_qty,
-            max_inventory=agent.max_inventory,
-            multiplier=instrument.multiplier.as_double(),
-            horizon_steps=agent.horizon_steps,
-            pnl_scale_ticks=agent.pnl_scale_ticks,
-            obs_clip=agent.obs_clip,
-        )
+        mapper, observer = build_codecs(agent, instrument)
         self.action_space = mapper.space
         self.observation_space = observer.space
         self.render_mode = render_mode

@@ -45,6 +45,26 @@ from rl.reward import PnLTracker, RewardFunction
 from strategies.quoting import QuoteManager, QuoteManagerConfig
 
 
+def build_codecs(agent: AgentConfig, instrument: Instrument) -> tuple[ActionMapper, ObservationBuilder]:
+    """The action mapper and observation builder for ``agent`` on ``instrument``.
+
+    The env takes its spaces from these and the in-engine strategy decides with them: one
+    constructor, so the spaces a policy was trained on and the code that runs it cannot drift.
+    """
+    tick = instrument.price_increment.as_double()
+    mapper = ActionMapper(agent.action, tick_size=tick, order_qty=agent.order_qty)
+    observer = ObservationBuilder(
+        agent.feature_config(tick),
+        order_qty=agent.order_qty,
+        max_inventory=agent.max_inventory,
+        multiplier=instrument.multiplier.as_double(),
+        horizon_steps=agent.horizon_steps,
+        pnl_scale_ticks=agent.pnl_scale_ticks,
+        obs_clip=agent.obs_clip,
+    )
+    return mapper, observer
+
+
 class EpisodeAborted(BaseException):
     """Thrown into a paused engine to end an episode early (``reset``/``close``).
 
@@ -102,17 +122,7 @@ class DecisionStrategy(Strategy):
             return
         self.instrument = instrument
         agent = self.agent
-        tick = instrument.price_increment.as_double()
-        self.actions = ActionMapper(agent.action, tick_size=tick, order_qty=agent.order_qty)
-        self.observer = ObservationBuilder(
-            agent.feature_config(tick),
-            order_qty=agent.order_qty,
-            max_inventory=agent.max_inventory,
-            multiplier=instrument.multiplier.as_double(),
-            horizon_steps=agent.horizon_steps,
-            pnl_scale_ticks=agent.pnl_scale_ticks,
-            obs_clip=agent.obs_clip,
-        )
+        self.actions, self.observer = build_codecs(agent, instrument)
         self.pnl = PnLTracker(
             multiplier=instrument.multiplier.as_double(),
             is_inverse=instrument.is_inverse,

@@ -44,7 +44,7 @@ import pandas as pd
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.identifiers import InstrumentId, Symbol
-from nautilus_trader.model.instruments import CurrencyPair, Instrument
+from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.objects import Price, Quantity
 
 from catalog.quality import EXPECTED, DataQualityError, Issue, QualityReport
