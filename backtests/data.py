@@ -44,9 +44,9 @@ def data_classes(book_type: str) -> tuple[list[type], list[type]]:
 def to_ns(value: TimeLike, *, name: str = "time") -> int | None:
     """Convert an ISO-8601 string, a datetime or UNIX nanoseconds to UNIX nanoseconds (UTC).
 
-    Naive strings are taken as UTC.
+    Naive strings are taken as UTC; ``None`` and an empty string mean "no bound".
     """
-    if value is None:
+    if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise ValueError(f"{name}: expected a timestamp, got {value!r}")

@@ -90,7 +90,7 @@ def _check_replay_window(cfg: LiveConfig) -> None:
     if cfg.venue.adapter != "replay":
         return
     try:
-        lo, hi = to_ns(cfg.replay.start, "start"), to_ns(cfg.replay.end, "end")
+        lo, hi = to_ns(cfg.replay.start, name="start"), to_ns(cfg.replay.end, name="end")
     except ValueError as e:
         raise ConfigError(cfg.source, "replay", str(e)) from None
     if lo is not None and hi is not None and hi < lo:

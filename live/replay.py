@@ -74,6 +74,8 @@ from nautilus_trader.model.enums import BookAction, RecordFlag
 from nautilus_trader.model.identifiers import ClientId, InstrumentId, Venue
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+from backtests.data import to_ns
+
 REPLAY_FINISHED_TOPIC = "amm.replay.finished"
 """Message-bus topic the client publishes (a :class:`ReplaySummary`) once the window is exhausted."""
 
@@ -125,21 +127,6 @@ class ReplayDataClientConfig(LiveDataClientConfig, frozen=True, kw_only=True):
     warmup_book: bool = True
     chunk_secs: PositiveInt = 600
     start_on_subscribe: bool = True
-
-
-def to_ns(value: str | int | None, field_name: str) -> int | None:
-    """Parse a window bound (ISO 8601 text or integer nanoseconds) into UTC nanoseconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        return int(value)
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{field_name}: not a timestamp: {value!r} ({e})") from e
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return int(ts.value)
 
 
 class CatalogInstrumentProvider(InstrumentProvider):
@@ -226,8 +213,8 @@ class ReplayDataClient(LiveMarketDataClient):
         if unknown:
             raise ValueError(f"data_types: unknown {unknown}; choose from {sorted(DATA_TYPES)}")
         self._config = config
-        self._start_ns = to_ns(config.start, "start")
-        self._end_ns = to_ns(config.end, "end")
+        self._start_ns = to_ns(config.start, name="start")
+        self._end_ns = to_ns(config.end, name="end")
         if self._start_ns is not None and self._end_ns is not None and self._end_ns < self._start_ns:
             raise ValueError(f"end: {config.end} is before start {config.start}")
         self._replay_task: asyncio.Task | None = None
@@ -314,8 +301,7 @@ class ReplayDataClient(LiveMarketDataClient):
 
     def _history(self, cls: type, iid: InstrumentId, start: datetime | None, end: datetime | None, limit: int) -> list:
         """Catalog data before the replay window: a live venue cannot return the future either."""
-        start_ns = int(pd.Timestamp(start).value) if start is not None else None
-        end_ns = int(pd.Timestamp(end).value) if end is not None else None
+        start_ns, end_ns = to_ns(start, name="start"), to_ns(end, name="end")
         if self._start_ns is not None:
             end_ns = min(end_ns, self._start_ns - 1) if end_ns is not None else self._start_ns - 1
         data = self._catalog.query(cls, identifiers=[str(iid)], start=start_ns, end=end_ns)
