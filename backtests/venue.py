@@ -371,6 +371,17 @@ class VenueModelConfig:
 
     # -- the two ways into Nautilus ---------------------------------------------------------------
 
+    def _matching_rules(self) -> dict[str, bool]:
+        """The venue rules both venue paths pass through unchanged (one list: they cannot diverge)."""
+        return {
+            "bar_execution": self.bar_execution,
+            "trade_execution": self.trade_execution,
+            "use_reduce_only": self.use_reduce_only,
+            "reject_stop_orders": self.reject_stop_orders,
+            "support_gtd_orders": self.support_gtd_orders,
+            "allow_cash_borrowing": self.allow_cash_borrowing,
+        }
+
     def add_to_engine(self, engine: Any, instruments: Sequence[Instrument]) -> None:
         """Add this venue and ``instruments`` to a low-level ``BacktestEngine``.
 
@@ -401,12 +412,7 @@ class VenueModelConfig:
             fee_model=self.build_fee_model(),
             latency_model=self.build_latency_model(),
             book_type=BookType[self.book_type],
-            bar_execution=self.bar_execution,
-            trade_execution=self.trade_execution,
-            use_reduce_only=self.use_reduce_only,
-            reject_stop_orders=self.reject_stop_orders,
-            support_gtd_orders=self.support_gtd_orders,
-            allow_cash_borrowing=self.allow_cash_borrowing,
+            **self._matching_rules(),
         )
         for instrument in instruments:
             engine.add_instrument(instrument)
@@ -458,10 +464,5 @@ class VenueModelConfig:
             ),
             fee_model=fee,
             book_type=self.book_type,
-            bar_execution=self.bar_execution,
-            trade_execution=self.trade_execution,
-            use_reduce_only=self.use_reduce_only,
-            reject_stop_orders=self.reject_stop_orders,
-            support_gtd_orders=self.support_gtd_orders,
-            allow_cash_borrowing=self.allow_cash_borrowing,
+            **self._matching_rules(),
         )
