@@ -37,6 +37,7 @@ def load_verified_policy(model_path: str | None, **_: Any) -> Any:
     import pickle
 
     from rl.manifest import ModelIntegrityError, file_sha256
+    from strategies.policy import NormalizedPolicy
 
     vn = vecnormalize_path(model_path, manifest)
     if file_sha256(vn) != manifest.vecnormalize_sha256:
@@ -44,16 +45,7 @@ def load_verified_policy(model_path: str | None, **_: Any) -> Any:
     with open(vn, "rb") as f:
         stats = pickle.load(f)  # noqa: S301 - hash verified against the manifest above
     stats.training = False
-    return _Normalized(model, stats)
-
-
-class _Normalized:
-    def __init__(self, model: Any, stats: Any) -> None:
-        self.model, self.stats = model, stats
-
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[Any, Any]:
-        return self.model.predict(self.stats.normalize_obs(observation), deterministic=deterministic)
+    return NormalizedPolicy(model, stats)
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ runs through ``ImportableStrategyConfig`` in ``amm backtest`` and in a ``Trading
 
     PolicyMarketMakerConfig(
         agent=AgentConfig(...).to_dict(),          # the env's agent config, saved with the model
-        policy_loader="strategies.policy:load_sb3_policy",
-        model_path="runs/ppo/model.zip",
-        policy_kwargs={"algorithm": "PPO"},
+        policy_loader="rl.evaluate:load_verified_policy",   # the default
+        model_path="runs/<run>/model.zip",
     )
 
-Security: SB3 models and ``VecNormalize`` statistics are pickles; load only files you trust.
+Security: SB3 models and ``VecNormalize`` statistics are pickles: loading one runs its code. The
+default loader checks both files' sha256 against the run's manifest before unpickling and refuses
+a mismatch; ``strategies.policy:load_sb3_policy`` loads a bare SB3 zip with no such check (for
+models trained elsewhere, that you trust).
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ class PolicyMarketMakerConfig(StrategyConfig, frozen=True):
     agent : dict
         ``rl.config.AgentConfig.to_dict()`` of the environment the policy was trained in
         (instrument, decision clock, order size, inventory limit, action and feature settings).
-    policy_loader : str
+    policy_loader : str, default "rl.evaluate:load_verified_policy"
         ``module:function`` called as ``loader(model_path, **policy_kwargs)``; returns an object
-        with ``predict(obs, deterministic=True)``.
+        with ``predict(obs, deterministic=True)``. The default verifies the model against its
+        manifest (sha256) before loading it.
     model_path : str, optional
         Passed to the loader (e.g. an SB3 ``model.zip``).
     policy_kwargs : dict, optional
@@ -65,7 +68,7 @@ class PolicyMarketMakerConfig(StrategyConfig, frozen=True):
     """
 
     agent: dict
-    policy_loader: str = "strategies.policy:load_sb3_policy"
+    policy_loader: str = "rl.evaluate:load_verified_policy"
     model_path: str | None = None
     policy_kwargs: dict | None = None
     deterministic: bool = True
@@ -151,14 +154,21 @@ def load_policy(loader_path: str, model_path: str | None, **kwargs: Any) -> Poli
     return policy
 
 
-class _NormalizedPolicy:
+class NormalizedPolicy:
     """Apply saved ``VecNormalize`` observation statistics before the model (``training=False``)."""
 
     def __init__(self, model: Any, vec_normalize: Any) -> None:
         self.model = model
         self.vec_normalize = vec_normalize
 
-    def predict(self, observation: np.ndarray, deterministic: bool = True) -> tuple[Any, Any]:
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[Any, Any]:
+        """SB3's ``predict`` signature, so SB3's ``evaluate_policy`` can drive it too."""
         obs = self.vec_normalize.normalize_obs(observation)
         return self.model.predict(obs, deterministic=deterministic)
 
@@ -201,5 +211,5 @@ def load_sb3_policy(
         with open(stats, "rb") as f:
             vec_normalize = pickle.load(f)  # noqa: S301 - trusted model directory (see module doc)
         vec_normalize.training = False
-        return _NormalizedPolicy(model, vec_normalize)
+        return NormalizedPolicy(model, vec_normalize)
     return model
