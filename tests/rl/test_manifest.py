@@ -75,3 +75,18 @@ def test_manifest_with_wrong_hash_field(saved) -> None:
     mp.write_text(json.dumps(data))
     with pytest.raises(ModelIntegrityError):
         load_model(path)
+
+
+def test_policy_market_maker_default_loader_refuses_a_tampered_model(saved) -> None:
+    """The strategy's default loader verifies before unpickling, so a swapped file never runs."""
+    from strategies.policy import PolicyMarketMakerConfig, load_policy
+
+    _, path = saved
+    default_loader = PolicyMarketMakerConfig(agent={}).policy_loader
+    policy = load_policy(default_loader, str(path))  # intact: loads, wrapped with VecNormalize
+    assert callable(policy.predict)
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="does not match its manifest"):
+        load_policy(default_loader, str(path))
