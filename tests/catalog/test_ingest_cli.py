@@ -210,3 +210,50 @@ def test_console_script_help_and_exit_codes():
     assert done.returncode == 0 and "ingest" in done.stdout
     done = subprocess.run([str(amm_bin), "catalog", "info", "--catalog", "/nonexistent/x"], capture_output=True, text=True, check=False)
     assert done.returncode == 1 and done.stderr.startswith("error:") and done.stdout == ""
+
+
+def _with_crossed_quote(src: Path, dest: Path) -> Path:
+    """Rewrite the 300th bookTicker so its bid is above its ask (a crossed quote)."""
+    seen = 0
+    with gzip.open(src, "rt") as fin, gzip.open(dest, "wt") as fout:
+        for line in fin:
+            if "@bookTicker" in line:
+                seen += 1
+                if seen == 300:
+                    ts, payload = line.split(" ", 1)
+                    msg = json.loads(payload)
+                    msg["data"]["b"], msg["data"]["a"] = msg["data"]["a"], msg["data"]["b"]
+                    msg["data"]["b"] = f"{float(msg['data']['b']) + 1.0:.2f}"
+                    line = f"{ts} {json.dumps(msg, separators=(',', ':'))}\n"
+            fout.write(line)
+    return dest
+
+
+def test_crossed_quote_strict_fails_and_lenient_drops_it(capsys, catalog_copy, tmp_path):
+    bad = _with_crossed_quote(USDM, tmp_path / "crossed.gz")
+    before = tree_digest(catalog_copy)
+    code, _, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(catalog_copy), "--strict")
+    assert code == 1 and "crossed.gz:" in err and "crossed_book" in err
+    assert tree_digest(catalog_copy) == before
+    code, out, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(tmp_path / "c"), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["dropped"]["crossed_book"] == 1
+    assert report["rows_written"]["QuoteTick"] == 66_089 - 1
+
+
+def test_unsorted_rows_strict_fails_and_lenient_drops_them(capsys, catalog_copy, tmp_path):
+    """TrueFX ticks with two rows swapped: the row going back in time is named or dropped."""
+    rows_in = (data_dir() / "fixtures/truefx/usdjpy-ticks.csv").read_text().splitlines()
+    header, body = rows_in[0], rows_in[1:]
+    body[100], body[101] = body[101], body[100]
+    bad = tmp_path / "usdjpy-unsorted.csv"
+    bad.write_text("\n".join([header, *body]) + "\n")
+    before = tree_digest(catalog_copy)
+    code, _, err = amm(capsys, "ingest", "ticks-csv", str(bad), "--catalog", str(catalog_copy), "--strict")
+    assert code == 1 and "usdjpy-unsorted.csv:" in err and "out_of_order" in err
+    assert tree_digest(catalog_copy) == before
+    code, out, err = amm(capsys, "ingest", "ticks-csv", str(bad), "--catalog", str(tmp_path / "c"), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["dropped"]["out_of_order"] == 1
