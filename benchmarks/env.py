@@ -92,6 +92,8 @@ def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> floa
                 agent=agent.to_dict(),
                 max_decisions=agent.horizon_steps,
                 flatten_on_stop=False,
+                log_events=False,  # as the env's host strategy: same work per decision
+                log_commands=False,
             ),
             policy=ReplayPolicy(acts),
         )
