@@ -80,6 +80,9 @@ NAN = float("nan")
 VOLUME_SCALE = 1_000_000_000
 """Trade sizes are summed as integers of ``1 / VOLUME_SCALE`` units (exact for <= 9 decimals)."""
 
+_BUYER = AggressorSide.BUYER
+_SELLER = AggressorSide.SELLER
+
 FEATURE_NAMES: tuple[str, ...] = (
     "mid",
     "microprice",
@@ -370,31 +373,48 @@ class IncrementalFeatures:
 
     def on_quote(self, quote: QuoteTick) -> None:
         """Update the top of book from a quote (O(1))."""
-        self._advance(quote.ts_init)
+        # Hot path (every quote of a replay): _advance, _imbalance and _set_top inlined.
+        ts = quote.ts_init
+        g = self._grid_next_ns
+        if g < 0 or g < ts:
+            self._advance(ts)
         bid = quote.bid_price.as_double()
         ask = quote.ask_price.as_double()
         bid_size = quote.bid_size.as_double()
         ask_size = quote.ask_size.as_double()
         self._has_quote = True
-        self._quote_imbalance = _imbalance(bid_size, ask_size)
+        total = bid_size + ask_size
+        self._quote_imbalance = (bid_size - ask_size) / total if total > 0 else NAN
         if self._use_quotes:
-            self._set_top(bid, ask, bid_size, ask_size)
+            self._bid = bid
+            self._ask = ask
+            self._bid_size = bid_size
+            self._ask_size = ask_size
+            self._mid = (bid + ask) / 2.0
 
     def on_trade(self, trade: TradeTick) -> None:
         """Add a trade to the flow window (O(1) amortised)."""
         ts = trade.ts_init
-        self._advance(ts)
-        units = _volume_units(trade.size.as_double())
-        sign = _aggressor_sign(trade.aggressor_side)
-        buy = units if sign > 0 else 0
-        sell = units if sign < 0 else 0
-        self._trades.append((ts, buy, sell))
-        self._buy_units += buy
-        self._sell_units += sell
+        g = self._grid_next_ns
+        if g < 0 or g < ts:
+            self._advance(ts)
+        units = round(trade.size.as_double() * VOLUME_SCALE)
+        side = trade.aggressor_side
+        if side == _BUYER:
+            sign, buy, sell = 1, units, 0
+            self._buy_units += units
+        elif side == _SELLER:
+            sign, buy, sell = -1, 0, units
+            self._sell_units += units
+        else:
+            sign, buy, sell = 0, 0, 0
+        trades = self._trades
+        trades.append((ts, buy, sell))
         self._last_trade_ns = ts
         self._last_trade_price = trade.price.as_double()
         self._last_trade_side = sign
-        self._evict(ts)
+        if trades[0][0] <= ts - self._window_ns:
+            self._evict(ts)
 
     def on_book(self, book: OrderBook, ts_init_ns: int | None = None) -> None:
         """Note an update of ``book`` (a Nautilus ``OrderBook``) at receive time ``ts_init_ns``.
@@ -468,6 +488,13 @@ class IncrementalFeatures:
         """Return the features at ``ts_ns`` (all events with ``ts_init <= ts_ns`` applied)."""
         values = self._values(ts_ns)
         return FeatureVector(ts_ns, *values)
+
+    def sample_values(self, ts_ns: int) -> tuple:
+        """The features at ``ts_ns`` as a plain tuple of Python numbers (FEATURE_NAMES order).
+
+        The cheapest form (no object, no array): for per-decision hot paths.
+        """
+        return self._values(ts_ns)
 
     def sample_into(self, ts_ns: int, out: np.ndarray) -> np.ndarray:
         """Write the features at ``ts_ns`` into ``out`` (FEATURE_NAMES order); no allocation."""
