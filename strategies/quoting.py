@@ -46,6 +46,9 @@ from nautilus_trader.trading.strategy import Strategy
 # division; this tolerance (in ticks / lots) keeps them on the right grid point.
 _GRID_EPS = 1e-9
 
+# Bound of the Price / Quantity caches (entries), so a long live session cannot grow them.
+_CACHE_MAX = 100_000
+
 # Statuses in which an order can be amended right away (no command of ours in flight).
 _AMENDABLE = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.TRIGGERED})
 
@@ -172,7 +175,16 @@ class QuoteManager:
         min_qty = instrument.min_quantity.as_decimal() if instrument.min_quantity else self._lot
         self._min_lots = max(1, math.ceil(min_qty / self._lot))
         self._max_lots = int(Decimal(config.max_inventory) / self._lot + Decimal("1e-9"))
-        self._sides = {OrderSide.BUY: _Side(OrderSide.BUY), OrderSide.SELL: _Side(OrderSide.SELL)}
+        self._buy = _Side(OrderSide.BUY)
+        self._sell = _Side(OrderSide.SELL)
+        self._sides = {OrderSide.BUY: self._buy, OrderSide.SELL: self._sell}
+        # Hot-path caches: Price / Quantity objects by integer ticks / lots (immutable values,
+        # built once instead of through Decimal on every command).
+        self._prices: dict[int, Price] = {}
+        self._qtys: dict[int, Quantity] = {}
+        self._price_precision = instrument.price_precision
+        self._size_precision = instrument.size_precision
+        self._instrument_id = instrument.id
         self._orders: dict[ClientOrderId, _Side] = {}
         self.counters = QuoteCounters()
 
@@ -185,12 +197,12 @@ class QuoteManager:
     @property
     def bid(self) -> LimitOrder | None:
         """The working bid (``None`` when the bid side is not quoted)."""
-        return self._sides[OrderSide.BUY].working
+        return self._buy.working
 
     @property
     def ask(self) -> LimitOrder | None:
         """The working ask (``None`` when the ask side is not quoted)."""
-        return self._sides[OrderSide.SELL].working
+        return self._sell.working
 
     def tracked_orders(self) -> list[LimitOrder]:
         """All orders the manager still considers live (working and pending cancel)."""
@@ -263,15 +275,16 @@ class QuoteManager:
             ask_ticks = bid_ticks + 1
 
         position_lots = self._position_lots()
-        self._retry_cancels()
+        if self._buy.canceling or self._sell.canceling:
+            self._retry_cancels()
         self._update_side(
-            self._sides[OrderSide.BUY],
+            self._buy,
             bid_ticks,
             self._to_lots(quotes.bid_qty),
             self._max_lots - position_lots,
         )
         self._update_side(
-            self._sides[OrderSide.SELL],
+            self._sell,
             ask_ticks,
             self._to_lots(quotes.ask_qty),
             self._max_lots + position_lots,
@@ -341,7 +354,15 @@ class QuoteManager:
         return math.floor(qty / self._lot_f + _GRID_EPS)
 
     def _position_lots(self) -> int:
-        return int((self.position() / self._lot).to_integral_value())
+        # Same value as ``position() / lot`` (quantities are whole lots, far below 2**53 lots),
+        # without Decimal arithmetic on the hot path.
+        lots = 0
+        lot = self._lot_f
+        short = PositionSide.SHORT
+        for p in self._strategy.cache.positions_open(None, self._instrument_id, self._strategy.id):
+            n = round(p.quantity.as_double() / lot)
+            lots += -n if p.side == short else n
+        return lots
 
     def _open_lots(self, s: _Side, exclude: LimitOrder | None = None) -> int:
         lots = 0
@@ -354,13 +375,25 @@ class QuoteManager:
     def _leaves_lots(self, order: LimitOrder) -> int:
         if order.is_closed:
             return 0
-        return int((order.leaves_qty.as_decimal() / self._lot).to_integral_value())
+        return round(order.leaves_qty.as_double() / self._lot_f)
 
     def _price(self, ticks: int) -> Price:
-        return Price(Decimal(ticks) * self._tick, self._instrument.price_precision)
+        price = self._prices.get(ticks)
+        if price is None:
+            if len(self._prices) >= _CACHE_MAX:
+                self._prices.clear()
+            price = Price(Decimal(ticks) * self._tick, self._price_precision)
+            self._prices[ticks] = price
+        return price
 
     def _qty(self, lots: int) -> Quantity:
-        return Quantity(Decimal(lots) * self._lot, self._instrument.size_precision)
+        qty = self._qtys.get(lots)
+        if qty is None:
+            if len(self._qtys) >= _CACHE_MAX:
+                self._qtys.clear()
+            qty = Quantity(Decimal(lots) * self._lot, self._size_precision)
+            self._qtys[lots] = qty
+        return qty
 
     def _update_side(self, s: _Side, ticks: int | None, lots: int, room_lots: int) -> None:
         working = s.working
@@ -405,7 +438,7 @@ class QuoteManager:
 
         new_qty = None
         if leaves_lots != lots:
-            filled_lots = int((working.filled_qty.as_decimal() / self._lot).to_integral_value())
+            filled_lots = round(working.filled_qty.as_double() / self._lot_f)
             new_qty = self._qty(filled_lots + lots)
         new_price = self._price(ticks) if reprice else None
         self._strategy.modify_order(
@@ -418,7 +451,7 @@ class QuoteManager:
 
     def _submit(self, s: _Side, ticks: int, lots: int) -> None:
         order = self._strategy.order_factory.limit(
-            instrument_id=self._instrument.id,
+            instrument_id=self._instrument_id,
             order_side=s.side,
             quantity=self._qty(lots),
             price=self._price(ticks),
