@@ -163,6 +163,19 @@ class DecisionStrategy(Strategy):
         if self.quotes is not None:
             self.quotes.cancel_all()
 
+    def on_dispose(self) -> None:
+        # Nautilus 1.221 leaves a disposed strategy's message-bus subscriptions (quotes, trades,
+        # its order/position events) in place. An engine recycled over many episodes
+        # (``engine.reset()`` + ``clear_strategies()``) then dispatches every quote and order
+        # event to every strategy it ever ran, each a no-op past the FSM check: the cost per
+        # event grows with the episode count. Drop ours.
+        msgbus = self.msgbus
+        if msgbus is None:
+            return
+        for sub in msgbus.subscriptions():
+            if getattr(sub.handler, "__self__", None) is self:
+                msgbus.unsubscribe(sub.topic, sub.handler)
+
     # -- market data ------------------------------------------------------------------------------
     # Handlers are bound per instance in on_start: in timer mode market data goes straight to the
     # feature module (no extra Python frame per event; Nautilus' cpdef dispatch finds instance
