@@ -111,6 +111,7 @@ class DecisionStrategy(Strategy):
         self._events = 0
         self._next_decision_ns = 0
         self._book = None
+        self._direct_subs: list[tuple[str, Callable[[Any], None]]] = []
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -148,6 +149,7 @@ class DecisionStrategy(Strategy):
         # L2 too: where the catalog has quotes they give the touch (features "auto" mode).
         self.subscribe_quote_ticks(self._instrument_id)
         self.subscribe_trade_ticks(self._instrument_id)
+        self._direct_data_handlers()
         if agent.decision_events is None:
             self.clock.set_timer_ns(
                 "decide",
@@ -162,6 +164,7 @@ class DecisionStrategy(Strategy):
     def on_stop(self) -> None:
         if self.quotes is not None:
             self.quotes.cancel_all()
+        self._drop_direct_handlers()
 
     def on_dispose(self) -> None:
         # Nautilus 1.221 leaves a disposed strategy's message-bus subscriptions (quotes, trades,
@@ -169,6 +172,7 @@ class DecisionStrategy(Strategy):
         # (``engine.reset()`` + ``clear_strategies()``) then dispatches every quote and order
         # event to every strategy it ever ran, each a no-op past the FSM check: the cost per
         # event grows with the episode count. Drop ours.
+        self._drop_direct_handlers()
         msgbus = self.msgbus
         if msgbus is None:
             return
@@ -208,6 +212,42 @@ class DecisionStrategy(Strategy):
         self.on_trade_tick = on_trade_tick
         if self._l2:
             self.on_order_book_deltas = on_order_book_deltas
+
+    def _direct_data_handlers(self) -> None:
+        """Have the message bus call our quote/trade handlers without ``Actor.handle_*``.
+
+        ``Actor.handle_quote_tick`` / ``handle_trade_tick`` only look up indicators (none are
+        registered here; the lookup hashes a fresh ``InstrumentId`` per tick, i.e. formats
+        its string) and check that the strategy is running before calling ``on_*_tick``. The
+        same handlers, in the same order, are subscribed directly instead (a few % of a
+        replay); :meth:`on_stop` removes them, so nothing reaches a stopped strategy.
+        """
+        self._drop_direct_handlers()
+        if self.registered_indicators:
+            return
+        msgbus = self.msgbus
+        swaps = {
+            self.handle_quote_tick: self.on_quote_tick,
+            self.handle_trade_tick: self.on_trade_tick,
+        }
+        for sub in msgbus.subscriptions():
+            direct = swaps.get(sub.handler)
+            if direct is None or getattr(sub.handler, "__self__", None) is not self:
+                continue
+            msgbus.unsubscribe(sub.topic, sub.handler)
+            msgbus.subscribe(sub.topic, direct, sub.priority)
+            self._direct_subs.append((sub.topic, direct))
+
+    def _drop_direct_handlers(self) -> None:
+        subs = getattr(self, "_direct_subs", None)
+        if subs is None:
+            self._direct_subs = []
+            return
+        msgbus = self.msgbus
+        for topic, handler in subs:
+            if msgbus is not None:
+                msgbus.unsubscribe(topic, handler)
+        subs.clear()
 
     def _count_event(self, ts_ns: int) -> None:
         if ts_ns < self._next_decision_ns:
