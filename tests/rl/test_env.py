@@ -240,3 +240,22 @@ def test_dummy_and_subproc_vec_env(usdm_catalog):
             assert dones >= 2
         finally:
             venv.close()
+
+
+def test_message_bus_subscriptions_do_not_grow_across_episodes(usdm_catalog):
+    """A reused engine must not keep earlier episodes' strategies subscribed.
+
+    Nautilus 1.221 keeps a removed strategy's message-bus handlers; without the env's cleanup
+    every quote, trade and order event also reached every earlier episode's strategy, so steps
+    got slower episode after episode.
+    """
+    env = MarketMakingEnv(make_config(usdm_catalog, horizon=5, recycle_engine_episodes=100))
+    try:
+        counts = []
+        for i in range(4):
+            run_episode(env, [0] * 5, seed=i)
+            counts.append(len(env.engine.kernel.msgbus.subscriptions()))
+        assert env.engines_built == 1
+        assert counts[1:] == counts[:1] * 3, counts
+    finally:
+        env.close()
