@@ -68,7 +68,8 @@ def main() -> None:
         for algo in args.algorithms.split(","):
             for n_envs in (int(n) for n in args.envs.split(",")):
                 rc = synth_run_config(model_cfg, Path(tmp) / "cat", algorithm=algo, horizon_steps=300)
-                hp = load_hyperparams(algo)
+                # The synthetic configs name their own hyperparameter version where one exists.
+                hp = load_hyperparams(algo, rc.pop("hyperparams_file", None))
                 hp["kwargs"] = {**hp.get("kwargs", {}), **TINY[algo]}
                 cfg = RunConfig.from_dict({**rc, "hyperparams": hp, "n_envs": n_envs})
                 venv = TimedVecEnv(build_vec_env(cfg, kind="train", run_dir=None))

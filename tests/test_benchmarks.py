@@ -1,0 +1,54 @@
+"""Every benchmark script runs end to end with a tiny workload and ends with one JSON line.
+
+These check that the scripts work (a benchmark that silently broke is worse than none) and that
+their headline keys are there; they assert no timing, by design.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_benchmark(script: str, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True, text=True, check=False, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    return json.loads(last)
+
+
+def test_train_benchmark():
+    out = run_benchmark("train.py", "--steps", "64", "--algorithms", "qlearning,ppo", "--envs", "1")
+    assert out["benchmark"] == "train"
+    assert {r["algorithm"] for r in out["results"]} == {"qlearning", "ppo"}
+    assert all(r["steps_per_s"] > 0 and 0 <= r["env_share"] <= 1 for r in out["results"])
+
+
+def test_env_benchmark():
+    out = run_benchmark("env.py", "--episodes", "2", "--horizon", "100")
+    assert out["benchmark"] == "env"
+    for key in ("env_steps_per_s", "in_strategy_steps_per_s", "raw_engine_events_per_s", "env_over_upper_bound"):
+        assert out[key] > 0
+
+
+@pytest.mark.slow
+def test_backtest_benchmark():
+    out = run_benchmark("backtest.py")
+    assert out["events"] == out["event_kinds"]["OrderBookDelta"] + out["event_kinds"]["QuoteTick"] + out["event_kinds"]["TradeTick"]
+    assert out["noop_events_per_s"] > 0 and out["baseline_events_per_s"] > 0 and out["baseline_fills"] > 0
+
+
+@pytest.mark.slow
+def test_ingest_benchmark():
+    out = run_benchmark("ingest.py", "--rows", "40000")
+    assert out["real_rows_written"] == 393_173  # spot BTCUSDT 0808+0809: quotes + trades + deltas
+    assert len(out["generated_peak_rss_mb"]) == 3 and out["rows_growth_ratio"] > 1
