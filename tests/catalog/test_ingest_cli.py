@@ -115,28 +115,37 @@ def _truncated(src: Path, dest: Path) -> Path:
     return dest
 
 
-def _with_malformed_line(src: Path, dest: Path, after_line: int = 500) -> Path:
+def _rewrite(src: Path, dest: Path, edit) -> Path:
+    """Copy a gzip capture line by line; ``edit(line, number) -> list of lines to write``."""
     with gzip.open(src, "rt") as fin, gzip.open(dest, "wt") as fout:
-        for i, line in enumerate(fin, start=1):
-            fout.write(line)
-            if i == after_line:
-                fout.write('1723161300000000000 {"stream":"btcusdt@trade","data":{"e":"trade",\n')
+        for number, line in enumerate(fin, start=1):
+            fout.writelines(edit(line, number))
     return dest
+
+
+def _with_malformed_line(src: Path, dest: Path, after_line: int = 500) -> Path:
+    bad = '1723161300000000000 {"stream":"btcusdt@trade","data":{"e":"trade",\n'
+    return _rewrite(src, dest, lambda line, n: [line, bad] if n == after_line else [line])
+
+
+def _nth_of_stream(stream: str, n: int):
+    """A predicate true for the n-th line of ``stream`` (e.g. the 1000th ``@depth`` message)."""
+    seen = 0
+
+    def hit(line: str) -> bool:
+        nonlocal seen
+        if stream not in line:
+            return False
+        seen += 1
+        return seen == n
+
+    return hit
 
 
 def _with_gap(src: Path, dest: Path) -> Path:
     """Drop one depth diff in the middle: the update-id chain breaks there."""
-    dropped = False
-    seen_depth = 0
-    with gzip.open(src, "rt") as fin, gzip.open(dest, "wt") as fout:
-        for line in fin:
-            if "@depth" in line:
-                seen_depth += 1
-                if seen_depth == 1000 and not dropped:
-                    dropped = True
-                    continue
-            fout.write(line)
-    return dest
+    hit = _nth_of_stream("@depth", 1000)
+    return _rewrite(src, dest, lambda line, n: [] if hit(line) else [line])
 
 
 def test_truncated_gzip_fails_and_leaves_catalog_unchanged(capsys, catalog_copy, tmp_path):
@@ -214,19 +223,18 @@ def test_console_script_help_and_exit_codes():
 
 def _with_crossed_quote(src: Path, dest: Path) -> Path:
     """Rewrite the 300th bookTicker so its bid is above its ask (a crossed quote)."""
-    seen = 0
-    with gzip.open(src, "rt") as fin, gzip.open(dest, "wt") as fout:
-        for line in fin:
-            if "@bookTicker" in line:
-                seen += 1
-                if seen == 300:
-                    ts, payload = line.split(" ", 1)
-                    msg = json.loads(payload)
-                    msg["data"]["b"], msg["data"]["a"] = msg["data"]["a"], msg["data"]["b"]
-                    msg["data"]["b"] = f"{float(msg['data']['b']) + 1.0:.2f}"
-                    line = f"{ts} {json.dumps(msg, separators=(',', ':'))}\n"
-            fout.write(line)
-    return dest
+    hit = _nth_of_stream("@bookTicker", 300)
+
+    def cross(line: str, n: int) -> list[str]:
+        if not hit(line):
+            return [line]
+        ts, payload = line.split(" ", 1)
+        msg = json.loads(payload)
+        bid, ask = msg["data"]["b"], msg["data"]["a"]
+        msg["data"]["b"], msg["data"]["a"] = f"{float(ask) + 1.0:.2f}", bid
+        return [f"{ts} {json.dumps(msg, separators=(',', ':'))}\n"]
+
+    return _rewrite(src, dest, cross)
 
 
 def test_crossed_quote_strict_fails_and_lenient_drops_it(capsys, catalog_copy, tmp_path):
