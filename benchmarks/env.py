@@ -70,6 +70,7 @@ def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> floa
     from nautilus_trader.config import LoggingConfig
     from nautilus_trader.model.identifiers import TraderId
 
+    from rl.env import EpisodeFeed
     from strategies.policy import PolicyMarketMaker, PolicyMarketMakerConfig
 
     agent = env.config.agent
@@ -81,7 +82,8 @@ def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> floa
         ),
     )
     env.config.venue.add_to_engine(engine, [env.instrument])
-    engine.add_data(env._data, sort=False)
+    feed = EpisodeFeed(env._data)  # the env's data path: the bound differs only by the hand-over
+    feed.register(engine)
     steps = 0
     t0 = time.perf_counter()
     for first, acts in zip(starts, actions, strict=True):
@@ -100,7 +102,9 @@ def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> floa
         strat._first_decision_ns = first
         engine.add_strategy(strat)
         end = first + agent.horizon_steps * agent.decision_interval_ns
-        engine.run(start=env._run_start(first), end=end)
+        run_start = env._run_start(first)
+        feed.attach(engine, run_start)
+        engine.run(start=run_start, end=min(end, feed.end_ns))
         steps += strat.step_index
     seconds = time.perf_counter() - t0
     engine.dispose()

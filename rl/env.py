@@ -15,10 +15,16 @@ The venue is built by :meth:`backtests.venue.VenueModelConfig.add_to_engine` and
 Episodes
     ``reset()`` picks the first decision time (uniformly from the window with ``self.np_random``,
     or the window start for evaluation), reseeds the fill model, swaps in a fresh host strategy
-    on the *same* engine (``engine.reset()`` keeps data and instruments: ~ms instead of a
+    on the *same* engine (``engine.reset()`` keeps the venue and instruments: ~ms instead of a
     rebuild) and runs the engine from ``warmup_ms`` before the first decision so the features
     are warm. The engine is rebuilt every ``recycle_engine_episodes`` episodes, which keeps
     memory flat over thousands of episodes.
+Episode data
+    The engine holds no static data: :class:`EpisodeFeed` streams the window from the
+    episode's first event, in chunks, through Nautilus' ``add_data_iterator``. A static data
+    list would cost every reset a re-sort of the whole window and every run a linear scan for
+    the start (both O(window), ~10 ms per reset on a 6-minute window, ~seconds on a day);
+    the event sequence the engine sees is the same.
 End of episode
     ``truncated`` after ``horizon_steps`` decisions or when the data runs out; ``terminated``
     only on ruin (``RewardConfig.max_loss``).
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -59,6 +66,10 @@ ENV_ID = "amm/MarketMaking-v0"
 CHECKPOINT_LEVELS = 1_000
 """Levels per side kept in an inserted book snapshot (a Binance REST snapshot holds 1,000)."""
 STRATEGY_ID = "RLHost-001"
+FEED_STREAM = "episode"
+"""Name of the engine data stream an :class:`EpisodeFeed` attaches."""
+FEED_CHUNK = 4_096
+"""Events per chunk the engine pulls (and sorts, already sorted) at a time."""
 
 
 class MarketMakingEnv(gym.Env):
@@ -112,6 +123,7 @@ class MarketMakingEnv(gym.Env):
             start_ns = max(start_ns, self._checkpoints_ns[0])
         self.instrument: Instrument = instrument
         self._data: list[Data] = data
+        self._feed = EpisodeFeed(data)
         self._window = (start_ns, end_ns)
         self._data_start_ns = data[0].ts_init
         self._events_per_s = len(data) / max(1e-9, (end_ns - start_ns) / 1e9)
@@ -167,7 +179,9 @@ class MarketMakingEnv(gym.Env):
         # FillModel draws from Python's global `random` (NOTES §2): seed it per episode.
         random.seed(fill_seed)
         self._running = True
-        result = self._start(lambda: engine.run(start=run_start_ns, streaming=True))
+        self._feed.attach(engine, run_start_ns)
+        end_ns = self._feed.end_ns
+        result = self._start(lambda: engine.run(start=run_start_ns, end=end_ns, streaming=True))
         result.info["fill_seed"] = fill_seed
         result.info["first_decision_ns"] = first_decision_ns
         return result.obs, result.info
@@ -260,7 +274,7 @@ class MarketMakingEnv(gym.Env):
             ),
         )
         self.config.venue.add_to_engine(engine, [self.instrument])
-        engine.add_data(self._data, sort=False)
+        self._feed.register(engine)
         self._engine = engine
         self._episodes_on_engine = 1
         self.engines_built += 1
@@ -308,6 +322,49 @@ class MarketMakingEnv(gym.Env):
             self._end_episode()
         except Exception:  # noqa: BLE001
             pass
+
+
+class EpisodeFeed:
+    """Hands an engine the window's data one episode at a time, from the episode's start.
+
+    ``register`` once per engine, ``attach`` after every ``engine.reset()`` (which drops the
+    stream), then ``engine.run(start=..., end=feed.end_ns)``. The engine sees the events from
+    the first one at or after the start, in the same order as from a static list.
+    """
+
+    def __init__(self, data: list[Data], chunk: int = FEED_CHUNK) -> None:
+        if not data:
+            raise ValueError("EpisodeFeed: no data")
+        self._data = data
+        self._ts = [d.ts_init for d in data]
+        if any(b < a for a, b in zip(self._ts, self._ts[1:])):
+            raise ValueError("EpisodeFeed: data must be sorted by ts_init")
+        self._chunk = chunk
+
+    @property
+    def end_ns(self) -> int:
+        """Time of the last event (the run's end, as for a static list)."""
+        return self._ts[-1]
+
+    def register(self, engine: BacktestEngine) -> None:
+        """Let ``engine`` know the data's types and instrument, then leave its static list empty.
+
+        ``add_data`` registers the market data client and the backtest subscriptions (one
+        event of each type is enough); ``clear_data`` drops the list and the L2 "has data
+        but no book" flags, which describe the static list only.
+        """
+        one_of_each = list({type(d): d for d in self._data}.values())
+        engine.add_data(one_of_each, sort=False)
+        engine.clear_data()
+
+    def attach(self, engine: BacktestEngine, start_ns: int) -> None:
+        """Stream the data from the first event at or after ``start_ns`` into ``engine``."""
+        engine.add_data_iterator(FEED_STREAM, self._chunks(bisect.bisect_left(self._ts, start_ns)))
+
+    def _chunks(self, first: int) -> Iterator[list[Data]]:
+        data, chunk = self._data, self._chunk
+        for i in range(first, len(data), chunk):
+            yield data[i : i + chunk]
 
 
 def _dispose(engine: BacktestEngine) -> None:
