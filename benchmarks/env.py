@@ -111,12 +111,16 @@ def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> floa
     return steps / seconds
 
 
-def bench_env(env, actions: list[np.ndarray], seed: int) -> tuple[float, list[int]]:
+def bench_env(env, actions: list[np.ndarray], seed: int) -> tuple[float, list[int], float]:
+    """Steps/s over whole episodes (resets included), the episode starts, and ms per reset."""
     steps = 0
     starts: list[int] = []
+    reset_s = 0.0
     t0 = time.perf_counter()
     for ep, acts in enumerate(actions):
+        t_reset = time.perf_counter()
         _, info = env.reset(seed=seed if ep == 0 else None)
+        reset_s += time.perf_counter() - t_reset
         starts.append(info["first_decision_ns"])
         i = 0
         done = False
@@ -126,7 +130,7 @@ def bench_env(env, actions: list[np.ndarray], seed: int) -> tuple[float, list[in
             done = term or trunc
         steps += i
     seconds = time.perf_counter() - t0
-    return steps / seconds, starts
+    return steps / seconds, starts, reset_s / len(actions) * 1e3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,16 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"raw engine: {results['raw_engine_events_per_s']:,.0f} events/s "
           f"({len(env._data):,} events, no strategy)")
 
-    env_sps, starts = bench_env(env, actions, args.seed)
+    env_sps, starts, reset_ms = bench_env(env, actions, args.seed)
     results["env_steps_per_s"] = env_sps
+    results["env_reset_ms"] = reset_ms
     env.close()
 
     results["in_strategy_steps_per_s"] = bench_in_strategy(env, starts, actions)
     print(f"in-strategy upper bound: {results['in_strategy_steps_per_s']:,.0f} decisions/s")
-    print(f"env (greenlet): {env_sps:,.0f} steps/s")
+    print(f"env (greenlet): {env_sps:,.0f} steps/s, reset {reset_ms:.1f} ms per episode "
+          f"(engine reset, host swap, {env.config.agent.warmup_ms} ms warm-up replay)")
 
     thread_env = MarketMakingEnv(config.replace(coroutine="thread"))
-    results["env_thread_steps_per_s"], _ = bench_env(thread_env, actions, args.seed)
+    results["env_thread_steps_per_s"], _, _ = bench_env(thread_env, actions, args.seed)
     thread_env.close()
     print(f"env (thread): {results['env_thread_steps_per_s']:,.0f} steps/s")
 
