@@ -325,6 +325,46 @@ class VenueModelConfig:
         except ValueError as e:
             raise ValueError(f"{where}: {e}") from e
 
+    def with_overrides(self, overrides: Mapping[str, Any], *, where: str = "venue") -> VenueModelConfig:
+        """This config with some fields replaced, validated as a whole (unknown fields name ``where``)."""
+        return type(self).from_dict({**self.to_dict(), **dict(overrides)}, where=where)
+
+    @classmethod
+    def parse_overrides(cls, items: Sequence[str], *, where: str = "--venue") -> dict[str, Any]:
+        """Parse ``FIELD=VALUE`` strings (command-line overrides) into typed field values.
+
+        A value is read as its field's type: text for the string fields (so fee rates stay exact
+        decimal strings, ``null`` = None), ``int``/``float``/``bool`` for numbers and flags, and
+        YAML for lists and tables (``starting_balances=["1000 USDT"]``).
+        """
+        import yaml
+
+        types = {f.name: str(f.type) for f in fields(cls)}
+        out: dict[str, Any] = {}
+        for item in items:
+            name, sep, raw = item.partition("=")
+            name, raw = name.strip(), raw.strip()
+            if not sep or not name:
+                raise ValueError(f"{where}: {item!r} is not FIELD=VALUE")
+            kind = types.get(name)
+            if kind is None:
+                raise ValueError(f"{where}: unknown venue field {name!r}; known: {sorted(types)}")
+            try:
+                if kind.startswith("str"):
+                    value: Any = None if raw.lower() in ("null", "none") and "None" in kind else raw
+                elif kind == "int":
+                    value = int(raw)
+                elif kind == "float":
+                    value = float(raw)
+                elif kind == "bool":
+                    value = {"true": True, "false": False}[raw.lower()]
+                else:
+                    value = yaml.safe_load(raw)
+            except (ValueError, KeyError, yaml.YAMLError) as e:
+                raise ValueError(f"{where}: {name}={raw!r} is not a valid {kind}") from e
+            out[name] = value
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (for the resolved run config)."""
         out = asdict(self)

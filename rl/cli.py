@@ -80,14 +80,22 @@ def evaluate_command(
     start: Annotated[str | None, typer.Option("--start", help="Window start (default: the run's test window).")] = None,
     end: Annotated[str | None, typer.Option("--end", help="Window end (default: the run's test window).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output directory (default RUN_DIR/evaluate).")] = None,
+    venue: Annotated[list[str] | None, typer.Option(
+        "--venue", metavar="FIELD=VALUE",
+        help="Override a field of the run's venue model for this evaluation (repeatable), e.g. "
+             "--venue fee_model=fixed_rates --venue maker_fee=-0.00005 --venue taker_fee=0.00025.",
+    )] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics of each strategy as JSON on stdout.")] = False,
 ) -> None:
     """Run the trained policy and the baselines on one window with one venue model; compare them."""
+    from backtests.venue import VenueModelConfig
     from rl.evaluate import EvaluateRequest, evaluate, render_table
 
     try:
+        overrides = VenueModelConfig.parse_overrides(venue or [])
         report = evaluate(EvaluateRequest(model=model, catalog=catalog, instrument=instrument,
-                                          start=start, end=end, out=out, progress=not as_json))
+                                          start=start, end=end, out=out, progress=not as_json,
+                                          venue_overrides=overrides or None))
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         _fail(str(e))
     if as_json:

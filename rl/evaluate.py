@@ -14,7 +14,6 @@ through :func:`load_verified_policy`: its sha256 is checked against its manifest
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,10 +113,7 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
     _check_not_in_training(cfg, start, end)
     venue = env_cfg.venue
     if request.venue_overrides:
-        try:
-            venue = dataclasses.replace(venue, **dict(request.venue_overrides))
-        except TypeError as e:
-            raise ValueError(f"venue_overrides: {e}") from e
+        venue = venue.with_overrides(request.venue_overrides, where="venue_overrides")
     policy = StrategySpec(
         f"agent_{cfg.algorithm}",
         "strategies.policy:PolicyMarketMaker",

@@ -121,3 +121,42 @@ def test_to_dict_round_trips():
     v = VenueModelConfig(starting_balances=("5000 USDT",), default_leverage=2.0, seed=3)
     assert VenueModelConfig.from_dict(v.to_dict()) == v
     assert Decimal(str(v.default_leverage)) == Decimal("2.0")
+
+
+def test_parse_overrides_reads_each_value_as_its_field_type():
+    got = VenueModelConfig.parse_overrides([
+        "fee_model=fixed_rates", "maker_fee=-0.00005", "taker_fee=0.00025",
+        "latency_base_ns=5000000", "prob_fill_on_limit=0.7", "use_reduce_only=false",
+        'starting_balances=["1000 USDT"]', "leverages={BTCUSDT-PERP.BINANCE: 3}",
+    ])
+    assert got == {
+        "fee_model": "fixed_rates", "maker_fee": "-0.00005", "taker_fee": "0.00025",
+        "latency_base_ns": 5_000_000, "prob_fill_on_limit": 0.7, "use_reduce_only": False,
+        "starting_balances": ["1000 USDT"], "leverages": {"BTCUSDT-PERP.BINANCE": 3},
+    }
+    # fee rates stay exact decimal strings (a float would print -5e-05)
+    venue = VenueModelConfig().with_overrides(got)
+    assert venue.maker_fee == "-0.00005" and venue.latency_base_ns == 5_000_000
+    assert venue.starting_balances == ("1000 USDT",)
+    assert VenueModelConfig.parse_overrides(["base_currency=null"]) == {"base_currency": None}
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (["fees=1"], "unknown venue field 'fees'"),
+        (["latency_base_ns=fast"], "latency_base_ns='fast' is not a valid int"),
+        (["use_reduce_only=maybe"], "use_reduce_only='maybe' is not a valid bool"),
+        (["maker_fee"], "'maker_fee' is not FIELD=VALUE"),
+    ],
+)
+def test_parse_overrides_names_the_bad_item(items, message):
+    with pytest.raises(ValueError, match=f"^--venue: {message}"):
+        VenueModelConfig.parse_overrides(items)
+
+
+def test_with_overrides_validates_the_whole_config():
+    with pytest.raises(ValueError, match="^run: VenueModelConfig.maker_fee: fee_model='fixed_rates'"):
+        VenueModelConfig().with_overrides({"fee_model": "fixed_rates"}, where="run")
+    with pytest.raises(ValueError, match="unknown venue field"):
+        VenueModelConfig().with_overrides({"fees": 1})

@@ -122,3 +122,25 @@ def test_amm_evaluate_refuses_overlapping_windows(usdm_catalog: Path, tmp_path: 
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert f"overlaps the run's {which} window" in result.stderr
+
+
+def test_amm_evaluate_venue_flag_reaches_the_request(monkeypatch, tmp_path: Path) -> None:
+    import rl.evaluate
+    from rl.cli import register
+
+    seen = []
+    monkeypatch.setattr(rl.evaluate, "evaluate", lambda request: seen.append(request) or {"runs": []})
+    monkeypatch.setattr(rl.evaluate, "render_table", lambda report: None)
+    app = typer.Typer()
+    register(app)
+    args = ["evaluate", "--model", str(tmp_path), "--venue", "fee_model=fixed_rates",
+            "--venue", "maker_fee=-0.00005", "--venue", "taker_fee=0.00025"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen[0].venue_overrides == {"fee_model": "fixed_rates", "maker_fee": "-0.00005",
+                                       "taker_fee": "0.00025"}
+
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path), "--venue", "fees=0"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: --venue: unknown venue field 'fees'")
+    assert len(seen) == 1
