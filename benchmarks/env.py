@@ -50,10 +50,9 @@ class ReplayPolicy:
 
 def bench_raw_engine(env) -> float:
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-    from nautilus_trader.config import LoggingConfig
 
     engine = BacktestEngine(
-        BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR"), run_analysis=False),
+        BacktestEngineConfig(logging=env.config.logging_config(), run_analysis=False),
     )
     env.config.venue.add_to_engine(engine, [env.instrument])
     engine.add_data(env._data, sort=False)
@@ -67,7 +66,6 @@ def bench_raw_engine(env) -> float:
 def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> float:
     """Same episodes and actions, decided inside the strategy's own timer."""
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-    from nautilus_trader.config import LoggingConfig
     from nautilus_trader.model.identifiers import TraderId
 
     from rl.env import EpisodeFeed
@@ -77,7 +75,7 @@ def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> floa
     engine = BacktestEngine(
         BacktestEngineConfig(
             trader_id=TraderId(env.config.trader_id),
-            logging=LoggingConfig(log_level="ERROR"),
+            logging=env.config.logging_config(),  # Nautilus logs once per process: same for all
             run_analysis=False,
         ),
     )
@@ -141,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval-ms", type=int, default=100)
     parser.add_argument("--book-type", default="L1_MBP", choices=("L1_MBP", "L2_MBP"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--log-level", default="off", choices=("off", "ERROR", "WARNING", "INFO"),
+                        help="Nautilus logging of every engine here (EnvConfig.log_level; off = bypassed)")
     args = parser.parse_args(argv)
 
     from catalog.settings import data_file
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         catalog_path=catalog,
         agent=agent,
         venue=VenueModelConfig(book_type=args.book_type),
+        log_level=None if args.log_level == "off" else args.log_level,
     )
     rng = np.random.default_rng(args.seed)
     results: dict[str, float] = {}
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "interval_ms": args.interval_ms,
         "episodes": args.episodes,
         "horizon": args.horizon,
+        "log_level": args.log_level,
         "events_per_step": round(events_per_step, 1),
         **{k: round(v, 4 if "over" in k else 1) for k, v in results.items()},
         "target_met": bool(

@@ -48,7 +48,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-from nautilus_trader.config import LoggingConfig, StrategyConfig
+from nautilus_trader.config import StrategyConfig
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas
 from nautilus_trader.model.enums import BookAction, OrderSide, RecordFlag
@@ -269,7 +269,7 @@ class MarketMakingEnv(gym.Env):
         engine = BacktestEngine(
             BacktestEngineConfig(
                 trader_id=TraderId(self.config.trader_id),
-                logging=LoggingConfig(log_level="ERROR"),
+                logging=self.config.logging_config(),
                 run_analysis=False,
             ),
         )

@@ -259,3 +259,25 @@ def test_message_bus_subscriptions_do_not_grow_across_episodes(usdm_catalog):
         assert counts[1:] == counts[:1] * 3, counts
     finally:
         env.close()
+
+
+def test_engine_logging_follows_log_level(usdm_catalog, monkeypatch):
+    import rl.env
+
+    assert EnvConfig(catalog_path=usdm_catalog).logging_config().bypass_logging
+    warn = EnvConfig(catalog_path=usdm_catalog, log_level="WARNING").logging_config()
+    assert not warn.bypass_logging and warn.log_level == "WARNING"
+    with pytest.raises(ValueError, match="EnvConfig.log_level"):
+        EnvConfig(catalog_path=usdm_catalog, log_level="LOUD")
+
+    built = []
+    real = rl.env.BacktestEngineConfig
+    monkeypatch.setattr(rl.env, "BacktestEngineConfig", lambda **kw: built.append(kw) or real(**kw))
+    for level, bypass in ((None, True), ("ERROR", False)):
+        env = MarketMakingEnv(make_config(usdm_catalog, horizon=5, log_level=level))
+        try:
+            traj, _, trunc = run_episode(env, [0] * 5, seed=0)
+            assert trunc
+        finally:
+            env.close()
+        assert built[-1]["logging"].bypass_logging is bypass
