@@ -46,6 +46,7 @@ from catalog.instruments import build_instrument, get_spec
 from catalog.loaders.tabular import (
     CheckConfig,
     RowChecker,
+    SpecLoader,
     check_file,
     first_line,
     merge_streams,
@@ -90,7 +91,7 @@ def detect_kind(path: Path) -> tuple[str, bool]:
     )
 
 
-class BinanceCsvLoader:
+class BinanceCsvLoader(SpecLoader):
     """Stream Binance historical depth / trades CSV files as Nautilus data.
 
     Parameters
@@ -112,13 +113,7 @@ class BinanceCsvLoader:
         spec_file: Path | None = None,
         check: CheckConfig | None = None,
     ) -> None:
-        self.instrument_id = instrument_id
-        self.spec_file = Path(spec_file) if spec_file else None
-        self.check = check or CheckConfig()
-        self._instruments: dict[str, Instrument] = {}
-
-    def instruments(self) -> list[Instrument]:
-        return list(self._instruments.values())
+        super().__init__(instrument_id=instrument_id, spec_file=spec_file, check=check)
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
         paths = [check_file(Path(f)) for f in files]

@@ -43,13 +43,13 @@ from nautilus_trader.model.identifiers import InstrumentId, Symbol
 from nautilus_trader.model.instruments import FuturesContract, Instrument
 
 from catalog.instruments import build_instrument, get_spec
-from catalog.loaders.tabular import CheckConfig, RowChecker, check_file, merge_streams
+from catalog.loaders.tabular import CheckConfig, RowChecker, SpecLoader, check_file, merge_streams
 from catalog.quality import DataQualityError, QualityReport
 
 _MONTH_CODES = "FGHJKMNQUVXZ"
 
 
-class DatabentoLoader:
+class DatabentoLoader(SpecLoader):
     """Stream Databento DBN files as Nautilus data, validated record by record.
 
     Parameters
@@ -77,11 +77,8 @@ class DatabentoLoader:
     ) -> None:
         if instrument_id:
             InstrumentId.from_str(instrument_id)
-        self.instrument_id = instrument_id
-        self.spec_file = Path(spec_file) if spec_file else None
+        super().__init__(instrument_id=instrument_id, spec_file=spec_file, check=check)
         self.use_exchange_as_venue = use_exchange_as_venue
-        self.check = check or CheckConfig()
-        self._instruments: dict[str, Instrument] = {}
         self._loader = None
 
     def _nautilus(self):
@@ -90,9 +87,6 @@ class DatabentoLoader:
 
             self._loader = DatabentoDataLoader()
         return self._loader
-
-    def instruments(self) -> list[Instrument]:
-        return list(self._instruments.values())
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
         paths = [check_file(Path(f)) for f in files]

@@ -44,7 +44,7 @@ import pandas as pd
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.identifiers import InstrumentId, Symbol
-from nautilus_trader.model.instruments import CurrencyPair
+from nautilus_trader.model.instruments import CurrencyPair, Instrument
 from nautilus_trader.model.objects import Price, Quantity
 
 from catalog.quality import EXPECTED, DataQualityError, Issue, QualityReport
@@ -85,6 +85,29 @@ class CheckConfig:
     drop_locked: bool = True
     dedup_window: int = 100_000
     max_future_ns: int = 86_400 * 10**9
+
+
+class SpecLoader:
+    """State every spec-driven file loader shares: id override, spec file, checks, instruments.
+
+    Subclasses validate their own extra arguments, call this constructor, and add each
+    instrument they build to ``_instruments`` (keyed by id) for :meth:`instruments`.
+    """
+
+    def __init__(
+        self,
+        *,
+        instrument_id: str | None,
+        spec_file: Path | None,
+        check: CheckConfig | None,
+    ) -> None:
+        self.instrument_id = instrument_id
+        self.spec_file = Path(spec_file) if spec_file else None
+        self.check = check or CheckConfig()
+        self._instruments: dict[str, Instrument] = {}
+
+    def instruments(self) -> list[Instrument]:
+        return list(self._instruments.values())
 
 
 def report_rows(

@@ -44,13 +44,13 @@ from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import OrderBookDelta
 from nautilus_trader.model.enums import BookAction
 from nautilus_trader.model.identifiers import InstrumentId
-from nautilus_trader.model.instruments import Instrument
 
 from catalog.instruments import InstrumentSpec, build_instrument, get_spec, load_specs
 from catalog.loaders.tabular import (
     MAX_PRECISION,
     CheckConfig,
     RowChecker,
+    SpecLoader,
     check_file,
     first_line,
     generic_note,
@@ -112,7 +112,7 @@ class _FileScan:
     symbols: set[tuple[str, str]] = field(default_factory=set)
 
 
-class TardisLoader:
+class TardisLoader(SpecLoader):
     """Stream Tardis CSV files as Nautilus data, validated row by row.
 
     Parameters
@@ -137,10 +137,7 @@ class TardisLoader:
         spec_file: Path | None = None,
         check: CheckConfig | None = None,
     ) -> None:
-        self.instrument_id = instrument_id
-        self.spec_file = Path(spec_file) if spec_file else None
-        self.check = check or CheckConfig()
-        self._instruments: dict[str, Instrument] = {}
+        super().__init__(instrument_id=instrument_id, spec_file=spec_file, check=check)
         self._spec: InstrumentSpec | None = None
         if instrument_id:
             InstrumentId.from_str(instrument_id)  # fail fast on a malformed id
@@ -150,9 +147,6 @@ class TardisLoader:
                 self._spec = None  # generic instrument, noted in the report
 
     # -- Loader protocol ---------------------------------------------------------------------------
-
-    def instruments(self) -> list[Instrument]:
-        return list(self._instruments.values())
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
         paths = [check_file(Path(f)) for f in files]

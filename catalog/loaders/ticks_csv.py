@@ -46,6 +46,7 @@ from catalog.loaders.tabular import (
     MAX_PRECISION,
     CheckConfig,
     RowChecker,
+    SpecLoader,
     check_file,
     first_line,
     float_decimals,
@@ -126,7 +127,7 @@ def _from_columns(path: Path, fmt: str, lower: list[str], original: list[str]) -
     )
 
 
-class TicksCsvLoader:
+class TicksCsvLoader(SpecLoader):
     """Stream generic tick files (see the module docstring) as quotes / trades.
 
     Parameters
@@ -155,14 +156,8 @@ class TicksCsvLoader:
             raise ValueError(f"timestamp_unit must be s, ms, us or ns, got {timestamp_unit!r}")
         if instrument_id:
             InstrumentId.from_str(instrument_id)
-        self.instrument_id = instrument_id
-        self.spec_file = Path(spec_file) if spec_file else None
+        super().__init__(instrument_id=instrument_id, spec_file=spec_file, check=check)
         self.timestamp_unit = timestamp_unit
-        self.check = check or CheckConfig()
-        self._instruments: dict[str, Instrument] = {}
-
-    def instruments(self) -> list[Instrument]:
-        return list(self._instruments.values())
 
     # -- Loader protocol ---------------------------------------------------------------------------
 
