@@ -32,6 +32,14 @@ def _time_axis(ax) -> None:
     ax.grid(True, alpha=0.3)
 
 
+def _save(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` and free it (pyplot keeps every open figure alive)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path
+
+
 def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
 
@@ -52,10 +60,7 @@ def plot_equity(equity: pd.DataFrame, path: Path, *, title: str = "", currency: 
     ax2.set_xlabel("time (UTC)")
     for ax in (ax1, ax2):
         _time_axis(ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_inventory(
@@ -78,10 +83,7 @@ def plot_inventory(
     ax.set_xlabel("time (UTC)")
     ax.set_title(title or "Inventory")
     _time_axis(ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_quotes(
@@ -131,10 +133,7 @@ def plot_quotes(
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, ncols=6, frameon=False)
     ax.ticklabel_format(axis="y", useOffset=False, style="plain")
     _time_axis(ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_strategy(
@@ -169,7 +168,4 @@ def plot_equity_comparison(curves: Mapping[str, pd.Series], path: Path, *, title
     ax.set_title(title or "PnL by strategy")
     ax.legend(fontsize=9)
     _time_axis(ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
