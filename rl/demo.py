@@ -164,7 +164,7 @@ def run_baselines(cfg: DemoConfig, test: Any, console: Any) -> dict[str, str]:
     out = {}
     for tier in cfg.fee_tiers:
         spec = dataclasses.replace(base, name=f"baselines-{tier}",
-                                   venue=dataclasses.replace(base.venue, **FEE_TIERS[tier]))
+                                   venue=base.venue.with_overrides(FEE_TIERS[tier], where=f"fee tier {tier}"))
         result = run_backtest(spec, progress=cfg.progress)
         out[tier] = str(result.run_dir)
         console.print(f"{tier}: {result.run_dir}")

@@ -23,8 +23,8 @@ Episode data
     The engine holds no static data: :class:`EpisodeFeed` streams the window from the
     episode's first event, in chunks, through Nautilus' ``add_data_iterator``. A static data
     list would cost every reset a re-sort of the whole window and every run a linear scan for
-    the start (both O(window), ~10 ms per reset on a 6-minute window, ~seconds on a day);
-    the event sequence the engine sees is the same.
+    the start, both O(window): a reset on an 8-hour window took 48.9 ms that way, 7.8 ms now.
+    The event sequence the engine sees is the same (``tests/rl/test_feed.py``).
 End of episode
     ``truncated`` after ``horizon_steps`` decisions or when the data runs out; ``terminated``
     only on ruin (``RewardConfig.max_loss``).
@@ -125,7 +125,6 @@ class MarketMakingEnv(gym.Env):
         self._data: list[Data] = data
         self._feed = EpisodeFeed(data)
         self._window = (start_ns, end_ns)
-        self._data_start_ns = data[0].ts_init
         self._events_per_s = len(data) / max(1e-9, (end_ns - start_ns) / 1e9)
         self._check_window()
 
