@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from live.config import LiveConfig
 
 DEFAULT_REPLAY_CONFIG = Path(__file__).with_name("configs") / "replay.toml"
@@ -108,11 +110,13 @@ def _run(cfg: LiveConfig, *, dry_run: bool, log_level: str | None, as_json: bool
     redactor = Redactor(values)
     colors = sys.stdout.isatty() and not as_json
     log_file = Path(cfg.node.log_file) if cfg.node.log_file and not dry_run else None
-    with OutputRedactor(redactor, log_file=log_file):
+    # With --json, stdout carries the JSON document alone; every log line goes to stderr.
+    with OutputRedactor(redactor, log_file=log_file, logs_to_stderr=as_json) as out:
+        emit_json = out.result if as_json else None
         try:
             if dry_run:
-                return _dry_run(cfg, [r.describe() for r in resolved], as_json)
-            return _live_run(cfg, log_level=log_level, colors=colors, as_json=as_json)
+                return _dry_run(cfg, [r.describe() for r in resolved], emit_json)
+            return _live_run(cfg, log_level=log_level, colors=colors, emit_json=emit_json)
         except (typer.Exit, KeyboardInterrupt):
             raise
         except Exception as e:  # noqa: BLE001 - one clean line, secrets redacted
@@ -124,7 +128,7 @@ def _run(cfg: LiveConfig, *, dry_run: bool, log_level: str | None, as_json: bool
             return 1
 
 
-def _dry_run(cfg: LiveConfig, credentials: list[str], as_json: bool) -> int:
+def _dry_run(cfg: LiveConfig, credentials: list[str], emit_json: Callable[[str], None] | None) -> int:
     from live.node import build_node, describe_plan, preflight_strategies
 
     node = build_node(cfg, log_level="ERROR", dry_run=True)
@@ -133,8 +137,8 @@ def _dry_run(cfg: LiveConfig, credentials: list[str], as_json: bool) -> int:
         plan = describe_plan(cfg, node, credentials, preflight)
     finally:
         node.dispose()
-    if as_json:
-        typer.echo(json.dumps(plan, indent=2, default=str))
+    if emit_json is not None:
+        emit_json(json.dumps(plan, indent=2, default=str))
     else:
         _print_plan(plan)
     return 0
@@ -174,13 +178,13 @@ def _print_plan(plan: dict) -> None:
     Console().print(table)
 
 
-def _live_run(cfg: LiveConfig, *, log_level: str | None, colors: bool, as_json: bool) -> int:
+def _live_run(cfg: LiveConfig, *, log_level: str | None, colors: bool, emit_json: Callable[[str], None] | None) -> int:
     from live.node import build_node, run_node
 
     node = build_node(cfg, log_level=log_level, colors=colors)
     report = run_node(node, cfg)
-    if as_json:
-        typer.echo(json.dumps(report.as_dict(), default=str))  # one line: the last line of stdout
+    if emit_json is not None:
+        emit_json(json.dumps(report.as_dict(), default=str))  # one line, the whole of stdout
     else:
         typer.echo(
             f"stopped ({report.reason}): {report.orders} orders, {report.fills} fills, "

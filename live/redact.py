@@ -61,11 +61,16 @@ class OutputRedactor:
         The secrets to mask.
     log_file : Path, optional
         Also append every (redacted) line here.
+    logs_to_stderr : bool, default False
+        Send whatever is written to fd 1 (Nautilus' console log above all) to the original stderr,
+        keeping the original stdout for :meth:`result` alone. A ``--json`` run needs this: the
+        logger writes from its own thread, so a late log line could otherwise land after the JSON.
 
     """
 
-    def __init__(self, redactor: Redactor, log_file: Path | None = None) -> None:
+    def __init__(self, redactor: Redactor, log_file: Path | None = None, *, logs_to_stderr: bool = False) -> None:
         self._redactor = redactor
+        self._logs_to_stderr = logs_to_stderr
         self._log_path = Path(log_file) if log_file else None
         self._log = None
         self._saved: dict[int, int] = {}
@@ -79,14 +84,20 @@ class OutputRedactor:
             self._log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in __exit__
         for fd in (1, 2):
-            read_end, write_end = os.pipe()
             self._saved[fd] = os.dup(fd)
+        for fd in (1, 2):
+            read_end, write_end = os.pipe()
             os.dup2(write_end, fd)
             os.close(write_end)
-            t = threading.Thread(target=self._pump, args=(read_end, self._saved[fd]), daemon=True, name=f"redact-fd{fd}")
+            target = self._saved[2] if self._logs_to_stderr else self._saved[fd]
+            t = threading.Thread(target=self._pump, args=(read_end, target), daemon=True, name=f"redact-fd{fd}")
             t.start()
             self._threads.append(t)
         return self
+
+    def result(self, text: str) -> None:
+        """Write ``text`` (redacted, plus a newline) to the original stdout, past the log pipes."""
+        self._emit(self._saved[1], (text + "\n").encode(), tee=False)
 
     def _pump(self, read_fd: int, out_fd: int) -> None:
         buf = b""
@@ -103,13 +114,13 @@ class OutputRedactor:
         if buf:
             self._emit(out_fd, buf)
 
-    def _emit(self, out_fd: int, data: bytes) -> None:
+    def _emit(self, out_fd: int, data: bytes, *, tee: bool = True) -> None:
         clean = self._redactor.redact_bytes(data)
         view = memoryview(clean)
         while view:
             n = os.write(out_fd, view)
             view = view[n:]
-        if self._log is not None:
+        if tee and self._log is not None:
             with self._lock:
                 self._log.write(clean)
                 self._log.flush()

@@ -142,3 +142,35 @@ def test_planted_key_never_reaches_stdout_stderr_or_the_log_file(tmp_path):
     assert f"invalid key {MASK}" in done.stderr
     assert f"API key {MASK} has trading permissions" in log.read_text()
     assert "after the redactor: done" in done.stdout
+
+
+LATE_LOG = textwrap.dedent("""\
+    import os, sys
+    from live.redact import OutputRedactor, Redactor
+
+    key = os.environ["BINANCE_API_KEY"]
+    with OutputRedactor(Redactor([key]), logs_to_stderr=True) as out:
+        from nautilus_trader.common.component import Logger, init_logging
+        from nautilus_trader.model.identifiers import TraderId
+        guard = init_logging(trader_id=TraderId("LATE-001"))
+        Logger("Node").warning("before the result")
+        out.result('{"report": "' + key + '"}')
+        # What a cancelled task logs from the logger thread after the report (the CI failure):
+        Logger("DataClient").warning("Task 'replay' was cancelled")
+        print("a stray print", flush=True)
+    """)
+
+
+def test_json_mode_keeps_stdout_for_the_result_and_sends_every_log_line_to_stderr(tmp_path):
+    """``--json`` runs: the report is the whole of stdout even when the logger writes after it."""
+    script = tmp_path / "late.py"
+    script.write_text(LATE_LOG)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "BINANCE_API_KEY": KEY}, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f'{{"report": "{MASK}"}}\n'
+    assert "before the result" in done.stderr
+    assert "Task 'replay' was cancelled" in done.stderr
+    assert "a stray print" in done.stderr
