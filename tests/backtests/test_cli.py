@@ -45,7 +45,7 @@ def test_backtest_json_then_report(l1_catalog, tmp_path):
     res = runner.invoke(_app(), ["backtest", "--config", str(cfg), "--out", str(tmp_path / "runs"),
                                  "--json", "--no-tearsheets", "--end", "2021-01-08T00:00:30Z"])
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    summary = json.loads(res.stdout)
     run_dir = Path(summary["run_dir"])
     assert run_dir.parent == tmp_path / "runs"
     assert summary["strategies"]["toy"]["fills"] > 0
@@ -53,7 +53,7 @@ def test_backtest_json_then_report(l1_catalog, tmp_path):
     assert resolved["run"]["end"] == "2021-01-08T00:00:30Z"  # the override is recorded
     res = runner.invoke(_app(), ["report", str(run_dir), "--json", "--out", str(tmp_path / "rep")])
     assert res.exit_code == 0, res.output
-    payload = json.loads(res.stdout.strip().splitlines()[-1])
+    payload = json.loads(res.stdout)
     assert Path(payload["tearsheets"]["toy"]).is_file()
     assert (tmp_path / "rep" / "comparison.html").is_file()
 

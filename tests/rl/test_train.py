@@ -47,7 +47,7 @@ def _train(args: list[str], **kw) -> subprocess.CompletedProcess:
 def test_every_algorithm_trains_and_saves_a_verified_model(tiny, algo) -> None:
     proc = _train(["--config", str(tiny / f"{algo}.yml"), "--out", str(tiny / "runs"), "--json"])
     assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = json.loads(proc.stdout)
     run = Path(summary["run_dir"])
     assert run.name.startswith(f"MarketMaking-v0__tiny-{algo}__0__")
     assert summary["num_timesteps"] >= 64
@@ -71,7 +71,7 @@ def test_same_seed_same_metrics(tiny) -> None:
     for _ in range(2):
         proc = _train(["--config", str(tiny / "ppo.yml"), "--out", str(tiny / "repro"), "--json"])
         assert proc.returncode == 0, proc.stderr
-        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        out.append(json.loads(proc.stdout))
         time.sleep(1.1)  # run names have second resolution
     assert out[0]["validation_mean_reward"] == out[1]["validation_mean_reward"]
     other = _train(["--config", str(tiny / "ppo.yml"), "--out", str(tiny / "repro"), "--json", "--seed", "5"])
@@ -101,7 +101,7 @@ def test_resume_after_sigkill(tiny) -> None:
     done = max(int(p.name.split("_")[1]) for p in ckpts)
     resumed = _train(["--resume", str(run), "--json"])
     assert resumed.returncode == 0, resumed.stderr
-    summary = json.loads(resumed.stdout.strip().splitlines()[-1])
+    summary = json.loads(resumed.stdout)
     assert summary["run_dir"] == str(run)
     assert summary["num_timesteps"] >= 3000
     assert read_manifest(run / "model.zip").num_timesteps == summary["num_timesteps"]
@@ -110,7 +110,7 @@ def test_resume_after_sigkill(tiny) -> None:
 
 def test_resume_refuses_a_tampered_checkpoint(tiny) -> None:
     proc = _train(["--config", str(tiny / "ppo.yml"), "--out", str(tiny / "tamper"), "--json"])
-    run = Path(json.loads(proc.stdout.strip().splitlines()[-1])["run_dir"])
+    run = Path(json.loads(proc.stdout)["run_dir"])
     ckpts = sorted(run.glob("checkpoints/model_*_steps.zip"), key=lambda p: int(p.name.split("_")[1]))
     data = bytearray(ckpts[-1].read_bytes())
     data[-20] ^= 0xFF
