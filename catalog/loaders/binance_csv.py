@@ -44,7 +44,6 @@ from nautilus_trader.persistence.wranglers import OrderBookDeltaDataWrangler, Tr
 
 from catalog.instruments import build_instrument, get_spec
 from catalog.loaders.tabular import (
-    CheckConfig,
     RowChecker,
     SpecLoader,
     check_file,
@@ -105,15 +104,6 @@ class BinanceCsvLoader(SpecLoader):
     """
 
     name = "binance-csv"
-
-    def __init__(
-        self,
-        *,
-        instrument_id: str | None = None,
-        spec_file: Path | None = None,
-        check: CheckConfig | None = None,
-    ) -> None:
-        super().__init__(instrument_id=instrument_id, spec_file=spec_file, check=check)
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
         paths = [check_file(Path(f)) for f in files]

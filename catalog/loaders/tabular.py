@@ -90,16 +90,17 @@ class CheckConfig:
 class SpecLoader:
     """State every spec-driven file loader shares: id override, spec file, checks, instruments.
 
-    Subclasses validate their own extra arguments, call this constructor, and add each
-    instrument they build to ``_instruments`` (keyed by id) for :meth:`instruments`.
+    A loader with no arguments of its own uses this constructor as it is; the others validate
+    their extra arguments and then call it. Each adds the instruments it builds to
+    ``_instruments`` (keyed by id) for :meth:`instruments`.
     """
 
     def __init__(
         self,
         *,
-        instrument_id: str | None,
-        spec_file: Path | None,
-        check: CheckConfig | None,
+        instrument_id: str | None = None,
+        spec_file: Path | None = None,
+        check: CheckConfig | None = None,
     ) -> None:
         self.instrument_id = instrument_id
         self.spec_file = Path(spec_file) if spec_file else None
