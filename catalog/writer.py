@@ -179,6 +179,37 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
+def _overlap_groups(staged: list[Path], existing: list[Path]) -> list[tuple[list[Path], list[Path]]]:
+    """Split one leaf's files into groups joined by overlapping spans, transitively.
+
+    Returns ``(staged, existing)`` per group that holds a staged file. Several small staged files
+    can fall inside one large existing file, and one staged file can bridge two existing ones:
+    each such group must become one merged file, or the catalog would hold overlapping files.
+    A file whose name carries no interval is a group of its own.
+    """
+    spans: list[tuple[tuple[int, int], bool, Path]] = []
+    groups: list[tuple[list[Path], list[Path]]] = []
+    for is_staged, files in ((True, staged), (False, existing)):
+        for f in files:
+            span = _parse_interval(f)
+            if span is not None:
+                spans.append((span, is_staged, f))
+            elif is_staged:
+                groups.append(([f], []))
+    end = None
+    current: tuple[list[Path], list[Path]] = ([], [])
+    for (lo, hi), is_staged, f in sorted(spans, key=lambda x: x[0]):
+        if end is None or lo > end:
+            if current[0]:
+                groups.append(current)
+            current, end = ([], []), hi
+        (current[0] if is_staged else current[1]).append(f)
+        end = max(end, hi)
+    if current[0]:
+        groups.append(current)
+    return groups
+
+
 def _merge_tables(files: list[Path]) -> tuple[pa.Table, int]:
     """Concatenate files in time order, drop exact duplicate rows (keep first), stable-sort."""
     tables = [pq.read_table(f) for f in sorted(files, key=lambda f: _parse_interval(f) or (0, 0))]
@@ -221,16 +252,7 @@ def _commit_staging(stage_dir: Path, catalog_path: Path) -> CommitSummary:
             kind = _class_of(stage_leaf, stage_dir)
             staged = sorted(stage_leaf.glob("*.parquet"))
             existing = sorted(target_leaf.glob("*.parquet")) if target_leaf.exists() else []
-            # Group staged files with every existing file they overlap (transitively).
-            groups: list[tuple[list[Path], list[Path]]] = []
-            remaining_existing = list(existing)
-            for s in staged:
-                span = _parse_interval(s)
-                hit = [e for e in remaining_existing if span and _overlaps(span, _parse_interval(e) or (0, -1))]
-                for e in hit:
-                    remaining_existing.remove(e)
-                groups.append(([s], hit))
-            for new_files, old_files in groups:
+            for new_files, old_files in _overlap_groups(staged, existing):
                 if old_files:
                     merged, dupes = _merge_tables(new_files + old_files)
                     ts = merged.column("ts_init")

@@ -71,6 +71,28 @@ def test_writing_the_same_data_twice_does_not_duplicate(tmp_path):
     assert len(ParquetDataCatalog(str(tmp_path)).instruments()) == 1
 
 
+def test_several_new_files_inside_one_existing_file_merge_into_it(tmp_path):
+    """A dense re-ingest (small chunks) of a span one earlier file covers: one merged group."""
+    data = quotes(T0, 2000)
+    write(tmp_path, data, chunk_rows=10_000)  # one file
+    summary = write(tmp_path, data, chunk_rows=500)  # four staged files, all inside it
+    assert summary.rows_added["quote_tick"] == 0
+    assert summary.duplicate_rows_removed["quote_tick"] == 2000
+    assert summary.files_replaced == 2 and summary.files_added == 2  # the quote file and the instrument's
+    assert read_ts(tmp_path) == [q.ts_init for q in data]
+
+
+def test_one_new_file_bridging_two_existing_files_merges_all_three(tmp_path):
+    write(tmp_path, quotes(T0, 500))
+    write(tmp_path, quotes(T0 + 1000 * 100_000_000, 500))
+    summary = write(tmp_path, quotes(T0 + 400 * 100_000_000, 700), chunk_rows=10_000)  # spans the gap
+    assert summary.rows_added["quote_tick"] == 500
+    assert summary.files_replaced == 3  # both quote files and the instrument's
+    ts = read_ts(tmp_path)
+    assert ts == [T0 + i * 100_000_000 for i in range(1500)]
+    assert len(list((tmp_path / "data" / "quote_tick").rglob("*.parquet"))) == 1
+
+
 def test_overlapping_data_is_merged_and_deduplicated(tmp_path):
     write(tmp_path, quotes(T0, 1000))
     summary = write(tmp_path, quotes(T0 + 500 * 100_000_000, 1000))  # half overlaps
