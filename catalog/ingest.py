@@ -87,8 +87,7 @@ def ingest_files(
     started = time.perf_counter()
     paths = _check_files(files)
     loader = make_loader(fmt, instrument_id=instrument_id, spec_file=spec_file, **loader_options)
-    report = QualityReport(source_format=fmt, strict=strict)
-    report.files = [str(p) for p in paths]
+    report = QualityReport(source_format=fmt, strict=strict)  # each loader lists the files it reads
     catalog_path = Path(catalog_path)
     with StagedCatalogWriter(catalog_path, chunk_rows=chunk_rows) as writer:
         stream = loader.iter_data(paths, report)

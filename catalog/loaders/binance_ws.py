@@ -405,9 +405,7 @@ class BinanceWsLoader:
         paths = [Path(f) for f in files]
         if not paths:
             raise DataQualityError("binance-ws: no input files given")
-        for p in paths:
-            if str(p) not in report.files:
-                report.files.append(str(p))
+        report.files.extend(str(p) for p in paths)
         heads = sorted((_probe(p) for p in paths), key=lambda h: h.first_ts)
         symbol, market = self._identify(heads)
         iid = self.config.instrument_id or binance_instrument_id(symbol, market)

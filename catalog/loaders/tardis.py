@@ -326,7 +326,6 @@ class TardisLoader(SpecLoader):
                             obj.ts_event,
                             obj.ts_init,
                         )
-                        report.written("OrderBookDelta(CLEAR)")
                     ordinal += 1
                     yield obj
             if ordinal != scan.kept:

@@ -97,6 +97,7 @@ def test_tardis_fixture_ingests_and_roundtrips(tmp_path, name, kind, n, iid, fir
     assert instruments[0].maker_fee == 0
     assert any("fees and margins are 0" in note for note in report.notes)
     assert report.total_dropped == 0
+    assert report.rows_written == counts(data)  # an inserted CLEAR is one OrderBookDelta, counted once
     catalog = roundtrip(tmp_path, data, instruments)
     assert [i.id.value for i in catalog.instruments()] == [iid]
 

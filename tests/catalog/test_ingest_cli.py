@@ -72,6 +72,7 @@ def test_spot_session_counts_and_report(capsys, tmp_path):
     code, out, err = amm(capsys, "ingest", "binance-ws", *map(str, SPOT), "--catalog", str(catalog), "--json")
     assert code == 0, err
     report = json.loads(out)
+    assert report["files"] == [str(p) for p in SPOT]
     assert report["rows_read"] == {"bookTicker": 73_174, "trade": 19_904, "depth": 6_495, "snapshot": 1}
     assert report["rows_written"]["QuoteTick"] == 73_174
     assert report["rows_written"]["TradeTick"] == 19_904
@@ -264,4 +265,5 @@ def test_unsorted_rows_strict_fails_and_lenient_drops_them(capsys, catalog_copy,
     code, out, err = amm(capsys, "ingest", "ticks-csv", str(bad), "--catalog", str(tmp_path / "c"), "--json")
     assert code == 0, err
     report = json.loads(out)
+    assert report["files"] == [str(bad)]  # listed once
     assert report["dropped"]["out_of_order"] == 1
