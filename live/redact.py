@@ -85,12 +85,15 @@ class OutputRedactor:
             self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in __exit__
         for fd in (1, 2):
             self._saved[fd] = os.dup(fd)
-        for fd in (1, 2):
+        # One pipe per destination: with logs_to_stderr, fds 1 and 2 share a pipe, so their lines
+        # reach stderr in the order they were written and never interleave mid-line.
+        routes = {2: (1, 2)} if self._logs_to_stderr else {1: (1,), 2: (2,)}
+        for dest, sources in routes.items():
             read_end, write_end = os.pipe()
-            os.dup2(write_end, fd)
+            for fd in sources:
+                os.dup2(write_end, fd)
             os.close(write_end)
-            target = self._saved[2] if self._logs_to_stderr else self._saved[fd]
-            t = threading.Thread(target=self._pump, args=(read_end, target), daemon=True, name=f"redact-fd{fd}")
+            t = threading.Thread(target=self._pump, args=(read_end, self._saved[dest]), daemon=True, name=f"redact-fd{dest}")
             t.start()
             self._threads.append(t)
         return self
@@ -138,12 +141,17 @@ class OutputRedactor:
             os.dup2(saved, fd)  # closes the pipe's last write end: the pump sees EOF
         for t in self._threads:
             t.join(timeout=5)
+        if any(t.is_alive() for t in self._threads):
+            # A pump still reading (a child process holds the pipe open): leave its descriptors
+            # and the log file open rather than have it write into a reused fd or a closed file.
+            return
         for saved in self._saved.values():
             os.close(saved)
         self._saved.clear()
         if self._log is not None:
-            self._log.close()
-            self._log = None
+            with self._lock:
+                self._log.close()
+                self._log = None
 
 
 def _flush_nautilus_logger() -> None:

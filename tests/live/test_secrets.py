@@ -158,6 +158,8 @@ LATE_LOG = textwrap.dedent("""\
         # What a cancelled task logs from the logger thread after the report (the CI failure):
         Logger("DataClient").warning("Task 'replay' was cancelled")
         print("a stray print", flush=True)
+        for i in range(200):  # alternate descriptors: stderr must keep the order they were written in
+            os.write(1 + i % 2, f"line {i}\\n".encode())
     """)
 
 
@@ -174,3 +176,4 @@ def test_json_mode_keeps_stdout_for_the_result_and_sends_every_log_line_to_stder
     assert "before the result" in done.stderr
     assert "Task 'replay' was cancelled" in done.stderr
     assert "a stray print" in done.stderr
+    assert [x for x in done.stderr.splitlines() if x.startswith("line ")] == [f"line {i}" for i in range(200)]
