@@ -50,7 +50,16 @@ def build_codecs(agent: AgentConfig, instrument: Instrument) -> tuple[ActionMapp
 
     The env takes its spaces from these and the in-engine strategy decides with them: one
     constructor, so the spaces a policy was trained on and the code that runs it cannot drift.
+
+    Inverse (COIN-M) contracts are refused: rewards and the PnL observation are measured in
+    quote-currency ticks of ``order_qty`` (``tick * qty * multiplier``), while an inverse
+    contract's PnL is in base currency, so both would be off by a factor of about ``mid**2``.
     """
+    if instrument.is_inverse:
+        raise ValueError(
+            f"instrument {instrument.id} is inverse (COIN-M): the agent's reward and PnL observation "
+            "are scaled for linear contracts; use a spot or USD-M instrument",
+        )
     tick = instrument.price_increment.as_double()
     mapper = ActionMapper(agent.action, tick_size=tick, order_qty=agent.order_qty)
     observer = ObservationBuilder(

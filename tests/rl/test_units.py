@@ -77,3 +77,16 @@ def test_agent_config_round_trip_and_errors():
         AgentConfig(decision_interval_ms=50)
     with pytest.raises(ValueError, match="unknown agent field"):
         AgentConfig.from_dict({"bogus": 1})
+
+
+def test_agents_refuse_inverse_contracts_whose_pnl_is_not_in_quote_ticks() -> None:
+    """A COIN-M reward would come out ~mid**2 too small (2.8e-10 instead of 1.0 per tick captured)."""
+    from catalog.instruments import build_instrument, get_spec
+    from rl.host import build_codecs
+
+    linear = build_instrument(get_spec("BTCUSDT-PERP.BINANCE"))
+    mapper, observer = build_codecs(AgentConfig(instrument_id="BTCUSDT-PERP.BINANCE"), linear)
+    assert mapper.space.n == len(mapper.grid) and observer.space.dtype == np.float32
+    inverse = build_instrument(get_spec("BTCUSD-PERP.BINANCE"))
+    with pytest.raises(ValueError, match=r"BTCUSD-PERP\.BINANCE is inverse \(COIN-M\)"):
+        build_codecs(AgentConfig(instrument_id="BTCUSD-PERP.BINANCE"), inverse)
