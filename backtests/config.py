@@ -114,6 +114,14 @@ class RunSpec:
             changes["out_dir"] = Path(out_dir)
         return replace(self, **changes)
 
+    def _venue_dict(self) -> dict[str, Any]:
+        # None fields read back as their default, except base_currency (default "USDT"): TOML
+        # has no null, so a multi-currency account is written as the "" that reads back as None.
+        venue = {k: v for k, v in self.venue.to_dict().items() if v is not None}
+        if self.venue.base_currency is None:
+            venue["base_currency"] = ""
+        return venue
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data: what ``config.resolved.toml`` / ``.json`` contain."""
         run: dict[str, Any] = {
@@ -129,7 +137,7 @@ class RunSpec:
                 run[k] = getattr(self, k)
         return {
             "run": run,
-            "venue": {k: v for k, v in self.venue.to_dict().items() if v is not None},
+            "venue": self._venue_dict(),
             "strategies": [
                 {
                     "name": s.name,
@@ -288,5 +296,6 @@ def to_toml(spec: RunSpec) -> str:
         lines += ["", "[[strategies]]"]
         lines += [f"{k} = {_toml_value(v)}" for k, v in s.items() if k != "config"]
         lines.append("[strategies.config]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in s["config"].items()]
+        # TOML has no null: a None value is left out, so the field reads back as its default.
+        lines += [f"{k} = {_toml_value(v)}" for k, v in s["config"].items() if v is not None]
     return "\n".join(lines) + "\n"

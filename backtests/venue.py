@@ -168,7 +168,7 @@ class VenueModelConfig:
         MARGIN lets inventory go short (perpetuals, spot margin); CASH needs the asset you sell.
     base_currency : str or None
         Single-currency account in this currency (``USDT``); None for a multi-currency account
-        (spot CASH accounts holding both BTC and USDT).
+        (spot CASH accounts holding both BTC and USDT). TOML has no null: write ``""`` there.
     starting_balances : tuple of str
         ``"100000 USDT"``-style balances.
     default_leverage : float
@@ -262,13 +262,15 @@ class VenueModelConfig:
                 Money.from_str(b)
             except Exception as e:  # noqa: BLE001 - Nautilus raises several types
                 raise bad("starting_balances", f"{b!r} is not '<amount> <CURRENCY>': {e}") from e
+        if self.base_currency == "":  # TOML has no null: "" is how a TOML file says None
+            object.__setattr__(self, "base_currency", None)
         if self.base_currency is not None:
             codes = {b.split()[-1] for b in self.starting_balances}
             if codes != {self.base_currency}:
                 raise bad(
                     "base_currency",
                     f"a single-currency account needs balances only in {self.base_currency}; "
-                    f"set base_currency = null for multi-currency balances {sorted(codes)}",
+                    f"set base_currency = \"\" (TOML) or null (YAML) for multi-currency balances {sorted(codes)}",
                 )
         if not self.default_leverage > 0:
             raise bad("default_leverage", "must be > 0")
@@ -286,10 +288,8 @@ class VenueModelConfig:
                 value = getattr(self, name)
                 try:
                     Decimal(str(value))
-                except (InvalidOperation, TypeError) as e:
+                except (InvalidOperation, TypeError) as e:  # None too: Decimal("None") is invalid
                     raise bad(name, "fee_model='fixed_rates' needs a decimal rate") from e
-                if value is None:
-                    raise bad(name, "fee_model='fixed_rates' needs a decimal rate")
         elif self.maker_fee is not None or self.taker_fee is not None:
             raise bad("fee_model", "maker_fee/taker_fee are only used with fee_model='fixed_rates'")
         for name in ("prob_fill_on_limit", "prob_fill_on_stop", "prob_slippage"):

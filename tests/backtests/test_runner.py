@@ -63,6 +63,21 @@ def test_resolved_config_reruns_identically(l1_run):
     assert to_toml(spec) == (l1_run.run_dir / "config.resolved.toml").read_text()
 
 
+def test_resolved_toml_keeps_a_multi_currency_account_and_drops_null_strategy_fields(l1_catalog, tmp_path):
+    """TOML has no null: base_currency None is written as "" and a None strategy field left out."""
+    raw = _config(l1_catalog, tmp_path, account_type="CASH", default_leverage=1.0, base_currency=None,
+                  starting_balances=["1 BTC", "100000 USDT"])
+    raw["strategies"][0]["config"]["order_id_tag"] = None
+    spec = parse_run_config(raw, source="test")
+    text = to_toml(spec)
+    assert 'base_currency = ""' in text and "None" not in text
+    (tmp_path / "resolved.toml").write_text(text)
+    back = load_run_config(tmp_path / "resolved.toml")
+    assert back.venue == spec.venue and back.venue.base_currency is None
+    assert "order_id_tag" not in back.strategies[0].config
+    assert to_toml(back) == text
+
+
 def test_metrics_agree_with_reports(l1_run):
     rd = l1_run.run_dir
     for s in l1_run.strategies:
