@@ -90,7 +90,6 @@ class StagedCatalogWriter:
         self._buffer: list[Data] = []
         self._last_ts: int | None = None
         self._instruments: dict[str, Instrument] = {}
-        self.staged_rows: Counter[str] = Counter()
         self._closed = False
 
     # -- streaming -------------------------------------------------------------------------------
@@ -119,8 +118,6 @@ class StagedCatalogWriter:
         if not self._buffer:
             return
         self._stage.write_data(self._buffer)
-        for obj in self._buffer:
-            self.staged_rows[type(obj).__name__] += 1
         self._buffer = []
 
     # -- commit / abort --------------------------------------------------------------------------

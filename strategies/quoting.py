@@ -313,9 +313,7 @@ class QuoteManager:
             return
         if isinstance(event, OrderFilled):
             self.counters.fills += 1
-            order = self._strategy.cache.order(event.client_order_id)
-            if order is None or order.is_closed:
-                self._forget(event.client_order_id)
+            self._forget_if_closed(event.client_order_id)
         elif isinstance(event, (OrderCanceled, OrderExpired)):
             self._forget(event.client_order_id)
         elif isinstance(event, (OrderRejected, OrderDenied)):
