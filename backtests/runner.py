@@ -1,14 +1,18 @@
 """Run the strategies of a run config, each in its own engine, and write a run directory.
 
-Uses NautilusTrader's config-driven path: ``BacktestNode`` + ``BacktestRunConfig`` +
-``BacktestDataConfig(catalog_path=...)`` + ``ImportableStrategyConfig`` (+ the venue from
-``VenueModelConfig.to_backtest_venue_config()`` and the :class:`~backtests.equity.EquitySampler` as an
-``ImportableActorConfig``). The strategy config is therefore the one ``TradingNode`` runs live.
+Each strategy runs in a ``BacktestEngine`` built from a ``BacktestEngineConfig`` whose strategies
+and actors are ``ImportableStrategyConfig`` / ``ImportableActorConfig`` (the strategy config is the
+one ``TradingNode`` runs live), on the venue of :meth:`VenueModelConfig.add_to_engine` and the data
+of :func:`backtests.data.load_window`: exactly the venue and the data the RL environment replays.
 
-Each strategy gets its own ``BacktestNode`` (one engine, built right before it runs): the fill model
-reseeds Python's global ``random`` when it is *built*, and a node builds all its engines before
-running any, so several runs in one node would share one random stream and a strategy's fills would
-depend on the strategies run before it. One node per strategy keeps every run reproducible alone.
+Why not ``BacktestNode``: it reads the catalog itself, one ``BacktestDataConfig`` per type, so a
+window cut out of an L2 capture would start without the book before it (2,258 levels one second
+into a USD-M window where the full replay holds 8,766), and the L1 ``ts_event`` rule of
+``load_window`` would not apply. One data path for every consumer is worth more than the node's
+config plumbing; the window is read once and shared by all strategies of a run.
+
+Each strategy gets its own engine, built right before it runs: the fill model reseeds Python's
+global ``random`` when it is *built*, so one engine per strategy keeps every run reproducible alone.
 
 Run directory (``<out_dir>/<name>__seed<seed>__<UTC time>/``)::
 
@@ -36,7 +40,7 @@ from typing import Any
 import pandas as pd
 
 from backtests.config import RunSpec, StrategySpec, to_toml
-from backtests.data import classes_to_load, data_span, to_ns
+from backtests.data import Window, data_span, load_window, to_ns
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -125,35 +129,18 @@ def resolve_window(spec: RunSpec) -> tuple[int, int]:
     return start, end
 
 
-def build_run_config(
+def build_engine_config(
     spec: RunSpec,
     strategy: StrategySpec,
     window_ns: tuple[int, int],
     *,
     progress: bool = False,
 ):
-    """The ``BacktestRunConfig`` of one strategy (one engine)."""
-    from nautilus_trader.backtest.config import (
-        BacktestDataConfig,
-        BacktestEngineConfig,
-        BacktestRunConfig,
-    )
+    """The ``BacktestEngineConfig`` of one strategy's engine: the strategy and the equity sampler."""
+    from nautilus_trader.backtest.engine import BacktestEngineConfig
     from nautilus_trader.common.config import ImportableActorConfig
     from nautilus_trader.config import LoggingConfig
-    from nautilus_trader.model.identifiers import InstrumentId
 
-    classes = classes_to_load(spec.catalog, spec.instrument_id, spec.venue.book_type)
-    catalog = str(Path(spec.catalog).resolve())
-    data = [
-        BacktestDataConfig(
-            catalog_path=catalog,
-            data_cls=f"{cls.__module__}:{cls.__name__}",
-            instrument_id=InstrumentId.from_str(spec.instrument_id),
-            start_time=window_ns[0],
-            end_time=window_ns[1],
-        )
-        for cls in classes
-    ]
     sampler = {
         "component_id": "EquitySampler",
         "instrument_id": spec.instrument_id,
@@ -164,7 +151,7 @@ def build_run_config(
         sampler["progress_start_ns"] = window_ns[0]
         sampler["progress_end_ns"] = window_ns[1]
         sampler["progress_label"] = strategy.name
-    engine = BacktestEngineConfig(
+    return BacktestEngineConfig(
         trader_id="BACKTESTER-001",
         logging=LoggingConfig(log_level=spec.log_level),
         strategies=[strategy.importable()],
@@ -176,13 +163,6 @@ def build_run_config(
             ),
         ],
         run_analysis=False,
-    )
-    return BacktestRunConfig(
-        venues=[spec.venue.to_backtest_venue_config()],
-        data=data,
-        engine=engine,
-        dispose_on_completion=False,
-        raise_exception=True,
     )
 
 
@@ -197,12 +177,13 @@ def run_strategy(
     spec: RunSpec,
     strategy: StrategySpec,
     run_dir: Path,
+    window: Window,
     window_ns: tuple[int, int],
     *,
     progress: bool = False,
 ) -> StrategyRun:
-    """Run one strategy in its own ``BacktestNode`` and write its artefacts under ``run_dir``."""
-    from nautilus_trader.backtest.node import BacktestNode
+    """Run one strategy in its own ``BacktestEngine`` and write its artefacts under ``run_dir``."""
+    from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.model.identifiers import InstrumentId, Venue
 
     from backtests.equity import EquitySampler
@@ -216,15 +197,13 @@ def run_strategy(
 
     out = run_dir / strategy.name
     out.mkdir(parents=True, exist_ok=True)
-    run_config = build_run_config(spec, strategy, window_ns, progress=progress)
-    node = BacktestNode(configs=[run_config])
-    t0 = time.perf_counter()
+    engine = BacktestEngine(build_engine_config(spec, strategy, window_ns, progress=progress))
     try:
-        results = node.run()
+        spec.venue.add_to_engine(engine, [window.instrument])  # builds the fill model: reseeds
+        window.add_to_engine(engine)
+        t0 = time.perf_counter()
+        engine.run()
         wall_s = time.perf_counter() - t0
-        engine = node.get_engine(run_config.id)
-        if engine is None:
-            raise RuntimeError(f"strategy {strategy.name}: the backtest engine was not built")
         trader = engine.trader
         samplers = [a for a in trader.actors() if isinstance(a, EquitySampler)]
         if not samplers:
@@ -257,7 +236,7 @@ def run_strategy(
             orders_filled=filled,
             mid_changes=mids,
         )
-        events = int(results[0].iterations) if results else 0
+        events = int(engine.get_result().iterations)
         metrics["strategy"] = strategy.name
         metrics["instrument_id"] = spec.instrument_id
         metrics["valuation_currency"] = _valuation_currency(instrument)
@@ -272,7 +251,7 @@ def run_strategy(
             currency=metrics["valuation_currency"] or "",
         )
     finally:
-        node.dispose()
+        engine.dispose()
     return StrategyRun(strategy.name, out, metrics, events, wall_s)
 
 
@@ -316,7 +295,8 @@ def run_backtest(
     resolved["source"] = spec.source
     (run_dir / "config.resolved.json").write_text(json.dumps(resolved, indent=2) + "\n")
     result = RunResult(run_dir=run_dir, spec=spec)
+    data = load_window(spec.catalog, spec.instrument_id, window[0], window[1], spec.venue.book_type)
     for strategy in spec.strategies:
-        result.strategies.append(run_strategy(spec, strategy, run_dir, window, progress=progress))
+        result.strategies.append(run_strategy(spec, strategy, run_dir, data, window, progress=progress))
     write_reports([run_dir], out_dir=run_dir, benchmark=spec.benchmark, tearsheets=tearsheets)
     return result

@@ -3,33 +3,42 @@
 A market-making backtest is only as good as its exchange model: how orders get filled, how fast they
 arrive, what they cost. hftbacktest makes these assumptions explicit in one builder (latency model,
 queue model, fee model); NautilusTrader spreads them over ``add_venue`` arguments and importable
-model configs. :class:`VenueModelConfig` gathers them so that the RL environment (through
-:meth:`VenueModelConfig.add_to_engine`) and the config-driven backtests (through
-:meth:`VenueModelConfig.to_backtest_venue_config`) build *the same* simulated venue: training and
-evaluation cannot silently differ.
+model configs. :class:`VenueModelConfig` gathers them, and its one way into Nautilus,
+:meth:`VenueModelConfig.add_to_engine`, builds the venue of the RL environment, the backtests and
+``amm evaluate`` alike (and :meth:`~VenueModelConfig.matching_rules` that of the paper sandbox):
+training and evaluation cannot silently differ.
 
-What the choices mean for passive (resting post-only limit) fills in NautilusTrader 1.221.0, measured
-with a resting BUY at 50000.0 while the market is 50000.0 / 50000.1 (see ``NOTES.md`` §2):
+How a resting post-only quote fills in NautilusTrader 1.231.0 (measured, ``NOTES.md`` §8; the
+matching engine is ``backtest/engine.pyx`` ``OrderMatchingEngine``):
 
-============================  =========================================================================
-data / setting                effect on a resting quote
-============================  =========================================================================
-``L1_MBP`` quotes only        fills only when the opposite best quote moves onto or through our price,
-                              for at most the displayed opposite size.
-``L1_MBP`` + trades,          every trade sets bid = ask = trade price, so ANY trade at or through our
-``trade_execution=False``     price fills us for the trade size (MAKER), whatever its aggressor side:
-                              optimistic, no queue position. ``prob_fill_on_limit`` applies here.
-``L1_MBP`` + trades,          asymmetric: a SELLER trade only moves the bid, so it never fills a
-``trade_execution=True``      resting bid (the natural counterparty). Avoid for market making.
-``L2_MBP`` / ``L3_MBO``       only book changes that cross our price fill us (at our limit, for the
-deltas                        displayed size); trades do not fill. Liquidity is *not* depleted by our
-                              fills, so the same level can fill us again on the next book event.
-============================  =========================================================================
+``queue_position`` (on by default)
+    When our order is accepted, the displayed size at its price is the queue ahead of it. Trades
+    at our price on the opposite aggressor side eat that queue first; only the part of a trade
+    beyond it fills us. A level delete (the level left the book) or a price moving through our
+    order sets the queue to zero. Cancels ahead of us do not advance us: this is hftbacktest's
+    ``RiskAverseQueueModel``, the conservative end of the queue models (Nautilus has no
+    probabilistic one). Needs ``trade_execution``.
+``trade_execution`` (on by default)
+    Trades move the matching engine's market and fill resting orders, on both aggressor sides.
+``liquidity_consumption`` (on for L2/L3, off for L1 by default)
+    Our fills consume the displayed size at a level until fresh data arrives there, so one level
+    cannot fill us twice. On L1 it cannot be combined with ``queue_position`` in 1.231: a later
+    trade of the same price and size does not fill (nautechsystems/nautilus_trader#5017), so the
+    combination is refused.
+``book_type``
+    ``L2_MBP``/``L3_MBO`` match against the book rebuilt from ``OrderBookDelta`` batches plus
+    trades; ``L1_MBP`` against quotes plus trades (a trade overwrites the top of book with its
+    price and size until the next quote). Prefer L2 where the data has depth: on the Binance
+    USD-M capture L2 with the queue lands within ~10% of hftbacktest's fills
+    (``benchmarks/peer_hftbacktest.py``). On L3 (per-order) feeds any DELETE at our price zeroes
+    our queue in 1.231 (nautechsystems/nautilus_trader#4370): optimistic, so L3 venues warn.
+``prob_fill_on_limit``
+    No longer the queue proxy: it is a probability applied on top of the queue when the market
+    touches our price, so with ``queue_position`` it must stay 1.0 (double counting otherwise).
 
-There is no queue-position model in 1.221.0: ``prob_fill_on_limit`` (the probability that a touch at
-our price fills us) is the only knob for queue priority. Latency delays order insert/modify/cancel
-messages on their way to the matching engine (base + the specific latency); market data is not
-delayed. Fees default to the instrument's maker/taker rates; a negative maker fee is a rebate.
+Latency delays order insert/modify/cancel messages on their way to the matching engine (base + the
+specific latency); market data is not delayed. Fees default to the instrument's maker/taker rates;
+a negative maker fee is a rebate.
 """
 
 from __future__ import annotations
@@ -41,15 +50,8 @@ from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from nautilus_trader.backtest.config import (
-    BacktestVenueConfig,
-    FeeModelConfig,
-    ImportableFeeModelConfig,
-    ImportableFillModelConfig,
-    ImportableLatencyModelConfig,
-)
+from nautilus_trader.backtest.config import FeeModelConfig
 from nautilus_trader.backtest.models import FeeModel, FillModel, LatencyModel
-from nautilus_trader.common.config import NautilusConfig
 from nautilus_trader.model.enums import (
     AccountType,
     BookType,
@@ -67,24 +69,6 @@ FEE_MODELS = ("maker_taker", "fixed_rates")
 DEFAULT_FILL_MODEL_PATH = "nautilus_trader.backtest.models:FillModel"
 
 
-# -- importable model shims ----------------------------------------------------------------------
-# BacktestNode builds fill/fee models as ``cls(config=cfg)``. Nautilus' FillModel subclasses do not
-# take ``config=``, and its MakerTakerFeeModel cannot override the instrument's rates, so the node
-# path goes through these two small factories; ``add_to_engine`` calls the same functions, which is
-# what guarantees both paths build identical models.
-
-
-class FillModelSpec(NautilusConfig, frozen=True):
-    """Importable config for :func:`build_fill_model` (any FillModel subclass plus its kwargs)."""
-
-    fill_model_path: str = DEFAULT_FILL_MODEL_PATH
-    prob_fill_on_limit: float = 1.0
-    prob_fill_on_stop: float = 1.0
-    prob_slippage: float = 0.0
-    random_seed: int | None = None
-    kwargs: dict[str, Any] | None = None
-
-
 def _resolve(path: str, what: str) -> Any:
     if ":" not in path:
         raise ValueError(f"{what}: expected 'package.module:Name', got {path!r}")
@@ -93,24 +77,6 @@ def _resolve(path: str, what: str) -> Any:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"{what}: cannot import {path!r}: {e}") from e
-
-
-def build_fill_model(config: FillModelSpec) -> FillModel:
-    """Construct the fill model a :class:`FillModelSpec` names.
-
-    Note that ``FillModel.__init__`` reseeds Python's *global* ``random`` module with
-    ``random_seed``: build it right before the run it belongs to.
-    """
-    cls = _resolve(config.fill_model_path, "fill_model_path")
-    if not (isinstance(cls, type) and issubclass(cls, FillModel)):
-        raise ValueError(f"fill_model_path: {config.fill_model_path!r} is not a FillModel class")
-    return cls(
-        prob_fill_on_limit=config.prob_fill_on_limit,
-        prob_fill_on_stop=config.prob_fill_on_stop,
-        prob_slippage=config.prob_slippage,
-        random_seed=config.random_seed,
-        **(config.kwargs or {}),
-    )
 
 
 class FixedRatesFeeModelConfig(FeeModelConfig, frozen=True):
@@ -153,10 +119,13 @@ class FixedRatesFeeModel(FeeModel):
 
 @dataclass(frozen=True, kw_only=True)
 class VenueModelConfig:
-    """The simulated exchange: account, book, latency, fees and fill model.
+    """The simulated exchange: account, book, matching rules, latency, fees and fill model.
 
-    Defaults describe ``BTCUSDT-PERP.BINANCE`` (USD-M perpetual) replayed from L1 quotes + trades
-    with a 100,000 USDT margin account.
+    Defaults describe the realistic setting of NautilusTrader 1.231 for ``BTCUSDT-PERP.BINANCE``
+    (USD-M perpetual) with a 100,000 USDT margin account: queue position and trade execution on,
+    liquidity consumption on where the book has depth. ``book_type`` stays ``L1_MBP`` so a
+    catalog with only quotes and trades runs; the shipped configs choose ``L2_MBP`` where the
+    data has depth.
 
     Parameters
     ----------
@@ -177,7 +146,17 @@ class VenueModelConfig:
         Per-instrument leverage overrides, keyed by instrument id.
     book_type : {"L1_MBP", "L2_MBP", "L3_MBO"}
         The book the matching engine keeps; it also decides which data ``backtests.data`` loads
-        (L1: quotes + trades; L2/L3: deltas + trades). See the module docstring for fill effects.
+        (L1: quotes + trades; L2/L3: delta batches + trades, starting from a full book).
+    trade_execution : bool
+        Trades move the matching engine's market and fill resting orders (both aggressor sides).
+        Required by ``queue_position``.
+    queue_position : bool
+        A resting order fills only after the displayed size ahead of it at placement has traded
+        (or its level was deleted); see the module docstring.
+    liquidity_consumption : bool or None
+        Our fills consume a level's displayed size until fresh data arrives there. None (the
+        default) resolves to True for L2/L3 books and False for L1, where 1.231 cannot combine it
+        with ``queue_position`` (refused).
     latency_base_ns, latency_insert_ns, latency_update_ns, latency_cancel_ns : int
         One-way delay from strategy to matching engine. Insert/update/cancel delay = base +
         specific. All zero gives ``latency_model=None`` (orders act on the very next event).
@@ -190,10 +169,8 @@ class VenueModelConfig:
     fill_model_path : str
         ``module:Class`` of a Nautilus ``FillModel`` (subclass); default the plain FillModel.
     prob_fill_on_limit : float
-        Probability that a touch at our price (book locked at our limit) fills us: a crude
-        stand-in for queue position. 1.0 = always (optimistic).
-    prob_fill_on_stop : float
-        Probability that a stop order fills when the market touches its trigger.
+        Probability that a touch at our price fills us, applied by the fill model on top of the
+        matching rules. Must be 1.0 with ``queue_position`` (the queue is the model of priority).
     prob_slippage : float
         Probability that an aggressive fill slips one tick (L1 only).
     fill_model_kwargs : dict
@@ -201,9 +178,6 @@ class VenueModelConfig:
     seed : int
         Fill-model random seed. FillModel reseeds Python's global ``random``; the same seed and
         config reproduce the same fills.
-    trade_execution : bool
-        Let trades move the matching engine's market. Keep False for market making on L1 in 1.221.0
-        (trades still touch the L1 book; True has asymmetric aggressor semantics).
     bar_execution : bool
         Let bars move the market (off: market makers replay ticks, not bars).
     use_reduce_only, reject_stop_orders, support_gtd_orders : bool
@@ -220,6 +194,9 @@ class VenueModelConfig:
     default_leverage: float = 5.0
     leverages: Mapping[str, float] = field(default_factory=dict)
     book_type: str = "L1_MBP"
+    trade_execution: bool = True
+    queue_position: bool = True
+    liquidity_consumption: bool | None = None
     latency_base_ns: int = 10_000_000
     latency_insert_ns: int = 0
     latency_update_ns: int = 0
@@ -229,11 +206,9 @@ class VenueModelConfig:
     taker_fee: str | None = None
     fill_model_path: str = DEFAULT_FILL_MODEL_PATH
     prob_fill_on_limit: float = 1.0
-    prob_fill_on_stop: float = 1.0
     prob_slippage: float = 0.0
     fill_model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 42
-    trade_execution: bool = False
     bar_execution: bool = False
     use_reduce_only: bool = True
     reject_stop_orders: bool = True
@@ -292,7 +267,28 @@ class VenueModelConfig:
                     raise bad(name, "fee_model='fixed_rates' needs a decimal rate") from e
         elif self.maker_fee is not None or self.taker_fee is not None:
             raise bad("fee_model", "maker_fee/taker_fee are only used with fee_model='fixed_rates'")
-        for name in ("prob_fill_on_limit", "prob_fill_on_stop", "prob_slippage"):
+        for name in ("trade_execution", "queue_position", "bar_execution"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "must be true or false")
+        if self.liquidity_consumption is None:
+            object.__setattr__(self, "liquidity_consumption", self.book_type != "L1_MBP")
+        elif not isinstance(self.liquidity_consumption, bool):
+            raise bad("liquidity_consumption", "must be true, false or null (auto)")
+        if self.queue_position and not self.trade_execution:
+            raise bad("queue_position", "needs trade_execution = true (queues advance on trades)")
+        if self.book_type == "L1_MBP" and self.queue_position and self.liquidity_consumption:
+            raise bad(
+                "liquidity_consumption",
+                "cannot be combined with queue_position on an L1_MBP book in NautilusTrader 1.231 "
+                "(later same-size trades stop filling, nautilus_trader#5017); set it false",
+            )
+        if self.queue_position and float(self.prob_fill_on_limit) != 1.0:
+            raise bad(
+                "prob_fill_on_limit",
+                "must be 1.0 with queue_position = true (the queue already decides who fills at "
+                "our price; a probability on top counts it twice)",
+            )
+        for name in ("prob_fill_on_limit", "prob_slippage"):
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
                 raise bad(name, "must be a probability in [0, 1]")
@@ -373,16 +369,6 @@ class VenueModelConfig:
         out["fill_model_kwargs"] = dict(self.fill_model_kwargs)
         return out
 
-    def fill_model_spec(self) -> FillModelSpec:
-        return FillModelSpec(
-            fill_model_path=self.fill_model_path,
-            prob_fill_on_limit=float(self.prob_fill_on_limit),
-            prob_fill_on_stop=float(self.prob_fill_on_stop),
-            prob_slippage=float(self.prob_slippage),
-            random_seed=self.seed,
-            kwargs=dict(self.fill_model_kwargs) or None,
-        )
-
     def latency_config(self) -> dict[str, int] | None:
         """``LatencyModelConfig`` fields, or None when every latency is zero."""
         cfg = {
@@ -394,7 +380,15 @@ class VenueModelConfig:
         return cfg if any(cfg.values()) else None
 
     def build_fill_model(self) -> FillModel:
-        return build_fill_model(self.fill_model_spec())
+        """The fill model, freshly built: ``FillModel.__init__`` reseeds Python's *global*
+        ``random`` with ``seed``, so build it right before the run it belongs to."""
+        cls = _resolve(self.fill_model_path, "VenueModelConfig.fill_model_path")
+        return cls(
+            prob_fill_on_limit=float(self.prob_fill_on_limit),
+            prob_slippage=float(self.prob_slippage),
+            random_seed=self.seed,
+            **dict(self.fill_model_kwargs),
+        )
 
     def build_latency_model(self) -> LatencyModel | None:
         cfg = self.latency_config()
@@ -409,13 +403,15 @@ class VenueModelConfig:
 
         return MakerTakerFeeModel()
 
-    # -- the two ways into Nautilus ---------------------------------------------------------------
+    # -- into Nautilus ----------------------------------------------------------------------------
 
-    def _matching_rules(self) -> dict[str, bool]:
-        """The venue rules both venue paths pass through unchanged (one list: they cannot diverge)."""
+    def matching_rules(self) -> dict[str, bool]:
+        """The matching-engine switches, as ``add_venue`` / ``SimulatedExchange`` keywords."""
         return {
             "bar_execution": self.bar_execution,
             "trade_execution": self.trade_execution,
+            "queue_position": self.queue_position,
+            "liquidity_consumption": bool(self.liquidity_consumption),
             "use_reduce_only": self.use_reduce_only,
             "reject_stop_orders": self.reject_stop_orders,
             "support_gtd_orders": self.support_gtd_orders,
@@ -452,57 +448,7 @@ class VenueModelConfig:
             fee_model=self.build_fee_model(),
             latency_model=self.build_latency_model(),
             book_type=BookType[self.book_type],
-            **self._matching_rules(),
+            **self.matching_rules(),
         )
         for instrument in instruments:
             engine.add_instrument(instrument)
-
-    def to_backtest_venue_config(self) -> BacktestVenueConfig:
-        """The same venue as a ``BacktestVenueConfig`` for ``BacktestNode``."""
-        latency = self.latency_config()
-        if self.fee_model == "fixed_rates":
-            fee = ImportableFeeModelConfig(
-                fee_model_path="backtests.venue:FixedRatesFeeModel",
-                config_path="backtests.venue:FixedRatesFeeModelConfig",
-                config={"maker_fee": str(self.maker_fee), "taker_fee": str(self.taker_fee)},
-            )
-        else:
-            fee = ImportableFeeModelConfig(
-                fee_model_path="nautilus_trader.backtest.models:MakerTakerFeeModel",
-                config_path="nautilus_trader.backtest.config:MakerTakerFeeModelConfig",
-                config={},
-            )
-        spec = self.fill_model_spec()
-        return BacktestVenueConfig(
-            name=self.venue,
-            oms_type=self.oms_type,
-            account_type=self.account_type,
-            starting_balances=list(self.starting_balances),
-            base_currency=self.base_currency,
-            default_leverage=float(self.default_leverage),
-            leverages={k: float(v) for k, v in dict(self.leverages).items()} or None,
-            fill_model=ImportableFillModelConfig(
-                fill_model_path="backtests.venue:build_fill_model",
-                config_path="backtests.venue:FillModelSpec",
-                config={
-                    "fill_model_path": spec.fill_model_path,
-                    "prob_fill_on_limit": spec.prob_fill_on_limit,
-                    "prob_fill_on_stop": spec.prob_fill_on_stop,
-                    "prob_slippage": spec.prob_slippage,
-                    "random_seed": spec.random_seed,
-                    "kwargs": spec.kwargs,
-                },
-            ),
-            latency_model=(
-                None
-                if latency is None
-                else ImportableLatencyModelConfig(
-                    latency_model_path="nautilus_trader.backtest.models:LatencyModel",
-                    config_path="nautilus_trader.backtest.config:LatencyModelConfig",
-                    config=latency,
-                )
-            ),
-            fee_model=fee,
-            book_type=self.book_type,
-            **self._matching_rules(),
-        )

@@ -48,6 +48,7 @@ def ingest(
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first data problem instead of dropping and counting it.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the quality report as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    checkpoint_interval_s: Annotated[float, typer.Option("--checkpoint-interval-s", min=0.001, help="Stream seconds between two full-book checkpoints (order-book data), so any window starts from a full book.")] = 60.0,
 ) -> None:
     """Clean, validate and write market data into a NautilusTrader Parquet catalog.
 
@@ -65,6 +66,7 @@ def ingest(
         spec_file=instrument_spec,
         strict=strict,
         progress=progress and not as_json and sys.stderr.isatty(),
+        checkpoint_interval_s=checkpoint_interval_s,
     )
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))

@@ -1014,7 +1014,7 @@ def book_top_from_catalog(
     start=None,
     end=None,
 ) -> pd.DataFrame:
-    """:func:`book_top_from_deltas` over the ``order_book_delta`` data of a catalog.
+    """:func:`book_top_from_deltas` over the ``order_book_deltas`` data of a catalog.
 
     The window must start at (or before) a snapshot, otherwise the rebuilt book is partial.
     """

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catalog.checkpoints import CHECKPOINT_DIR, DEFAULT_INTERVAL_S
 from catalog.quality import DataQualityError, QualityReport
 from catalog.writer import CommitSummary, StagedCatalogWriter
 
@@ -74,13 +75,15 @@ def ingest_files(
     strict: bool = False,
     progress: bool = False,
     chunk_rows: int = 250_000,
+    checkpoint_interval_s: float | None = DEFAULT_INTERVAL_S,
     **loader_options: Any,
 ) -> IngestResult:
     """Ingest ``files`` of format ``fmt`` into the catalog at ``catalog_path``.
 
     Either everything lands (merged with existing data, duplicates removed) or nothing does: any
     exception, including ``DataQualityError`` in strict mode or for a broken file, leaves the
-    catalog as it was.
+    catalog as it was. Order-book data also gets a full-book checkpoint every
+    ``checkpoint_interval_s`` of stream time (``catalog.checkpoints``; None: none).
     """
     from catalog.loaders.registry import make_loader
 
@@ -89,7 +92,9 @@ def ingest_files(
     loader = make_loader(fmt, instrument_id=instrument_id, spec_file=spec_file, **loader_options)
     report = QualityReport(source_format=fmt, strict=strict)  # each loader lists the files it reads
     catalog_path = Path(catalog_path)
-    with StagedCatalogWriter(catalog_path, chunk_rows=chunk_rows) as writer:
+    with StagedCatalogWriter(
+        catalog_path, chunk_rows=chunk_rows, checkpoint_interval_s=checkpoint_interval_s,
+    ) as writer:
         stream = loader.iter_data(paths, report)
         if progress:
             from tqdm import tqdm
@@ -102,6 +107,11 @@ def ingest_files(
             raise DataQualityError(f"{paths[0]}: no instrument could be determined from the data")
         writer.add_instruments(instruments)
         summary = writer.commit()
+    if writer.checkpoints_written:
+        report.notes.append(
+            f"{writer.checkpoints_written} full-book checkpoint(s), one per {checkpoint_interval_s:g} s "
+            f"of stream time, in {catalog_path / CHECKPOINT_DIR} (every window starts from a full book)",
+        )
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     report_path = catalog_path / "quality" / f"{stamp}_{fmt}.json"
     seconds = time.perf_counter() - started

@@ -13,6 +13,10 @@ a staged file that overlaps existing files of the same type and instrument is me
 exact duplicate rows removed (so ingesting a file twice keeps one copy), and the merged file
 replaces them. The move is journaled: the files it replaces are first renamed into a trash folder,
 and a journal lists every step, so an interrupted commit is rolled back on the next write.
+
+Book checkpoints (``catalog.checkpoints``) are built from the same stream as it passes through
+``add`` and staged in a second staging catalog; ``commit`` moves both in one journaled step, so a
+catalog never holds data without its checkpoints or the reverse.
 """
 
 from __future__ import annotations
@@ -31,13 +35,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from nautilus_trader.core.data import Data
+from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas
+from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+from catalog.checkpoints import CHECKPOINT_DIR, DEFAULT_INTERVAL_S, CheckpointBuilder
 
 STAGING_PREFIX = ".amm-staging-"
 TRASH_PREFIX = ".amm-trash-"
 JOURNAL_NAME = ".amm-commit-journal.json"
 _ROW_INDEX = "__amm_row__"
+DATA_ROOTS = ("data", f"{CHECKPOINT_DIR}/data")
+"""Directories (relative to a catalog or staging root) whose files a commit moves: data, checkpoints."""
 
 
 def _parse_interval(path: Path) -> tuple[int, int] | None:
@@ -74,12 +84,19 @@ class StagedCatalogWriter:
         Objects held in memory before a chunk is written to staging. A chunk is only cut where
         ``ts_init`` strictly increases, so one type's files never share a timestamp (the catalog
         requires disjoint intervals) and an order-book batch never straddles two files.
+    checkpoint_interval_s : float or None
+        Stream seconds between two book checkpoints per instrument; None writes none.
 
     Use as a context manager: leaving the block with an exception discards the staging area and the
     target catalog is untouched.
     """
 
-    def __init__(self, catalog_path: Path, chunk_rows: int = 250_000) -> None:
+    def __init__(
+        self,
+        catalog_path: Path,
+        chunk_rows: int = 250_000,
+        checkpoint_interval_s: float | None = DEFAULT_INTERVAL_S,
+    ) -> None:
         self.catalog_path = Path(catalog_path)
         self.chunk_rows = chunk_rows
         self.catalog_path.mkdir(parents=True, exist_ok=True)
@@ -87,6 +104,14 @@ class StagedCatalogWriter:
         recover(self.catalog_path)
         self._stage_dir = self.catalog_path / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         self._stage = ParquetDataCatalog(str(self._stage_dir))
+        self._checkpoint_stage = ParquetDataCatalog(str(self._stage_dir / CHECKPOINT_DIR))
+        self._checkpoints = (
+            None
+            if checkpoint_interval_s is None
+            else CheckpointBuilder(int(checkpoint_interval_s * 1e9), anchored=self._series_starts_here)
+        )
+        self._checkpoint_buffer: list[OrderBookDelta] = []
+        self.checkpoints_written = 0
         self._buffer: list[Data] = []
         self._last_ts: int | None = None
         self._instruments: dict[str, Instrument] = {}
@@ -105,6 +130,16 @@ class StagedCatalogWriter:
             self._flush()
         self._buffer.append(obj)
         self._last_ts = ts
+        if self._checkpoints is not None and isinstance(obj, (OrderBookDelta, OrderBookDeltas)):
+            for image in self._checkpoints.add(obj):
+                self._checkpoint_buffer.extend(image.to_deltas().deltas)
+                self.checkpoints_written += 1
+
+    def _series_starts_here(self, instrument_id: InstrumentId, first_ts: int) -> bool:
+        """No delta of the instrument in the catalog before ``first_ts``: the book starts empty here."""
+        target = ParquetDataCatalog(str(self.catalog_path))
+        spans = target.get_intervals(OrderBookDelta, instrument_id.value)
+        return not any(lo < first_ts for lo, _ in spans)
 
     def extend(self, objs: Iterable[Data]) -> None:
         for obj in objs:
@@ -115,15 +150,21 @@ class StagedCatalogWriter:
             self._instruments[instrument.id.value] = instrument
 
     def _flush(self) -> None:
-        if not self._buffer:
-            return
-        self._stage.write_data(self._buffer)
-        self._buffer = []
+        if self._buffer:
+            self._stage.write_data(self._buffer)
+            self._buffer = []
+        if self._checkpoint_buffer:
+            self._checkpoint_stage.write_data(self._checkpoint_buffer)
+            self._checkpoint_buffer = []
 
     # -- commit / abort --------------------------------------------------------------------------
 
     def commit(self) -> CommitSummary:
         """Move everything staged into the catalog (merging overlaps, removing duplicates)."""
+        if self._checkpoints is not None:
+            for image in self._checkpoints.finish():
+                self._checkpoint_buffer.extend(image.to_deltas().deltas)
+                self.checkpoints_written += 1
         self._flush()
         if self._instruments:
             # Instruments carry ts_init=0 unless the source dated them: one file per definition.
@@ -166,10 +207,12 @@ def _lock_catalog(catalog_path: Path):  # noqa: ANN202 - returns an open file ob
 
 
 def _leaf_dirs(root: Path) -> list[Path]:
-    data = root / "data"
-    if not data.exists():
-        return []
-    return sorted({p.parent for p in data.rglob("*.parquet")})
+    leaves: set[Path] = set()
+    for sub in DATA_ROOTS:
+        data = root / sub
+        if data.exists():
+            leaves.update(p.parent for p in data.rglob("*.parquet"))
+    return sorted(leaves)
 
 
 def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -225,7 +268,8 @@ def _merge_tables(files: list[Path]) -> tuple[pa.Table, int]:
 
 
 def _class_of(leaf: Path, root: Path) -> str:
-    return leaf.relative_to(root / "data").parts[0]
+    rel = leaf.relative_to(root).parts
+    return rel[1] if rel[0] == "data" else f"{rel[0]}/{rel[2]}"
 
 
 def _commit_staging(stage_dir: Path, catalog_path: Path) -> CommitSummary:

@@ -101,6 +101,8 @@ class DatabentoLoader(SpecLoader):
                     definitions[inst.id.value] = inst
         has_trades_file = any(s == "trades" for s in schemas.values())
         data_paths = [p for p in paths if schemas[p] != "definition"]
+        for path in data_paths:
+            self._prime_precisions(path, definitions)
         first_ts: dict[str, int] = {}
         streams = [
             self._stream(p, schemas[p], include_trades=not has_trades_file, report=report)
@@ -123,6 +125,38 @@ class DatabentoLoader(SpecLoader):
         if schema is None:
             raise DataQualityError(f"{path}: DBN file with mixed schemas is not supported")
         return str(schema)
+
+    def _prime_precisions(self, path: Path, definitions: dict[str, Instrument]) -> None:
+        """Give Nautilus the price precision of every symbol ``path`` holds, before decoding it.
+
+        Why: Nautilus 1.231's loader needs each symbol's precision up front (from a loaded
+        definition, or ``set_price_precision``) and fails otherwise; 1.221 guessed it. A symbol
+        without a definition among the inputs takes it from its spec (``instrument_id``) or from
+        a definition of the same product, as its derived instrument does
+        (:meth:`_resolve_instruments`).
+        """
+        loader = self._nautilus()
+        known = loader.get_price_precisions()
+        dataset, symbols = _metadata_symbols(path)
+        for raw in symbols:
+            if raw in known:
+                continue
+            iid = self.instrument_id or f"{raw}.{dataset.split('.')[0]}"
+            precision = None
+            if self.instrument_id:
+                try:
+                    precision = get_spec(iid, self.spec_file).price_precision
+                except ValueError:
+                    precision = None
+            if precision is None:
+                template = _template_for(iid, definitions.values())
+                if template is None:
+                    raise DataQualityError(
+                        f"no instrument definition for {iid}: add its Databento 'definition' "
+                        f"file to the inputs (or pass --instrument with an --instrument-spec)",
+                    )
+                precision = template.price_precision
+            loader.set_price_precision(raw, precision)
 
     def _load(self, path: Path, include_trades: bool = False) -> list:
         iid = InstrumentId.from_str(self.instrument_id) if self.instrument_id else None
@@ -284,6 +318,31 @@ def _ref_price(obj: Data) -> float:
     if isinstance(obj, TradeTick):
         return obj.price.as_double()
     return np.nan
+
+
+def _metadata_symbols(path: Path) -> tuple[str, list[str]]:
+    """``(dataset, raw symbols)`` from a DBN file's metadata header (symbology mappings)."""
+    import databento_dbn
+    import zstandard
+
+    decoder = databento_dbn.DBNDecoder()
+    try:
+        with open(path, "rb") as raw:
+            stream = zstandard.ZstdDecompressor().stream_reader(raw) if _is_zstd(path) else raw
+            while True:
+                block = stream.read(1 << 16)
+                if block:
+                    decoder.write(block)
+                for rec in decoder.decode():
+                    if isinstance(rec, databento_dbn.Metadata):
+                        return rec.dataset, sorted(set(rec.mappings) | set(rec.symbols))
+                if not block:
+                    break
+    except (OSError, zstandard.ZstdError) as e:
+        raise DataQualityError(f"{path}: cannot read: {e}") from e
+    except Exception as e:  # noqa: BLE001 - dbn raises plain Exception subclasses
+        raise DataQualityError(f"{path}: corrupt DBN data: {e}") from e
+    raise DataQualityError(f"{path}: no DBN metadata header")
 
 
 def _is_zstd(path: Path) -> bool:

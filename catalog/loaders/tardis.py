@@ -20,10 +20,11 @@ drops with their line number, and measures the price / size precision; pass 2 st
 that passed through the Nautilus loader with that explicit precision. If pass 1 dropped rows, pass
 2 reads a filtered temporary copy (same lines minus the dropped ones).
 
-What this loader adds to Nautilus' output: a ``CLEAR`` delta (flags ``F_SNAPSHOT``) before each
-run of ``is_snapshot=true`` rows of an incremental book, because Tardis starts a new snapshot after
-every reconnect and the Nautilus loader emits its rows as plain ``ADD``s, which would leave stale
-levels in the book.
+Snapshots of an incremental book: Tardis starts a new snapshot after every reconnect. Nautilus
+1.231's loader emits a ``CLEAR`` delta (flags ``F_SNAPSHOT``) before each run of
+``is_snapshot=true`` rows and closes every batch with ``F_LAST`` (1.221 did neither, and this
+loader inserted the ``CLEAR`` itself); pass 1 counts the runs so that pass 2 can check that
+Nautilus produced exactly one object per kept row plus one ``CLEAR`` per run.
 
 Ordering: ``ts_init`` = Tardis ``local_timestamp`` (arrival time), ``ts_event`` = ``timestamp``.
 Rows whose ``local_timestamp`` goes backwards are dropped (``out_of_order``); files are merged by
@@ -41,9 +42,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from nautilus_trader.core.data import Data
-from nautilus_trader.model.data import OrderBookDelta
-from nautilus_trader.model.enums import BookAction
+from nautilus_trader.model.data import BookOrder, OrderBookDelta, OrderBookDepth10
+from nautilus_trader.model.enums import BookAction, OrderSide
 from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.objects import Price, Quantity
 
 from catalog.instruments import InstrumentSpec, build_instrument, get_spec, load_specs
 from catalog.loaders.tabular import (
@@ -108,7 +110,7 @@ class _FileScan:
     dropped_lines: set[int] = field(default_factory=set)
     price_decimals: int = 0
     size_decimals: int = 0
-    snapshot_starts: set[int] = field(default_factory=set)  # ordinals (among kept rows)
+    snapshot_runs: int = 0  # runs of is_snapshot rows: Nautilus emits one CLEAR before each
     symbols: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -187,7 +189,6 @@ class TardisLoader(SpecLoader):
         kind = detect_kind(path, [c.strip() for c in header.split(",")])
         scan = _FileScan(path=path, kind=kind)
         checker = RowChecker(report, path, self.check)
-        ordinal = 0
         prev_snapshot = False
         rows = 0
         for chunk, lines in read_csv_chunks(path, self.check.chunk_rows, header=True):
@@ -213,13 +214,11 @@ class TardisLoader(SpecLoader):
             if kind == "incremental_book_L2":
                 snap = kept["is_snapshot"].str.strip().str.lower().eq("true").to_numpy()
                 prev = np.concatenate(([prev_snapshot], snap[:-1])) if len(snap) else snap
-                starts = np.flatnonzero(snap & ~prev)
-                scan.snapshot_starts.update((starts + ordinal).tolist())
+                scan.snapshot_runs += int(np.count_nonzero(snap & ~prev))
                 if len(snap):
                     prev_snapshot = bool(snap[-1])
             scan.symbols.update(zip(kept["exchange"], kept["symbol"], strict=True))
             scan.kept += int(keep.sum())
-            ordinal += int(keep.sum())
         if rows == 0:
             raise DataQualityError(f"{path}: no data rows (header only)")
         return scan
@@ -316,22 +315,18 @@ class TardisLoader(SpecLoader):
                 case _:
                     levels = int(scan.kind.rsplit("_", 1)[1])
                     chunks = loader.stream_depth10(path, levels, chunk_size=chunk)
-            ordinal = 0
+            produced = 0
+            depth = scan.kind not in ("trades", "quotes", "incremental_book_L2")
             for objs in _named(chunks, scan.path):
                 for obj in objs:
-                    if ordinal in scan.snapshot_starts:
-                        yield OrderBookDelta.clear(
-                            obj.instrument_id,
-                            0,
-                            obj.ts_event,
-                            obj.ts_init,
-                        )
-                    ordinal += 1
+                    if depth:
+                        obj = _pad_depth(obj, price_prec, size_prec)
+                    produced += 1
                     yield obj
-            if ordinal != scan.kept:
+            if produced != scan.kept + scan.snapshot_runs:
                 raise DataQualityError(
-                    f"{scan.path}: Nautilus' Tardis loader produced {ordinal} objects from "
-                    f"{scan.kept} validated rows",
+                    f"{scan.path}: Nautilus' Tardis loader produced {produced} objects from "
+                    f"{scan.kept} validated rows and {scan.snapshot_runs} snapshot(s)",
                 )
         finally:
             if tmp is not None:
@@ -370,6 +365,43 @@ def _precisions(obj: Data) -> tuple[int, int]:
         level = obj.bids[0]
         return level.price.precision, level.size.precision
     return obj.price.precision, obj.size.precision
+
+
+def _pad_depth(depth: OrderBookDepth10, price_prec: int, size_prec: int) -> OrderBookDepth10:
+    """Re-pad a snapshot's empty levels with the instrument's precisions.
+
+    Why: Nautilus 1.231's Tardis loader pads a ``book_snapshot_5`` out to ten levels with null
+    orders of precision 0, and its own catalog writer then refuses the row ("Mixed metadata at
+    row 0"). The empty levels are rebuilt as null orders at the real precisions; the filled
+    levels are kept as they are.
+    """
+    def pad(orders: list[BookOrder]) -> tuple[list[BookOrder], bool]:
+        changed = False
+        out = []
+        for o in orders:
+            if o.side == OrderSide.NO_ORDER_SIDE and (
+                o.price.precision != price_prec or o.size.precision != size_prec
+            ):
+                o = BookOrder(OrderSide.NO_ORDER_SIDE, Price(0, price_prec), Quantity(0, size_prec), 0)
+                changed = True
+            out.append(o)
+        return out, changed
+
+    bids, bids_changed = pad(depth.bids)
+    asks, asks_changed = pad(depth.asks)
+    if not (bids_changed or asks_changed):
+        return depth
+    return OrderBookDepth10(
+        depth.instrument_id,
+        bids,
+        asks,
+        depth.bid_counts,
+        depth.ask_counts,
+        depth.flags,
+        depth.sequence,
+        depth.ts_event,
+        depth.ts_init,
+    )
 
 
 def _filtered_copy(path: Path, dropped: set[int]) -> Path:

@@ -25,12 +25,16 @@ def test_config_parses_and_builds_strategy_configs(path):
         cfg = resolve_config_path(s.config_path).parse(__import__("json").dumps(dict(s.config)))
         assert str(cfg.instrument_id) == spec.instrument_id
         assert cfg.book_type == spec.venue.book_type
-    spec.venue.to_backtest_venue_config()
+    # the realistic 1.231 setting where the data has depth (both captures have depth streams)
+    venue = spec.venue
+    assert (venue.book_type, venue.trade_execution, venue.queue_position, venue.liquidity_consumption) == (
+        "L2_MBP", True, True, True,
+    )
 
 
 @pytest.mark.slow
 def test_usdm_baselines_on_real_capture(tmp_path):
-    """binance_ws/usdm/btcusdt_20240808.gz (6 min, L1): all three baselines trade (~30 s)."""
+    """binance_ws/usdm/btcusdt_20240808.gz (6 min, L2 + queue): all three baselines trade."""
     from catalog.ingest import ingest_files
     from catalog.settings import data_file
 
@@ -41,8 +45,11 @@ def test_usdm_baselines_on_real_capture(tmp_path):
     spec = load_run_config(CONFIGS[[p.name for p in CONFIGS].index("usdm_btcusdt_baselines.toml")])
     spec = spec.with_overrides(catalog=catalog, out_dir=tmp_path / "runs")
     res = run_backtest(spec, progress=False, tearsheets=True)
+    from backtests.data import load_window
+
+    window = load_window(catalog, spec.instrument_id, None, None, spec.venue.book_type)
     for s in res.strategies:
-        assert s.events == 66089 + 21313  # quotes + trades of the capture
+        assert s.events == len(window.data)  # delta batches + trades + quotes of the capture
         assert s.metrics["fills"] > 0, s.name
         assert s.metrics["samples"] > 300
         assert s.metrics["inventory_max_abs"] <= 0.010 + 1e-9

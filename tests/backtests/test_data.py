@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from nautilus_trader.model.data import OrderBookDelta, QuoteTick, TradeTick
+from nautilus_trader.model.data import OrderBookDeltas, QuoteTick, TradeTick
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from backtests.data import CatalogDataError, classes_to_load, data_span, load_window, to_ns
+from backtests.data import CatalogDataError, data_span, load_window, monotonic_ts_event, to_ns
 
 from .conftest import INSTRUMENT_ID
 
@@ -15,7 +15,8 @@ END_NS = 1610064046674000000
 
 
 def test_l1_window_has_quotes_and_trades_sorted(l1_catalog):
-    inst, data = load_window(l1_catalog, INSTRUMENT_ID, None, None, "L1_MBP")
+    window = load_window(l1_catalog, INSTRUMENT_ID, None, None, "L1_MBP")
+    inst, data = window.instrument, window.data
     assert str(inst.id) == INSTRUMENT_ID
     kinds = {type(d) for d in data}
     assert kinds == {QuoteTick, TradeTick}
@@ -25,22 +26,33 @@ def test_l1_window_has_quotes_and_trades_sorted(l1_catalog):
 
 
 def test_window_bounds_are_applied(l1_catalog):
-    _, data = load_window(l1_catalog, INSTRUMENT_ID, "2021-01-08T00:00:10Z", "2021-01-08T00:00:20Z", "L1_MBP")
+    data = load_window(l1_catalog, INSTRUMENT_ID, "2021-01-08T00:00:10Z", "2021-01-08T00:00:20Z", "L1_MBP").data
     lo, hi = to_ns("2021-01-08T00:00:10Z"), to_ns("2021-01-08T00:00:20Z")
     assert data and all(lo <= d.ts_init <= hi for d in data)
 
 
-def test_l2_window_has_deltas_trades_no_quotes(l2_catalog):
-    _, data = load_window(l2_catalog, INSTRUMENT_ID, None, None, "L2_MBP")
+def test_l2_window_has_delta_batches_trades_no_quotes(l2_catalog):
+    data = load_window(l2_catalog, INSTRUMENT_ID, None, None, "L2_MBP").data
     kinds = {type(d) for d in data}
-    assert OrderBookDelta in kinds and TradeTick in kinds and QuoteTick not in kinds
+    assert kinds == {OrderBookDeltas, TradeTick}
+    # one batch per message (CLEAR + bid + ask per fixture quote), never single deltas
+    assert all(len(d.deltas) == 3 for d in data if isinstance(d, OrderBookDeltas))
+
+
+def test_l1_ts_event_is_made_non_decreasing_in_replay_order(l1_catalog):
+    data = load_window(l1_catalog, INSTRUMENT_ID, None, None, "L1_MBP").data
+    late = [d for d in data if isinstance(d, TradeTick)][5]
+    early = TradeTick(late.instrument_id, late.price, late.size, late.aggressor_side, late.trade_id,
+                      late.ts_event - 10, late.ts_init + 1)
+    out, raised = monotonic_ts_event([late, early])
+    assert raised == 1
+    assert (out[1].ts_event, out[1].ts_init) == (late.ts_event, late.ts_init + 1)
+    assert out[1].price == late.price and out[0] is late
 
 
 def test_l2_needs_deltas(l1_catalog):
     with pytest.raises(CatalogDataError, match="no OrderBookDelta data for BTCUSDT.BINANCE.*amm ingest"):
         load_window(l1_catalog, INSTRUMENT_ID, None, None, "L2_MBP")
-    with pytest.raises(CatalogDataError, match="OrderBookDelta"):
-        classes_to_load(l1_catalog, INSTRUMENT_ID, "L2_MBP")
 
 
 def test_missing_instrument_and_catalog(l1_catalog, tmp_path):

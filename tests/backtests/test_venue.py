@@ -1,4 +1,4 @@
-"""VenueModelConfig: validation names the field; both construction paths build the same venue."""
+"""VenueModelConfig: validation names the field; the matching rules reach the engine as stated."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from decimal import Decimal
 
 import pytest
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-from nautilus_trader.backtest.models import LatencyModel
-from nautilus_trader.backtest.node import get_fee_model, get_fill_model, get_latency_model
+from nautilus_trader.backtest.models import FillModel, LatencyModel
 from nautilus_trader.config import LoggingConfig
-from nautilus_trader.model.enums import LiquiditySide
+from nautilus_trader.model.enums import BookType, LiquiditySide
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
@@ -31,6 +30,10 @@ from backtests.venue import FixedRatesFeeModel, VenueModelConfig
         ({"fill_model_path": "nautilus_trader.backtest.models:LatencyModel"}, "fill_model_path"),
         ({"fill_model_kwargs": {"nope": 1}}, "fill_model_kwargs"),
         ({"account_type": "CASH", "base_currency": None, "starting_balances": ("1 BTC", "10 USDT")}, "default_leverage"),
+        ({"queue_position": True, "trade_execution": False}, "queue_position"),
+        ({"book_type": "L1_MBP", "liquidity_consumption": True}, "liquidity_consumption"),
+        ({"prob_fill_on_limit": 0.5}, "prob_fill_on_limit"),
+        ({"queue_position": "yes"}, "queue_position"),
     ],
 )
 def test_validation_names_the_field(kwargs, field):
@@ -44,6 +47,10 @@ def test_keyword_only_with_perp_defaults():
     v = VenueModelConfig()
     assert (v.venue, v.oms_type, v.account_type, v.book_type) == ("BINANCE", "NETTING", "MARGIN", "L1_MBP")
     assert v.starting_balances == ("100000 USDT",)
+    # the realistic 1.231 matching rules by default; liquidity consumption resolved per book type
+    assert (v.trade_execution, v.queue_position, v.liquidity_consumption) == (True, True, False)
+    assert VenueModelConfig(book_type="L2_MBP").liquidity_consumption is True
+    assert VenueModelConfig(book_type="L1_MBP", queue_position=False, liquidity_consumption=True).liquidity_consumption
 
 
 def test_from_dict_rejects_unknown_keys():
@@ -51,32 +58,48 @@ def test_from_dict_rejects_unknown_keys():
         VenueModelConfig.from_dict({"latency_ms": 3}, where="cfg.toml: [venue]")
 
 
-def test_node_and_engine_paths_build_identical_models():
+class _RecordingEngine:
+    """Stands in for ``BacktestEngine``: keeps what ``add_venue`` was given."""
+
+    def __init__(self) -> None:
+        self.venue_kwargs: dict = {}
+        self.instruments: list = []
+
+    def add_venue(self, **kwargs) -> None:
+        self.venue_kwargs = kwargs
+
+    def add_instrument(self, instrument) -> None:
+        self.instruments.append(instrument)
+
+
+def test_add_to_engine_passes_every_matching_rule_and_model():
     v = VenueModelConfig(
+        book_type="L2_MBP",
         latency_base_ns=2_000_000,
         latency_cancel_ns=500_000,
-        prob_fill_on_limit=0.3,
         prob_slippage=0.1,
         seed=7,
         fee_model="fixed_rates",
         maker_fee="-0.0001",
         taker_fee="0.0004",
     )
-    bvc = v.to_backtest_venue_config()
-    assert bvc.name == "BINANCE" and bvc.book_type == "L1_MBP" and bvc.trade_execution is False
-    node_fill, own_fill = get_fill_model(bvc), v.build_fill_model()
-    for attr in ("prob_fill_on_limit", "prob_fill_on_stop", "prob_slippage"):
-        assert getattr(node_fill, attr) == getattr(own_fill, attr)
-    assert type(node_fill) is type(own_fill)
-    node_lat = get_latency_model(bvc)
-    assert isinstance(node_lat, LatencyModel)
-    assert node_lat.base_latency_nanos == 2_000_000
-    assert node_lat.cancel_latency_nanos == 2_500_000  # base + specific
-    assert isinstance(get_fee_model(bvc), FixedRatesFeeModel)
+    engine = _RecordingEngine()
+    v.add_to_engine(engine, [TestInstrumentProvider.btcusdt_perp_binance()])
+    kw = engine.venue_kwargs
+    assert (kw["trade_execution"], kw["queue_position"], kw["liquidity_consumption"]) == (True, True, True)
+    assert kw["book_type"] == BookType.L2_MBP and kw["bar_execution"] is False
+    assert type(kw["fill_model"]) is FillModel
+    assert (kw["fill_model"].prob_fill_on_limit, kw["fill_model"].prob_slippage) == (1.0, 0.1)
+    lat = kw["latency_model"]
+    assert isinstance(lat, LatencyModel)
+    assert lat.base_latency_nanos == 2_000_000
+    assert lat.cancel_latency_nanos == 2_500_000  # base + specific
+    assert isinstance(kw["fee_model"], FixedRatesFeeModel)
+    assert len(engine.instruments) == 1
 
 
 def test_zero_latency_means_no_latency_model():
-    assert VenueModelConfig(latency_base_ns=0).to_backtest_venue_config().latency_model is None
+    assert VenueModelConfig(latency_base_ns=0).latency_config() is None
     assert VenueModelConfig(latency_base_ns=0).build_latency_model() is None
 
 
@@ -128,11 +151,13 @@ def test_parse_overrides_reads_each_value_as_its_field_type():
         "fee_model=fixed_rates", "maker_fee=-0.00005", "taker_fee=0.00025",
         "latency_base_ns=5000000", "prob_fill_on_limit=0.7", "use_reduce_only=false",
         'starting_balances=["1000 USDT"]', "leverages={BTCUSDT-PERP.BINANCE: 3}",
+        "queue_position=false", "liquidity_consumption=null",
     ])
     assert got == {
         "fee_model": "fixed_rates", "maker_fee": "-0.00005", "taker_fee": "0.00025",
         "latency_base_ns": 5_000_000, "prob_fill_on_limit": 0.7, "use_reduce_only": False,
         "starting_balances": ["1000 USDT"], "leverages": {"BTCUSDT-PERP.BINANCE": 3},
+        "queue_position": False, "liquidity_consumption": None,
     }
     # fee rates stay exact decimal strings (a float would print -5e-05)
     venue = VenueModelConfig().with_overrides(got)

@@ -80,7 +80,7 @@ def test_spot_session_counts_and_report(capsys, tmp_path):
     summary = info(capsys, catalog)
     assert rows(summary, "quote_tick", "BTCUSDT.BINANCE") == 73_174
     assert rows(summary, "trade_tick", "BTCUSDT.BINANCE") == 19_904
-    assert rows(summary, "order_book_delta", "BTCUSDT.BINANCE") == report["rows_written"]["OrderBookDelta"]
+    assert rows(summary, "order_book_deltas", "BTCUSDT.BINANCE") == report["rows_written"]["OrderBookDelta"]
     assert [i["id"] for i in summary["instruments"]] == ["BTCUSDT.BINANCE"]
     assert summary["instruments"][0]["type"] == "CurrencyPair"
     quotes = next(d for d in summary["data"] if d["type"] == "quote_tick")
