@@ -203,6 +203,22 @@ class _BookState:
         return image
 
 
+def book_images(data: Iterable[Data], interval_ns: int) -> list[BookImage]:
+    """Images of the book every ``interval_ns`` over a replay window that opens with its full book.
+
+    ``data`` is a window of :func:`backtests.data.load_window` (any types; only book items are
+    used). The first image is at the first book event. The RL environment starts its episodes
+    from these (in memory; nothing is written).
+    """
+    builder = CheckpointBuilder(interval_ns, anchored=lambda _iid, _ts: True)
+    images: list[BookImage] = []
+    for item in data:
+        if isinstance(item, (OrderBookDeltas, OrderBookDelta)):
+            images.extend(builder.add(item))
+    images.extend(builder.finish())
+    return images
+
+
 # -- reading -------------------------------------------------------------------------------------
 
 

@@ -33,9 +33,12 @@ Errors
     out of :meth:`step`/:meth:`reset`; the episode is then over and the next ``reset()`` starts
     a fresh engine. Nothing can hang: there is no second thread with the greenlet channel.
 L2 data
-    Deltas only make a book from a snapshot on. For episodes starting mid-stream the environment
-    inserts a full snapshot of the replayed book every ``book_checkpoint_s`` (built once, with the
-    feature module's ``L2Ladder``) and starts the engine at the checkpoint before the warm-up.
+    The window comes from :func:`backtests.data.load_window`, so it opens with the full book
+    (``catalog.checkpoints``). For episodes starting later, the book is imaged in memory every
+    ``book_checkpoint_s`` of the window (:func:`catalog.checkpoints.book_images`, Nautilus'
+    ``OrderBook``), and an episode's feed is that image as one snapshot batch followed by the
+    window's own events after it. The image is never part of the stream of a later episode: with
+    queue position on, a snapshot in mid-stream would reset every resting order's queue to zero.
 """
 
 from __future__ import annotations
@@ -51,20 +54,15 @@ from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas
-from nautilus_trader.model.enums import BookAction, OrderSide, RecordFlag
 from nautilus_trader.model.identifiers import TraderId
 from nautilus_trader.model.instruments import Instrument
-from nautilus_trader.model.objects import Price, Quantity
-from nautilus_trader.model.data import BookOrder
 
 from backtests.data import data_span, load_window, to_ns
-from catalog.features import L2Ladder
+from catalog.checkpoints import BookImage, book_images
 from rl.config import EnvConfig
 from rl.host import EngineDone, EnvHostStrategy, StepResult, build_codecs, make_channel
 
 ENV_ID = "amm/MarketMaking-v0"
-CHECKPOINT_LEVELS = 1_000
-"""Levels per side kept in an inserted book snapshot (a Binance REST snapshot holds 1,000)."""
 STRATEGY_ID = "RLHost-001"
 FEED_STREAM = "episode"
 """Name of the engine data stream an :class:`EpisodeFeed` attaches."""
@@ -106,23 +104,16 @@ class MarketMakingEnv(gym.Env):
             span = data_span(config.catalog_path, agent.instrument_id)
             start_ns = span[0] if start_ns is None else start_ns
             end_ns = span[1] if end_ns is None else end_ns
-        l2 = agent.book_type != "L1_MBP"
-        # L2: read from the stream start so the book is complete, then keep the window.
-        instrument, data = load_window(
-            config.catalog_path,
-            agent.instrument_id,
-            None if l2 else start_ns,
-            end_ns,
-            config.venue.book_type,
-        )
-        self._checkpoints_ns: list[int] = []
-        if l2:
-            data, self._checkpoints_ns = with_book_checkpoints(
-                data, instrument, int(config.book_checkpoint_s * 1e9), keep_from_ns=start_ns,
-            )
-            start_ns = max(start_ns, self._checkpoints_ns[0])
+        window = load_window(config.catalog_path, agent.instrument_id, start_ns, end_ns, config.venue.book_type)
+        instrument, data = window.instrument, window.data
+        self._images: list[BookImage] = []
+        if agent.book_type != "L1_MBP":
+            self._images = book_images(data, int(config.book_checkpoint_s * 1e9))
+            if not self._images:
+                raise ValueError("L2 environment: the window holds no order book deltas")
+            start_ns = max(start_ns, self._images[0].ts_ns)
+        self._checkpoints_ns: list[int] = [image.ts_ns for image in self._images]
         self.instrument: Instrument = instrument
-        self._data: list[Data] = data
         self._feed = EpisodeFeed(data)
         self._window = (start_ns, end_ns)
         self._events_per_s = len(data) / max(1e-9, (end_ns - start_ns) / 1e9)
@@ -178,7 +169,11 @@ class MarketMakingEnv(gym.Env):
         # FillModel draws from Python's global `random` (NOTES §2): seed it per episode.
         random.seed(fill_seed)
         self._running = True
-        self._feed.attach(engine, run_start_ns)
+        if self._images:
+            image = self._images[self._checkpoints_ns.index(run_start_ns)]
+            self._feed.attach_after_image(engine, image.to_deltas())
+        else:
+            self._feed.attach(engine, run_start_ns)
         end_ns = self._feed.end_ns
         result = self._start(lambda: engine.run(start=run_start_ns, end=end_ns, streaming=True))
         result.info["fill_seed"] = fill_seed
@@ -336,9 +331,15 @@ class EpisodeFeed:
             raise ValueError("EpisodeFeed: no data")
         self._data = data
         self._ts = [d.ts_init for d in data]
+        self._is_book = [isinstance(d, (OrderBookDeltas, OrderBookDelta)) for d in data]
         if any(b < a for a, b in zip(self._ts, self._ts[1:])):
             raise ValueError("EpisodeFeed: data must be sorted by ts_init")
         self._chunk = chunk
+
+    @property
+    def data(self) -> list[Data]:
+        """The window's events, sorted by ``ts_init``."""
+        return self._data
 
     @property
     def end_ns(self) -> int:
@@ -353,6 +354,8 @@ class EpisodeFeed:
         but no book" flags, which describe the static list only.
         """
         one_of_each = list({type(d): d for d in self._data}.values())
+        # book data first: add_data looks at the first item only to decide it holds a book
+        one_of_each.sort(key=lambda d: not isinstance(d, (OrderBookDeltas, OrderBookDelta)))
         engine.add_data(one_of_each, sort=False)
         engine.clear_data()
 
@@ -360,8 +363,23 @@ class EpisodeFeed:
         """Stream the data from the first event at or after ``start_ns`` into ``engine``."""
         engine.add_data_iterator(FEED_STREAM, self._chunks(bisect.bisect_left(self._ts, start_ns)))
 
-    def _chunks(self, first: int) -> Iterator[list[Data]]:
+    def attach_after_image(self, engine: BacktestEngine, image: OrderBookDeltas) -> None:
+        """Stream ``image`` (the book at its ``ts_init`` T), then the data it does not contain.
+
+        The image holds every book event with ``ts_init <= T``; the stream goes on with the
+        other events at T (trades, quotes) and everything after T.
+        """
+        t = image.ts_init
+        first = bisect.bisect_left(self._ts, t)
+        last = bisect.bisect_right(self._ts, t)
+        while first < last and self._is_book[first]:
+            first += 1
+        engine.add_data_iterator(FEED_STREAM, self._chunks(first, head=[image]))
+
+    def _chunks(self, first: int, head: list[Data] | None = None) -> Iterator[list[Data]]:
         data, chunk = self._data, self._chunk
+        if head:
+            yield head
         for i in range(first, len(data), chunk):
             yield data[i : i + chunk]
 
@@ -371,87 +389,3 @@ def _dispose(engine: BacktestEngine) -> None:
     if engine.kernel.trader.is_running:
         engine.end()
     engine.dispose()
-
-
-# -- L2 checkpoints ---------------------------------------------------------------------------------
-
-
-def with_book_checkpoints(
-    data: list[Data],
-    instrument: Instrument,
-    interval_ns: int,
-    *,
-    keep_from_ns: int,
-) -> tuple[list[Data], list[int]]:
-    """Insert full book snapshots into an L2 stream so a replay can start at any checkpoint.
-
-    The stream must start with a snapshot. The book is rebuilt with ``L2Ladder``; every
-    ``interval_ns`` (after a delta closing its batch, ``F_LAST``, and where the next event is at
-    least 2 ns later) a batch ``CLEAR + ADD`` of the best :data:`CHECKPOINT_LEVELS` levels per side
-    is inserted at ``ts + 1 ns``. It restates the book near the touch (levels further away are
-    dropped, for every replay alike); applied to an empty book (a replay starting there) it
-    creates the book. Data before the last checkpoint at or before ``keep_from_ns`` is
-    dropped.
-
-    Returns
-    -------
-    (data, checkpoints_ns)
-        The new stream and the checkpoint times (each a valid ``engine.run(start=...)``).
-    """
-    iid = instrument.id
-    price_prec, size_prec = instrument.price_precision, instrument.size_precision
-    ladder = L2Ladder()
-    out: list[Data] = []
-    checkpoints: list[int] = []
-    next_cp = None
-    n = len(data)
-    seen_book = False
-    for i, item in enumerate(data):
-        out.append(item)
-        if isinstance(item, OrderBookDeltas):
-            for d in item.deltas:
-                ladder.apply(d)
-            last_flag = item.deltas[-1].flags
-        elif isinstance(item, OrderBookDelta):
-            ladder.apply(item)
-            last_flag = item.flags
-        else:
-            continue
-        seen_book = True
-        ts = item.ts_init
-        if next_cp is None:
-            next_cp = ts  # first checkpoint right after the initial snapshot
-        if ts < next_cp or not (last_flag & RecordFlag.F_LAST):
-            continue
-        if i + 1 < n and data[i + 1].ts_init < ts + 2:
-            continue
-        bids, asks = ladder.bids(CHECKPOINT_LEVELS), ladder.asks(CHECKPOINT_LEVELS)
-        if not bids or not asks:
-            continue
-        cp = ts + 1
-        deltas = [OrderBookDelta.clear(iid, 0, cp, cp)]
-        levels = [(OrderSide.BUY, p, s) for p, s in bids] + [(OrderSide.SELL, p, s) for p, s in asks]
-        for j, (side, p, s) in enumerate(levels):
-            flags = RecordFlag.F_LAST if j == len(levels) - 1 else RecordFlag.F_SNAPSHOT
-            deltas.append(
-                OrderBookDelta(
-                    iid,
-                    BookAction.ADD,
-                    BookOrder(side, Price(p, price_prec), Quantity(s, size_prec), 0),
-                    flags,
-                    0,
-                    cp,
-                    cp,
-                ),
-            )
-        out.append(OrderBookDeltas(iid, deltas))
-        checkpoints.append(cp)
-        next_cp = cp + interval_ns
-    if not seen_book:
-        raise ValueError("L2 environment: the window holds no order book deltas")
-    if not checkpoints:
-        raise ValueError("L2 environment: could not place any book checkpoint (no F_LAST batch?)")
-    k = bisect.bisect_right(checkpoints, keep_from_ns) - 1
-    keep_cp = checkpoints[max(k, 0)]
-    first = next(j for j, d in enumerate(out) if isinstance(d, OrderBookDeltas) and d.ts_init == keep_cp)
-    return out[first:], checkpoints[max(k, 0):]

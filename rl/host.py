@@ -427,7 +427,9 @@ class EnvHostStrategy(DecisionStrategy):
         return StepResult(obs, terms.reward, terminated, truncated, info)
 
     def decide(self, obs: np.ndarray, ts_ns: int, top: tuple[float, float] | None) -> Any:
-        if self.finished:
+        if self.finished or not self._channel.active:
+            # No episode to hand to: NautilusTrader 1.231's engine.end() fires the timers that
+            # were due when an aborted episode's engine is disposed.
             return None
         res = self.result(obs, ts_ns, top)
         if res.terminated or res.truncated:

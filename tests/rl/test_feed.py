@@ -3,6 +3,8 @@
 The env streams each episode's data from its start (``rl.env.EpisodeFeed``) instead of holding
 the window as the engine's static list; this checks the two against each other on the real
 USD-M capture, from a start in the middle of the window, twice on one engine (across a reset).
+An L2 episode starts with an in-memory image of the book: the strategy must see exactly the full
+replay's book there, and the image must not reappear in the stream.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
 from backtests.venue import VenueModelConfig
+from catalog.checkpoints import levels_equal
+from nautilus_trader.model.book import OrderBook
+from nautilus_trader.model.enums import BookType
 from rl.config import AgentConfig, EnvConfig
 from rl.env import EpisodeFeed, MarketMakingEnv
 
@@ -64,14 +69,36 @@ def test_feed_replays_the_static_list_from_a_mid_window_start(usdm_catalog, book
     env = MarketMakingEnv(EnvConfig(
         catalog_path=usdm_catalog, agent=agent, venue=VenueModelConfig(book_type=book_type),
     ))
-    data = env._data
-    # An episode's run start (an L2 start is a book checkpoint), a little past the middle.
+    data = env._feed.data
+    # An episode's run start (an L2 start is a book image), a little past the middle.
     start = env._run_start(data[len(data) // 2].ts_init)
     end = start + 20_000_000_000
     assert data[0].ts_init < start
+    l2 = book_type != "L1_MBP"
+    if l2:
+        image = env._images[env._checkpoints_ns.index(start)].to_deltas()
+        first = next(i for i, d in enumerate(data) if d.ts_init > start or
+                     (d.ts_init == start and not isinstance(d, OrderBookDeltas)))
+        static_data = [image, *data[first:]]
+        # the image is the book a replay of the whole window holds at its time
+        replayed = OrderBook(env.instrument.id, BookType.L2_MBP)
+        for d in data:
+            if d.ts_init > start:
+                break
+            if isinstance(d, OrderBookDeltas):
+                replayed.apply_deltas(d)
+        imaged = OrderBook(env.instrument.id, BookType.L2_MBP)
+        imaged.apply_deltas(image)
+        assert levels_equal(imaged, replayed) and len(replayed.bids()) > 1_000
+    else:
+        static_data = data
 
     static = _engine(env)
-    static.add_data(data, sort=False)
+    book = [d for d in static_data if isinstance(d, OrderBookDeltas)]
+    if book:
+        static.add_data(book, sort=False)
+    static.add_data([d for d in static_data if not isinstance(d, OrderBookDeltas)], validate=False, sort=False)
+    static.sort_data()
     expected = _run(static, env, start, end)
     static.dispose()
 
@@ -81,17 +108,22 @@ def test_feed_replays_the_static_list_from_a_mid_window_start(usdm_catalog, book
     for _ in range(2):  # a reset drops the stream; attach gives it back
         fed.reset()
         fed.clear_strategies()
-        feed.attach(fed, start)
+        if l2:
+            feed.attach_after_image(fed, image)
+        else:
+            feed.attach(fed, start)
         got = _run(fed, env, start, end)
         assert len(got) > 2_000
         assert got == expected
+        if l2:  # one image, at the start; the stream after it is the capture's own
+            assert [x for x in got if x[0] == "d"][0][2] == len(image.deltas)
     fed.dispose()
     env.close()
 
 
 def test_feed_refuses_unsorted_or_empty_data(usdm_catalog):
     env = MarketMakingEnv(EnvConfig(catalog_path=usdm_catalog, agent=AgentConfig(horizon_steps=10)))
-    data = env._data[:10]
+    data = env._feed.data[:10]
     with pytest.raises(ValueError, match="sorted"):
         EpisodeFeed([data[5], *data[:5]])
     with pytest.raises(ValueError, match="no data"):

@@ -41,8 +41,8 @@ def test_env_and_backtest_agree(usdm_catalog, book_type, kind):
         book_type=book_type, horizon_steps=HORIZON, warmup_ms=3_000,
         action=ActionConfig(kind=kind), max_inventory=0.005,
     )
-    # a partial fill probability makes the comparison depend on the seeded fill model too
-    venue = VenueModelConfig(book_type=book_type, prob_fill_on_limit=0.7, seed=123)
+    # the realistic 1.231 venue: queue position, trade execution (and liquidity consumption on L2)
+    venue = VenueModelConfig(book_type=book_type, seed=123)
     cfg = EnvConfig(
         catalog_path=usdm_catalog, window_start=WINDOW[0], window_end=WINDOW[1], agent=agent,
         venue=venue, random_start=False, seed_policy="venue",
@@ -70,16 +70,13 @@ def test_env_and_backtest_agree(usdm_catalog, book_type, kind):
         env.close()
 
     # -- a plain backtest of PolicyMarketMaker on the same window and venue
-    instrument, data = load_window(usdm_catalog, agent.instrument_id, None if book_type != "L1_MBP"
-                                   else WINDOW[0], WINDOW[1], book_type)
-    if book_type != "L1_MBP":
-        data = env._data  # the L2 replay with its book checkpoints (see rl.env)
+    window = load_window(usdm_catalog, agent.instrument_id, WINDOW[0], WINDOW[1], book_type)
     engine = BacktestEngine(BacktestEngineConfig(
         trader_id=TraderId(cfg.trader_id), logging=LoggingConfig(log_level="ERROR"),
         run_analysis=False,
     ))
-    venue.add_to_engine(engine, [instrument])
-    engine.add_data(data)
+    venue.add_to_engine(engine, [window.instrument])
+    window.add_to_engine(engine)
     policy = ReplayPolicy(actions)
     seen = []
     strategy = PolicyMarketMaker(
