@@ -42,18 +42,45 @@ import pandas as pd
 from backtests.config import RunSpec, StrategySpec, to_toml
 from backtests.data import Window, data_span, load_window, to_ns
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+_UUID_RE = re.compile(rf"^{_UUID}$")
+_EMBEDDED_UUID_RE = re.compile(_UUID)
+
+
+def _text_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]
 
 
 def _uuid_columns(df: pd.DataFrame) -> list[str]:
     """Report columns holding random UUID4s (``event_id``, ``init_id``...): differ run to run."""
     out = []
-    for c in df.columns:
-        if df[c].dtype == object:
-            values = df[c].dropna().astype(str)
-            if len(values) and values.map(lambda v: bool(_UUID_RE.match(v))).all():
-                out.append(c)
+    for c in _text_columns(df):
+        values = df[c].dropna().astype(str)
+        if len(values) and values.map(lambda v: bool(_UUID_RE.match(v))).all():
+            out.append(c)
     return out
+
+
+def _number_embedded_uuids(df: pd.DataFrame) -> pd.DataFrame:
+    """Replace UUID4s inside text values by ``snapshot-<n>`` in order of first appearance.
+
+    NautilusTrader 1.231 reports a NETTING position that flipped as snapshots whose
+    ``position_id`` ends in a random UUID; numbering them keeps reports byte-identical run to run.
+    """
+    seen: dict[str, str] = {}
+
+    def number(match: re.Match) -> str:
+        return seen.setdefault(match.group(0), f"snapshot-{len(seen) + 1}")
+
+    def renumber(values: pd.Series) -> pd.Series:
+        return values.map(lambda v: _EMBEDDED_UUID_RE.sub(number, v) if isinstance(v, str) else v)
+
+    df = df.copy()
+    if df.index.dtype == object or pd.api.types.is_string_dtype(df.index):  # position_id, ...
+        df.index = pd.Index(renumber(df.index.to_series()), name=df.index.name)
+    for c in _text_columns(df):
+        df[c] = renumber(df[c])
+    return df
 
 STRATEGY_FILES = (
     "orders.csv",
@@ -169,7 +196,7 @@ def build_engine_config(
 def _write_csv(df: pd.DataFrame | None, path: Path) -> None:
     if df is None:
         df = pd.DataFrame()
-    df = df.drop(columns=_uuid_columns(df))
+    df = _number_embedded_uuids(df.drop(columns=_uuid_columns(df)))
     df.to_csv(path)
 
 

@@ -4,9 +4,11 @@ Data: Binance USD-M BTCUSDT perpetual, ``binance_ws/usdm/btcusdt_20240808.gz`` (
 445k order book deltas, 21k trades, 66k bookTicker quotes), ingested into a temporary catalog
 unless ``--catalog`` points at one that already holds ``BTCUSDT-PERP.BINANCE``.
 
-Both runs use the same ``VenueModelConfig`` (L2_MBP, 10 ms latency) through the low-level
+Both runs use the same ``VenueModelConfig`` (L2_MBP with queue position and liquidity
+consumption, 10 ms latency) through the low-level
 ``BacktestEngine`` so that only ``engine.run()`` is timed (catalog reads and engine builds are
-excluded and reported separately). Events = data objects replayed (deltas + trades + quotes).
+excluded and reported separately). Events = data objects replayed (delta batches, one per
+exchange message, + trades + quotes).
 The last line of output is one JSON object with the headline figures.
 
     python benchmarks/backtest.py [--catalog DIR] [--strategy fixed_spread|avellaneda_stoikov|glft]
@@ -87,14 +89,14 @@ def _ensure_catalog(catalog: Path | None) -> Path:
     return path
 
 
-def _run(strategy, instrument, data, venue) -> dict:
+def _run(strategy, window, venue) -> dict:
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
     from nautilus_trader.config import LoggingConfig
 
     t0 = time.perf_counter()
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR"), run_analysis=False))
-    venue.add_to_engine(engine, [instrument])
-    engine.add_data(data, validate=False, sort=False)
+    venue.add_to_engine(engine, [window.instrument])
+    window.add_to_engine(engine)
     engine.add_strategy(strategy)
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -103,7 +105,7 @@ def _run(strategy, instrument, data, venue) -> dict:
     orders = len(engine.cache.orders())
     fills = len(engine.trader.generate_fills_report())
     engine.dispose()
-    return {"build_s": build_s, "run_s": run_s, "events_per_s": len(data) / run_s, "orders": orders,
+    return {"build_s": build_s, "run_s": run_s, "events_per_s": len(window.data) / run_s, "orders": orders,
             "fills": fills}
 
 
@@ -119,16 +121,17 @@ def main(argv: list[str] | None = None) -> None:
     catalog = _ensure_catalog(args.catalog)
     venue = VenueModelConfig(book_type="L2_MBP", latency_base_ns=10_000_000)
     t0 = time.perf_counter()
-    instrument, data = load_window(catalog, INSTRUMENT_ID, None, None, "L2_MBP")
+    window = load_window(catalog, INSTRUMENT_ID, None, None, "L2_MBP")
+    data = window.data
     load_s = time.perf_counter() - t0
     kinds: dict[str, int] = {}
     for d in data:
         kinds[type(d).__name__] = kinds.get(type(d).__name__, 0) + 1
     print(f"loaded {len(data):,} events {kinds} in {load_s:.2f} s", file=sys.stderr)
 
-    noop = _run(_noop_strategy(), instrument, data, venue)
+    noop = _run(_noop_strategy(), window, venue)
     print(f"no-op:        {noop['run_s']:.2f} s  {noop['events_per_s']:,.0f} events/s", file=sys.stderr)
-    base = _run(_baseline(args.strategy), instrument, data, venue)
+    base = _run(_baseline(args.strategy), window, venue)
     print(
         f"{args.strategy}: {base['run_s']:.2f} s  {base['events_per_s']:,.0f} events/s  "
         f"({base['orders']:,} orders, {base['fills']:,} fills)",

@@ -55,12 +55,13 @@ def bench_raw_engine(env) -> float:
         BacktestEngineConfig(logging=env.config.logging_config(), run_analysis=False),
     )
     env.config.venue.add_to_engine(engine, [env.instrument])
-    engine.add_data(env._data, sort=False)
+    env.feed.register(engine)
+    env.attach_feed(engine, env._run_start(env.feed.data[0].ts_init))
     t0 = time.perf_counter()
     engine.run()
     seconds = time.perf_counter() - t0
     engine.dispose()
-    return len(env._data) / seconds
+    return len(env.feed.data) / seconds
 
 
 def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> float:
@@ -68,7 +69,6 @@ def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> floa
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
     from nautilus_trader.model.identifiers import TraderId
 
-    from rl.env import EpisodeFeed
     from strategies.policy import PolicyMarketMaker, PolicyMarketMakerConfig
 
     agent = env.config.agent
@@ -80,7 +80,7 @@ def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> floa
         ),
     )
     env.config.venue.add_to_engine(engine, [env.instrument])
-    feed = EpisodeFeed(env._data)  # the env's data path: the bound differs only by the hand-over
+    feed = env.feed  # the env's data path: the bound differs only by the hand-over
     feed.register(engine)
     steps = 0
     t0 = time.perf_counter()
@@ -101,7 +101,7 @@ def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> floa
         engine.add_strategy(strat)
         end = first + agent.horizon_steps * agent.decision_interval_ns
         run_start = env._run_start(first)
-        feed.attach(engine, run_start)
+        env.attach_feed(engine, run_start)
         engine.run(start=run_start, end=min(end, feed.end_ns))
         steps += strat.step_index
     seconds = time.perf_counter() - t0
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results["raw_engine_events_per_s"] = bench_raw_engine(env)
     print(f"raw engine: {results['raw_engine_events_per_s']:,.0f} events/s "
-          f"({len(env._data):,} events, no strategy)")
+          f"({len(env.feed.data):,} events, no strategy)")
 
     env_sps, starts, reset_ms = bench_env(env, actions, args.seed)
     results["env_steps_per_s"] = env_sps
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     results["thread_over_upper_bound"] = (
         results["env_thread_steps_per_s"] / results["in_strategy_steps_per_s"]
     )
-    events_per_step = len(env._data) / ((env.window_ns[1] - env.window_ns[0]) / 1e9) * (
+    events_per_step = len(env.feed.data) / ((env.window_ns[1] - env.window_ns[0]) / 1e9) * (
         args.interval_ms / 1000
     )
     print(f"ratio env/upper bound: {results['env_over_upper_bound']:.1%} (greenlet), "

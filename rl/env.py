@@ -169,11 +169,7 @@ class MarketMakingEnv(gym.Env):
         # FillModel draws from Python's global `random` (NOTES §2): seed it per episode.
         random.seed(fill_seed)
         self._running = True
-        if self._images:
-            image = self._images[self._checkpoints_ns.index(run_start_ns)]
-            self._feed.attach_after_image(engine, image.to_deltas())
-        else:
-            self._feed.attach(engine, run_start_ns)
+        self.attach_feed(engine, run_start_ns)
         end_ns = self._feed.end_ns
         result = self._start(lambda: engine.run(start=run_start_ns, end=end_ns, streaming=True))
         result.info["fill_seed"] = fill_seed
@@ -214,6 +210,24 @@ class MarketMakingEnv(gym.Env):
     @property
     def window_ns(self) -> tuple[int, int]:
         return self._window
+
+    @property
+    def feed(self) -> EpisodeFeed:
+        """The window's data stream (``feed.data``: the events, sorted by ``ts_init``)."""
+        return self._feed
+
+    def attach_feed(self, engine: BacktestEngine, run_start_ns: int) -> None:
+        """Stream an episode's data into ``engine`` from ``run_start_ns`` (a :meth:`_run_start`).
+
+        L2: the book image at the run start, then the window's events after it. The env calls
+        this after every ``engine.reset()``; benchmarks and tests use it to replay an episode's
+        exact stream on an engine of their own.
+        """
+        if self._images:
+            image = self._images[self._checkpoints_ns.index(run_start_ns)]
+            self._feed.attach_after_image(engine, image.to_deltas())
+        else:
+            self._feed.attach(engine, run_start_ns)
 
     # -- internals ------------------------------------------------------------------------------
 

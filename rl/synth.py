@@ -17,11 +17,12 @@ ch. 10):
   therefore hit with probability ``P(delta >= d * tick) = exp(-kappa * d * tick)`` per arrival:
   exactly the model's fill probability on the tick grid.
 
-How the Nautilus venue must be set for this to be exact (``NOTES.md`` §2; :func:`venue_model`):
+How the Nautilus venue must be set for this to be exact (``NOTES.md`` §8; :func:`venue_model`):
 
-* ``book_type="L1_MBP"``, ``trade_execution=False``: every trade tick sets the L1 book to
-  bid = ask = trade price, so ANY trade at or through our price fills our resting quote, whatever
-  its aggressor side — the model's "market order reaches depth delta";
+* ``book_type="L1_MBP"``, ``trade_execution=True``, ``queue_position=False``: a seller-initiated
+  trade at or through our bid fills it (a buyer-initiated one our ask) — the model's "market
+  order reaches depth delta". The model has no queue, so the venue has none either: this is the
+  one venue in the project with the queue switched off, and it is only used on this data.
 * trade size ``trade_size >= order size``: one arrival fills our whole quote;
 * ``prob_fill_on_limit=1.0``, zero latency, zero fees (the model has none);
 * after each trade a quote tick restores the market to ``mid +/- market_half_spread_ticks`` 1 ns
@@ -181,7 +182,9 @@ def venue_model(config: ASModelConfig, *, seed: int = 0):  # noqa: ANN201 - Venu
         taker_fee="0",
         prob_fill_on_limit=1.0,
         prob_slippage=0.0,
-        trade_execution=False,
+        trade_execution=True,
+        queue_position=False,
+        liquidity_consumption=False,
         seed=seed,
     )
 

@@ -43,7 +43,7 @@ def test_env_benchmark():
 @pytest.mark.slow
 def test_backtest_benchmark():
     out = run_benchmark("backtest.py")
-    assert out["events"] == out["event_kinds"]["OrderBookDelta"] + out["event_kinds"]["QuoteTick"] + out["event_kinds"]["TradeTick"]
+    assert out["events"] == out["event_kinds"]["OrderBookDeltas"] + out["event_kinds"]["QuoteTick"] + out["event_kinds"]["TradeTick"]
     assert out["noop_events_per_s"] > 0 and out["baseline_events_per_s"] > 0 and out["baseline_fills"] > 0
 
 

@@ -69,7 +69,7 @@ def test_feed_replays_the_static_list_from_a_mid_window_start(usdm_catalog, book
     env = MarketMakingEnv(EnvConfig(
         catalog_path=usdm_catalog, agent=agent, venue=VenueModelConfig(book_type=book_type),
     ))
-    data = env._feed.data
+    data = env.feed.data
     # An episode's run start (an L2 start is a book image), a little past the middle.
     start = env._run_start(data[len(data) // 2].ts_init)
     end = start + 20_000_000_000
@@ -123,7 +123,7 @@ def test_feed_replays_the_static_list_from_a_mid_window_start(usdm_catalog, book
 
 def test_feed_refuses_unsorted_or_empty_data(usdm_catalog):
     env = MarketMakingEnv(EnvConfig(catalog_path=usdm_catalog, agent=AgentConfig(horizon_steps=10)))
-    data = env._feed.data[:10]
+    data = env.feed.data[:10]
     with pytest.raises(ValueError, match="sorted"):
         EpisodeFeed([data[5], *data[:5]])
     with pytest.raises(ValueError, match="no data"):

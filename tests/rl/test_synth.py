@@ -99,12 +99,13 @@ def test_nautilus_fills_resting_quotes_at_the_model_rate(tmp_path) -> None:
     assert read_model(tmp_path / "cat") == cfg
     assert result.trades > 5000
     venue = venue_model(cfg)
-    instrument, data = load_window(tmp_path / "cat", cfg.instrument_id, None, None, venue.book_type)
+    window = load_window(tmp_path / "cat", cfg.instrument_id, None, None, venue.book_type)
+    assert window.ts_event_raised == 0  # the model's events are already in time order
     engine = BacktestEngine(BacktestEngineConfig(
         logging=LoggingConfig(log_level="ERROR"), risk_engine=RiskEngineConfig(bypass=True), run_analysis=False,
     ))
-    venue.add_to_engine(engine, [instrument])
-    engine.add_data(data)
+    venue.add_to_engine(engine, [window.instrument])
+    window.add_to_engine(engine)
     depth = 4
     strat = FixedSpreadMarketMaker(FixedSpreadMarketMakerConfig(
         instrument_id=InstrumentId.from_str(cfg.instrument_id), order_qty=Decimal(1), max_inventory=Decimal(100_000),

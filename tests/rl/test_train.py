@@ -140,7 +140,7 @@ def test_test_window_never_reaches_training_or_selection(tiny) -> None:
         venv = build_vec_env(cfg, kind=kind, run_dir=None)
         try:
             base = venv.envs[0].unwrapped
-            last = max(d.ts_init for d in base._data)
+            last = max(d.ts_init for d in base.feed.data)
             assert last < test_start, f"{kind} env holds data from the test window"
         finally:
             venv.close()

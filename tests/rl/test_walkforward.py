@@ -63,9 +63,9 @@ def test_training_and_model_selection_never_load_the_test_window(usdm_catalog: P
     real = rl.env.load_window
 
     def recording(catalog_path, instrument_id, start, end, book_type):
-        instrument, data = real(catalog_path, instrument_id, start, end, book_type)
-        calls.append((start, end, data[0].ts_init, data[-1].ts_init))
-        return instrument, data
+        window = real(catalog_path, instrument_id, start, end, book_type)
+        calls.append((start, end, window.data[0].ts_init, window.data[-1].ts_init))
+        return window
 
     monkeypatch.setattr(rl.env, "load_window", recording)
     path = next(p for p in CONFIGS if p.stem.endswith("ppo"))
