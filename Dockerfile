@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Image for `amm live` (and every other `amm` command): Python 3.11, the project and its pinned
+# Image for `amm live` (and every other `amm` command): Python 3.12, the project and its pinned
 # dependencies in a virtualenv, run as a non-root user. Models, configs, catalog and logs are NOT
 # baked in: mount them (see docs/deployment.md and live/k8s/).
 #
@@ -10,7 +10,7 @@
 # Keys: pass the variables through (-e NAME, no value on the command line) or mount a secret
 # directory and set AMM_SECRETS_PATH to it.
 
-ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm
 
 # --- build: resolve and install everything into /opt/venv ------------------------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -21,8 +21,8 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # The CPU build of the torch version pyproject.toml pins, from PyTorch's own index: PyPI's default
 # wheel pulls in ~3 GB of CUDA libraries a market-making node never uses. `pip install .` below
-# then finds torch==2.13.0 satisfied (2.13.0+cpu) and installs the other pins from PyPI.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# then finds torch==2.14.1 satisfied (2.14.1+cpu) and installs the other pins from PyPI.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY catalog ./catalog

@@ -201,7 +201,7 @@ def load_window(
     return Window(instrument, data, start_ns, end_ns, book, raised)
 
 
-def monotonic_ts_event(data: list[Data]) -> tuple[list[Data], int]:
+def monotonic_ts_event(data: list[Data], floor_ns: int = -1) -> tuple[list[Data], int]:
     """Raise each quote's / trade's ``ts_event`` to the latest one replayed before it.
 
     Why: on an L1 book NautilusTrader 1.231's matching engine skips a quote or trade whose
@@ -213,9 +213,12 @@ def monotonic_ts_event(data: list[Data]) -> tuple[list[Data], int]:
     (``ts_init``): that is what a strategy sees. So every event keeps its place and its ``ts_init``;
     a ``ts_event`` behind the running maximum is raised to it (the event is treated as happening
     when it could first be known). Returns the data and the number of events raised.
+
+    ``floor_ns`` carries the running maximum over from an earlier chunk of the same stream (the
+    last returned item's ``ts_event``).
     """
     out: list[Data] = []
-    latest = -1
+    latest = floor_ns
     raised = 0
     for d in data:
         ts_event = d.ts_event

@@ -122,10 +122,12 @@ class VenueSettings:
 
 @dataclass(frozen=True)
 class SandboxSettings:
-    """The paper exchange (Nautilus ``SandboxExecutionClient``) used when ``execution.mode = sandbox``.
+    """The paper exchange used when ``execution.mode = sandbox``.
 
-    It is a ``SimulatedExchange`` fed by the node's market data, with Nautilus' default
-    ``FillModel`` (every touch fills), the instrument's maker/taker fees and zero latency.
+    A ``SimulatedExchange`` fed by the node's market data (:mod:`live.sandbox`, Nautilus' sandbox
+    client with the backtests' matching rules): queue position and trade execution on,
+    liquidity consumption on for L2/L3 books (``None`` = by book type, as in
+    ``backtests.venue.VenueModelConfig``), the instrument's maker/taker fees and zero latency.
     """
 
     starting_balances: tuple[str, ...] = ("10000 USDT",)
@@ -133,7 +135,9 @@ class SandboxSettings:
     oms_type: str = "NETTING"
     book_type: str = "L1_MBP"
     default_leverage: Decimal = Decimal(1)
-    trade_execution: bool = False
+    trade_execution: bool = True
+    queue_position: bool = True
+    liquidity_consumption: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -446,13 +450,28 @@ def _parse_sandbox(r: _Reader) -> SandboxSettings:
         raise r.error("default_leverage", f"not a number: {leverage!r}") from None
     if lev <= 0:
         raise r.error("default_leverage", f"must be > 0, got {leverage!r}")
+    book_type = r.choice("book_type", ("L1_MBP", "L2_MBP", "L3_MBO"), "L1_MBP", upper=True)
+    rules = dict(
+        trade_execution=r.get("trade_execution", bool, True),
+        queue_position=r.get("queue_position", bool, True),
+        liquidity_consumption=r.get("liquidity_consumption", bool, None),
+    )
+    from backtests.venue import VenueModelConfig  # the one place the matching rules are checked
+
+    try:
+        venue = VenueModelConfig(book_type=book_type, **rules)
+    except ValueError as e:
+        field = str(e).split(":", 1)[0].removeprefix("VenueModelConfig.")
+        raise r.error(field, str(e).split(": ", 1)[1]) from None
     return SandboxSettings(
         starting_balances=balances,
         account_type=r.choice("account_type", ("MARGIN", "CASH"), "MARGIN", upper=True),
         oms_type=r.choice("oms_type", ("NETTING", "HEDGING"), "NETTING", upper=True),
-        book_type=r.choice("book_type", ("L1_MBP", "L2_MBP", "L3_MBO"), "L1_MBP", upper=True),
+        book_type=book_type,
         default_leverage=lev,
-        trade_execution=r.get("trade_execution", bool, False),
+        trade_execution=venue.trade_execution,
+        queue_position=venue.queue_position,
+        liquidity_consumption=venue.liquidity_consumption,
     )
 
 

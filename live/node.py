@@ -103,8 +103,8 @@ def data_client(cfg: LiveConfig) -> tuple[str, LiveDataClientConfig, type[LiveDa
             end=r.end,
             speed=r.speed,
             data_types=list(r.data_types or _replay_types(cfg.execution.sandbox.book_type)),
+            book_type=cfg.execution.sandbox.book_type,
         ), ReplayLiveDataClientFactory
-    testnet = cfg.venue.environment == "testnet"
     if cfg.venue.adapter == "binance":
         from nautilus_trader.adapters.binance import (
             BinanceAccountType,
@@ -114,18 +114,37 @@ def data_client(cfg: LiveConfig) -> tuple[str, LiveDataClientConfig, type[LiveDa
 
         return name, BinanceDataClientConfig(
             account_type=BinanceAccountType[cfg.venue.account_type],
-            testnet=testnet,
+            environment=_binance_environment(cfg),
             instrument_provider=_provider(cfg),
         ), BinanceLiveDataClientFactory
     from nautilus_trader.adapters.bybit import BybitDataClientConfig, BybitLiveDataClientFactory
-    from nautilus_trader.adapters.bybit.common.enums import BybitProductType
 
     return name, BybitDataClientConfig(
-        product_types=[BybitProductType(cfg.venue.account_type.lower())],
-        testnet=testnet,
-        demo=cfg.venue.environment == "demo",
+        product_types=(_bybit_product(cfg),),
+        environment=_bybit_environment(cfg),
         instrument_provider=_provider(cfg),
     ), BybitLiveDataClientFactory
+
+
+def _binance_environment(cfg: LiveConfig):  # noqa: ANN202 - BinanceEnvironment
+    """``production`` / ``testnet`` / ``demo`` as the 1.231 adapter's ``BinanceEnvironment``."""
+    from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
+
+    return {"production": BinanceEnvironment.LIVE, "testnet": BinanceEnvironment.TESTNET,
+            "demo": BinanceEnvironment.DEMO}[cfg.venue.environment]
+
+
+def _bybit_environment(cfg: LiveConfig):  # noqa: ANN202 - BybitEnvironment
+    from nautilus_trader.adapters.bybit import BybitEnvironment
+
+    return {"production": BybitEnvironment.MAINNET, "testnet": BybitEnvironment.TESTNET,
+            "demo": BybitEnvironment.DEMO}[cfg.venue.environment]
+
+
+def _bybit_product(cfg: LiveConfig):  # noqa: ANN202 - BybitProductType
+    from nautilus_trader.adapters.bybit import BybitProductType
+
+    return getattr(BybitProductType, cfg.venue.account_type.upper())
 
 
 def _replay_types(book_type: str) -> tuple[str, ...]:
@@ -141,11 +160,10 @@ def exec_client(cfg: LiveConfig) -> tuple[str, LiveExecClientConfig, type[LiveEx
     """Return ``(name, config, factory)`` of the node's execution client."""
     name = cfg.venue.name
     if cfg.execution.mode == "sandbox":
-        from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
-        from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
+        from live.sandbox import QueueAwareSandboxConfig, SandboxLiveExecClientFactory
 
         sb = cfg.execution.sandbox
-        return name, SandboxExecutionClientConfig(
+        return name, QueueAwareSandboxConfig(
             venue=name,
             starting_balances=list(sb.starting_balances),
             oms_type=sb.oms_type,
@@ -153,8 +171,9 @@ def exec_client(cfg: LiveConfig) -> tuple[str, LiveExecClientConfig, type[LiveEx
             book_type=sb.book_type,
             default_leverage=sb.default_leverage,
             trade_execution=sb.trade_execution,
+            queue_position=sb.queue_position,
+            liquidity_consumption=bool(sb.liquidity_consumption),
         ), SandboxLiveExecClientFactory
-    testnet = cfg.venue.environment == "testnet"
     retries = dict(max_retries=3, retry_delay_initial_ms=1_000, retry_delay_max_ms=10_000)
     if cfg.venue.adapter == "binance":
         from nautilus_trader.adapters.binance import (
@@ -165,17 +184,15 @@ def exec_client(cfg: LiveConfig) -> tuple[str, LiveExecClientConfig, type[LiveEx
 
         return name, BinanceExecClientConfig(
             account_type=BinanceAccountType[cfg.venue.account_type],
-            testnet=testnet,
+            environment=_binance_environment(cfg),
             instrument_provider=_provider(cfg),
             **retries,
         ), BinanceLiveExecClientFactory
     from nautilus_trader.adapters.bybit import BybitExecClientConfig, BybitLiveExecClientFactory
-    from nautilus_trader.adapters.bybit.common.enums import BybitProductType
 
     return name, BybitExecClientConfig(
-        product_types=[BybitProductType(cfg.venue.account_type.lower())],
-        testnet=testnet,
-        demo=cfg.venue.environment == "demo",
+        product_types=(_bybit_product(cfg),),
+        environment=_bybit_environment(cfg),
         instrument_provider=_provider(cfg),
         **retries,
     ), BybitLiveExecClientFactory

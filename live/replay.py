@@ -23,9 +23,10 @@ Timestamps
     so both then agree.
 
 Order book
-    Deltas are published as ``OrderBookDeltas`` batches closed by the ``F_LAST`` flag. A window that
-    starts mid-session is warmed up: the deltas from the last ``CLEAR`` (snapshot) before ``start``
-    are published unthrottled first, so the book is complete when the window opens.
+    Deltas are published as ``OrderBookDeltas`` batches, one per exchange message (Nautilus'
+    ``OrderBookDeltas`` query, closed by ``F_LAST``). A window that starts mid-session opens with
+    the full book as it stood at the start (:func:`catalog.checkpoints.start_book`, the same book a
+    backtest or the env of that window starts from), published unthrottled first.
 """
 
 from __future__ import annotations
@@ -70,19 +71,17 @@ from nautilus_trader.model.data import (
     QuoteTick,
     TradeTick,
 )
-from nautilus_trader.model.enums import BookAction, RecordFlag
 from nautilus_trader.model.identifiers import ClientId, InstrumentId, Venue
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from backtests.data import to_ns
+from backtests.data import monotonic_ts_event, to_ns
+from catalog.checkpoints import start_book
 
 REPLAY_FINISHED_TOPIC = "amm.replay.finished"
 """Message-bus topic the client publishes (a :class:`ReplaySummary`) once the window is exhausted."""
 
 DATA_TYPES = {"quotes": QuoteTick, "trades": TradeTick, "deltas": OrderBookDelta}
 """Names accepted in ``ReplayDataClientConfig.data_types`` and the catalog classes they read."""
-
-_F_LAST = int(RecordFlag.F_LAST)
 
 
 class ReplayDataClientConfig(LiveDataClientConfig, frozen=True, kw_only=True):
@@ -107,7 +106,9 @@ class ReplayDataClientConfig(LiveDataClientConfig, frozen=True, kw_only=True):
     restamp_ts_init : bool, default True
         Stamp ``ts_init`` with the live clock on publication (as a venue adapter would).
     warmup_book : bool, default True
-        Publish the deltas from the last snapshot before ``start`` (unthrottled) before the window.
+        Publish the full book as it stood at ``start`` (unthrottled) before the window.
+    book_type : str, default "L2_MBP"
+        The sandbox's book: ``L3_MBO`` restates that book order by order, otherwise by level.
     chunk_secs : int, default 600
         Data-time length of each catalog read, which bounds memory on long windows.
     start_on_subscribe : bool, default True
@@ -125,6 +126,7 @@ class ReplayDataClientConfig(LiveDataClientConfig, frozen=True, kw_only=True):
     data_types: list[str] | None = None
     restamp_ts_init: bool = True
     warmup_book: bool = True
+    book_type: str = "L2_MBP"
     chunk_secs: PositiveInt = 600
     start_on_subscribe: bool = True
 
@@ -339,33 +341,40 @@ class ReplayDataClient(LiveMarketDataClient):
         return (start if start is not None else min(firsts)), (end if end is not None else max(lasts))
 
     def _read(self, cls: type, start_ns: int, end_ns: int) -> list[Data]:
-        data = self._catalog.query(cls, identifiers=self._instrument_ids(), start=start_ns, end=end_ns)
-        if cls is OrderBookDelta:
-            return list(_batch_deltas(data))
-        return data
+        if cls is OrderBookDelta:  # one batch per message, batched per instrument
+            batches = [
+                self._catalog.query(OrderBookDeltas, identifiers=[iid], start=start_ns, end=end_ns)
+                for iid in self._instrument_ids()
+            ]
+            return list(heapq.merge(*batches, key=lambda d: d.ts_init))
+        return self._catalog.query(cls, identifiers=self._instrument_ids(), start=start_ns, end=end_ns)
 
     def _chunks(self, start_ns: int, end_ns: int) -> Iterator[list[Data]]:
-        """Catalog reads of ``chunk_secs`` each, merged across types in ``ts_init`` order."""
+        """Catalog reads of ``chunk_secs`` each, merged across types in ``ts_init`` order.
+
+        For an L1 sandbox, ``ts_event`` is kept non-decreasing as ``backtests.data.load_window``
+        does (the L1 matching engine skips "stale" events otherwise).
+        """
         step = self._config.chunk_secs * 1_000_000_000
         lo = start_ns
+        floor = -1
         while lo <= end_ns:
             hi = min(lo + step - 1, end_ns)
             streams = [self._read(cls, lo, hi) for cls in self._classes()]
-            yield list(heapq.merge(*streams, key=lambda d: d.ts_init))
+            chunk = list(heapq.merge(*streams, key=lambda d: d.ts_init))
+            if self._config.book_type == "L1_MBP" and chunk:
+                chunk, _ = monotonic_ts_event(chunk, floor)
+                floor = chunk[-1].ts_event
+            yield chunk
             lo = hi + 1
 
     def _warmup(self, start_ns: int) -> list[OrderBookDeltas]:
-        """Deltas from the last snapshot before ``start_ns``: the book as it stood at the start."""
+        """The full book of each instrument just before ``start_ns`` (none at the data's start)."""
         if not self._config.warmup_book or OrderBookDelta not in self._classes():
             return []
-        deltas = self._catalog.query(OrderBookDelta, identifiers=self._instrument_ids(), end=start_ns - 1)
-        out: list[OrderBookDeltas] = []
-        for iid in self._instrument_ids():
-            mine = [d for d in deltas if str(d.instrument_id) == iid]
-            clears = [i for i, d in enumerate(mine) if d.action == BookAction.CLEAR]
-            if clears:
-                out.extend(_batch_deltas(mine[clears[-1]:]))
-        return out
+        per_order = self._config.book_type == "L3_MBO"
+        books = (start_book(self._catalog.path, iid, start_ns, per_order=per_order) for iid in self._instrument_ids())
+        return [book for book in books if book is not None]
 
     async def _replay(self) -> None:
         start_ns, end_ns = self._window()
@@ -419,18 +428,6 @@ def _table(cls: type) -> str:
     from nautilus_trader.persistence.funcs import class_to_filename
 
     return class_to_filename(cls)
-
-
-def _batch_deltas(deltas: list[OrderBookDelta]) -> Iterator[OrderBookDeltas]:
-    """Group deltas into venue messages: a batch ends at the delta flagged ``F_LAST``."""
-    pending: list[OrderBookDelta] = []
-    for delta in deltas:
-        pending.append(delta)
-        if delta.flags & _F_LAST:
-            yield OrderBookDeltas(delta.instrument_id, pending)
-            pending = []
-    if pending:
-        yield OrderBookDeltas(pending[0].instrument_id, pending)
 
 
 def _restamp(item: Data, ts_init: int) -> Data:

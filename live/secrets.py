@@ -68,7 +68,8 @@ class ResolvedCredential:
 def credential_spec(adapter: str, account_type: str, environment: str) -> CredentialSpec:
     """Return the variables NautilusTrader's adapter reads for this venue account.
 
-    Mirrors ``get_api_key`` / ``get_api_secret`` of the 1.221.0 Binance and Bybit adapters.
+    Mirrors ``get_api_key`` / ``get_api_secret`` of the 1.231.0 Binance adapter
+    (``adapters/binance/common/credentials.py``) and the names the Rust Bybit adapter reads.
     """
     if adapter == "binance":
         if environment == "testnet":

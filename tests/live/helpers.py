@@ -195,3 +195,38 @@ class HistoryProbe(Strategy):
 
     def on_historical_data(self, data) -> None:  # noqa: ANN001
         HISTORY.append(data.ts_init)
+
+
+# -- a strategy that copies the book it sees at the first book event ---------------------------------
+
+class BookProbeConfig(StrategyConfig, frozen=True):
+    """Config of :class:`BookProbe`."""
+
+    instrument_id: str
+
+
+FIRST_BOOK: list[list[tuple[str, float, float]]] = []
+"""Levels ``(side, price, size)`` of the book :class:`BookProbe` saw at its first book event."""
+
+
+class BookProbe(Strategy):
+    """Subscribes to the book and records every level of it once, at the first book event."""
+
+    def on_start(self) -> None:
+        from nautilus_trader.model.enums import BookType
+
+        self.subscribe_order_book_deltas(InstrumentId.from_str(self.config.instrument_id), BookType.L2_MBP)
+
+    def on_order_book_deltas(self, deltas) -> None:  # noqa: ANN001
+        if FIRST_BOOK:
+            return
+        book = self.cache.order_book(InstrumentId.from_str(self.config.instrument_id))
+        FIRST_BOOK.append(book_levels(book))
+
+
+def book_levels(book) -> list[tuple[str, float, float]]:  # noqa: ANN001 - nautilus OrderBook
+    return [
+        (side, level.price.as_double(), sum(o.size.as_double() for o in level.orders()))
+        for side, levels in (("bid", book.bids()), ("ask", book.asks()))
+        for level in levels
+    ]

@@ -118,7 +118,7 @@ def test_replay_dry_run_needs_no_credentials(capture_catalog):
     plan = json.loads(done.stdout)
     assert plan["mode"] == "replay" and plan["credentials"] == []
     assert plan["replay"]["catalog_path"] == str(catalog) and plan["replay"]["speed"] == 50.0
-    assert plan["exec_client"]["config"] == "SandboxExecutionClientConfig"
+    assert plan["exec_client"]["config"] == "QueueAwareSandboxConfig"
 
 
 def test_replay_window_end_before_start_is_a_config_error(capture_catalog):

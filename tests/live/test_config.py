@@ -77,7 +77,12 @@ def test_replay_config_needs_a_catalog_and_gets_one_from_the_cli(tmp_path, captu
     replayed = cfg.with_replay(ReplaySettings(catalog_path=str(catalog), speed=0.0))
     tnc = node_config(replayed)
     assert type(tnc.data_clients["BINANCE"]).__name__ == "ReplayDataClientConfig"
-    assert type(tnc.exec_clients["BINANCE"]).__name__ == "SandboxExecutionClientConfig"
+    paper = tnc.exec_clients["BINANCE"]
+    assert type(paper).__name__ == "QueueAwareSandboxConfig"
+    # the replay's paper exchange matches like the shipped backtests: L2 + queue
+    assert (paper.book_type, paper.trade_execution, paper.queue_position, paper.liquidity_consumption) == (
+        "L2_MBP", True, True, True,
+    )
 
 
 def test_venue_config_switched_to_replay_keeps_strategies_and_risk(tmp_path, capture_catalog):

@@ -24,7 +24,8 @@ from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.backtest.models import FillModel, MakerTakerFeeModel
 from nautilus_trader.config import LoggingConfig, RiskEngineConfig
 from nautilus_trader.model.currencies import USDT
-from nautilus_trader.model.data import QuoteTick, TradeTick
+from nautilus_trader.model.book import OrderBook
+from nautilus_trader.model.data import OrderBookDelta, QuoteTick, TradeTick
 from nautilus_trader.model.enums import AccountType, BookType, OmsType
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import InstrumentId, Venue
@@ -184,38 +185,26 @@ def test_kill_switch_flattens_when_configured(capture_catalog, tmp_path):
 
 
 def _backtest(catalog: Path, start: int, end: int, config: FixedSpreadMarketMakerConfig) -> tuple[list, object]:
-    """The same window and strategy on a BacktestEngine venue built like the sandbox exchange."""
-    cat = ParquetDataCatalog(str(catalog))
-    instrument = next(i for i in cat.instruments() if str(i.id) == IID)
-    data = cat.query(QuoteTick, identifiers=[IID], start=start, end=end) + cat.query(
-        TradeTick, identifiers=[IID], start=start, end=end,
-    )
-    data.sort(key=lambda d: d.ts_init)
+    """The same window and strategy on a backtest venue with the sandbox's matching rules."""
+    from backtests.data import load_window
+    from backtests.venue import VenueModelConfig
+
+    # live.sandbox's exchange: L1, queue position and trade execution, instrument fees, zero latency
+    venue = VenueModelConfig(book_type="L1_MBP", latency_base_ns=0, default_leverage=5.0,
+                             starting_balances=("100000 USDT",))
+    window = load_window(catalog, IID, start, end, venue.book_type)
     engine = BacktestEngine(BacktestEngineConfig(
         trader_id="BACKTESTER-001",
         logging=LoggingConfig(log_level="ERROR"),
         risk_engine=RiskEngineConfig(),
     ))
-    # SandboxExecutionClient's exchange: FillModel(), MakerTakerFeeModel(), LatencyModel(0), L1.
-    engine.add_venue(
-        venue=Venue("BINANCE"),
-        oms_type=OmsType.NETTING,
-        account_type=AccountType.MARGIN,
-        starting_balances=[Money(100_000, USDT)],
-        default_leverage=Decimal(5),
-        fill_model=FillModel(),
-        fee_model=MakerTakerFeeModel(),
-        latency_model=None,
-        book_type=BookType.L1_MBP,
-        trade_execution=False,
-    )
-    engine.add_instrument(instrument)
-    engine.add_data(data)
+    venue.add_to_engine(engine, [window.instrument])
+    window.add_to_engine(engine)
     engine.add_strategy(FixedSpreadMarketMaker(config))
     engine.run()
     orders = list(engine.cache.orders())
     engine.dispose()
-    return orders, instrument
+    return orders, window.instrument
 
 
 def _summary(orders: list, instrument, mark: float) -> dict:
@@ -344,8 +333,8 @@ def test_cli_replay_stops_cleanly_on_sigterm(capture_catalog, tmp_path):
     assert check_health(health, max_age_secs=30)[0] is False
 
 
-def test_l2_replay_starting_mid_session_warms_the_book_up_from_the_last_snapshot(capture_catalog, tmp_path):
-    """Deltas from the snapshot (23:54:15) to the window start are applied first: full book at start."""
+def test_l2_replay_starting_mid_session_opens_with_the_full_book(capture_catalog, tmp_path):
+    """The node's book at the window's first event is the full replay's (REST snapshot + diffs)."""
     catalog, first, _ = capture_catalog
     start = first + 20_000_000_000
     cfg = load_config(write_replay_config(
@@ -360,15 +349,28 @@ def test_l2_replay_starting_mid_session_warms_the_book_up_from_the_last_snapshot
         node.run()
         report = collect_report(node)
         book = node.cache.order_book(InstrumentId.from_str(IID))
-        bids, asks = len(book.bids()), len(book.asks())
         best_bid, best_ask = book.best_bid_price(), book.best_ask_price()
     finally:
         node.dispose()
     assert report.reason == "replay finished" and report.replay["counts"]["quotes"] == 0
-    # The REST snapshot holds 1,000 levels a side; 3 s of diffs alone touch far fewer.
-    assert bids > 500 and asks > 500, (bids, asks)
     assert best_bid < best_ask
     assert report.fills > 0
+
+    from tests.live import helpers
+
+    probe = load_config(write_replay_config(
+        tmp_path / "probe.toml", catalog, start, start + 1_000_000_000, speed=0.0,
+        strategy_path="tests.live.helpers:BookProbe", config_path="tests.live.helpers:BookProbeConfig",
+        strategy_config={"instrument_id": IID}, book_type="L2_MBP",
+    ))
+    helpers.FIRST_BOOK.clear()
+    assert run_node(build_node(probe, log_level="ERROR"), probe).reason == "replay finished"
+    replayed = OrderBook(InstrumentId.from_str(IID), BookType.L2_MBP)
+    for d in ParquetDataCatalog(str(catalog)).query(OrderBookDelta, identifiers=[IID], end=start - 1):
+        replayed.apply_delta(d)
+    # The REST snapshot holds 1,000 levels a side; diffs after the start alone touch far fewer.
+    assert len(helpers.FIRST_BOOK[0]) > 2_000
+    assert helpers.FIRST_BOOK[0] == helpers.book_levels(replayed)
 
 
 def test_history_requests_are_served_from_before_the_window_only(capture_catalog, tmp_path):

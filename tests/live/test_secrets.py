@@ -28,13 +28,17 @@ def test_env_var_names_follow_the_nautilus_adapters():
 def test_nautilus_reads_the_variable_we_resolve(monkeypatch):
     """The adapter's own lookup (no key in its config) finds what resolve_credentials exported."""
     from nautilus_trader.adapters.binance.common.credentials import get_api_key, get_api_secret
-    from nautilus_trader.adapters.binance.common.enums import BinanceAccountType
+    from nautilus_trader.adapters.binance.common.enums import BinanceAccountType, BinanceEnvironment
 
-    spec = credential_spec("binance", "USDT_FUTURES", "testnet")
-    monkeypatch.setenv(spec.key_env, KEY)
-    monkeypatch.setenv(spec.secret_env, SECRET)
-    assert get_api_key(BinanceAccountType.USDT_FUTURES, True) == KEY
-    assert get_api_secret(BinanceAccountType.USDT_FUTURES, True) == SECRET
+    for account, environment in (("USDT_FUTURES", "testnet"), ("SPOT", "testnet"), ("SPOT", "production")):
+        spec = credential_spec("binance", account, environment)
+        monkeypatch.setenv(spec.key_env, KEY)
+        monkeypatch.setenv(spec.secret_env, SECRET)
+        env = BinanceEnvironment.TESTNET if environment == "testnet" else BinanceEnvironment.LIVE
+        assert get_api_key(BinanceAccountType[account], env) == KEY
+        assert get_api_secret(BinanceAccountType[account], env) == SECRET
+        monkeypatch.delenv(spec.key_env)
+        monkeypatch.delenv(spec.secret_env)
 
 
 def test_environment_wins_and_values_are_not_described():
