@@ -27,6 +27,7 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from catalog.checkpoints import start_book
+from catalog.migrate import LegacyCatalogError, check_layout
 
 TimeLike = str | int | datetime | pd.Timestamp | None
 
@@ -78,6 +79,10 @@ def open_catalog(catalog_path: str | Path) -> ParquetDataCatalog:
             f"{path}: not a data catalog (no data/ directory); "
             + INGEST_HINT.format(catalog=path),
         )
+    try:
+        check_layout(path)  # a 1.221 catalog reads as one without a book
+    except LegacyCatalogError as e:
+        raise CatalogDataError(str(e)) from None
     return ParquetDataCatalog(str(path))
 
 

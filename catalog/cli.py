@@ -129,6 +129,25 @@ def info(
     console.print(data)
 
 
+@catalog_app.command("migrate")
+def migrate(
+    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="ParquetDataCatalog directory.")],
+    checkpoint_interval_s: Annotated[float, typer.Option("--checkpoint-interval-s", min=0.001, help="Stream seconds between two full-book checkpoints.")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Move a catalog written by NautilusTrader 1.221 into 1.231's layout and build its book checkpoints."""
+    from catalog.migrate import migrate_catalog
+
+    result = migrate_catalog(catalog, checkpoint_interval_s=checkpoint_interval_s)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    moved = ", ".join(result.moved) or "nothing (already 1.231's layout)"
+    typer.echo(f"moved order book data of: {moved}")
+    for iid, n in result.checkpoints.items():
+        typer.echo(f"built {n} book checkpoint(s) for {iid}")
+
+
 def _register_subcommands() -> None:
     """Add the commands of the other packages (each may not exist yet in a partial checkout)."""
     for module_name in ("backtests.cli", "rl.cli", "live.cli"):

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 from nautilus_trader.core.datetime import unix_nanos_to_iso8601
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+from catalog.migrate import check_layout
 from catalog.writer import _parse_interval
 
 _INSTRUMENT_CLASSES = {
@@ -23,6 +24,7 @@ def catalog_info(catalog_path: Path) -> dict[str, Any]:
     root = Path(catalog_path)
     if not (root / "data").is_dir():
         raise FileNotFoundError(f"{root}: not a catalog (no data/ directory); run `amm ingest` first")
+    check_layout(root)
     catalog = ParquetDataCatalog(str(root))
     instruments = [
         {

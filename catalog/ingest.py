@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.checkpoints import CHECKPOINT_DIR, DEFAULT_INTERVAL_S
+from catalog.migrate import check_layout
 from catalog.quality import DataQualityError, QualityReport
 from catalog.writer import CommitSummary, StagedCatalogWriter
 
@@ -88,6 +89,7 @@ def ingest_files(
     from catalog.loaders.registry import make_loader
 
     started = time.perf_counter()
+    check_layout(catalog_path)  # a 1.221 catalog would end up with two delta layouts
     paths = _check_files(files)
     loader = make_loader(fmt, instrument_id=instrument_id, spec_file=spec_file, **loader_options)
     report = QualityReport(source_format=fmt, strict=strict)  # each loader lists the files it reads

@@ -40,7 +40,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from catalog.checkpoints import CHECKPOINT_DIR, DEFAULT_INTERVAL_S, CheckpointBuilder
+from catalog.checkpoints import CHECKPOINT_DIR, DEFAULT_INTERVAL_S, BookImage, CheckpointBuilder
 
 STAGING_PREFIX = ".amm-staging-"
 TRASH_PREFIX = ".amm-trash-"
@@ -132,8 +132,17 @@ class StagedCatalogWriter:
         self._last_ts = ts
         if self._checkpoints is not None and isinstance(obj, (OrderBookDelta, OrderBookDeltas)):
             for image in self._checkpoints.add(obj):
-                self._checkpoint_buffer.extend(image.to_deltas().deltas)
-                self.checkpoints_written += 1
+                self.add_checkpoint(image)
+
+    @property
+    def checkpoint_root(self) -> Path:
+        """The target catalog's checkpoint sub-catalog (``catalog.checkpoints``)."""
+        return self.catalog_path / CHECKPOINT_DIR
+
+    def add_checkpoint(self, image: BookImage) -> None:
+        """Stage a checkpoint built elsewhere (``catalog.migrate`` builds them for old catalogs)."""
+        self._checkpoint_buffer.extend(image.to_deltas().deltas)
+        self.checkpoints_written += 1
 
     def _series_starts_here(self, instrument_id: InstrumentId, first_ts: int) -> bool:
         """No delta of the instrument in the catalog before ``first_ts``: the book starts empty here."""
@@ -163,8 +172,7 @@ class StagedCatalogWriter:
         """Move everything staged into the catalog (merging overlaps, removing duplicates)."""
         if self._checkpoints is not None:
             for image in self._checkpoints.finish():
-                self._checkpoint_buffer.extend(image.to_deltas().deltas)
-                self.checkpoints_written += 1
+                self.add_checkpoint(image)
         self._flush()
         if self._instruments:
             # Instruments carry ts_init=0 unless the source dated them: one file per definition.

@@ -76,6 +76,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from backtests.data import monotonic_ts_event, to_ns
 from catalog.checkpoints import start_book
+from catalog.migrate import check_layout
 
 REPLAY_FINISHED_TOPIC = "amm.replay.finished"
 """Message-bus topic the client publishes (a :class:`ReplaySummary`) once the window is exhausted."""
@@ -199,6 +200,7 @@ class ReplayDataClient(LiveMarketDataClient):
         catalog_dir = Path(config.catalog_path)
         if not catalog_dir.is_dir():
             raise ValueError(f"catalog_path: {catalog_dir} is not a directory")
+        check_layout(catalog_dir)  # a 1.221 catalog would replay without its book
         self._catalog = ParquetDataCatalog(str(catalog_dir))
         venue = Venue(config.venue)
         super().__init__(

@@ -15,21 +15,17 @@ import subprocess
 import sys
 import textwrap
 import time
-from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-from nautilus_trader.backtest.models import FillModel, MakerTakerFeeModel
 from nautilus_trader.config import LoggingConfig, RiskEngineConfig
-from nautilus_trader.model.currencies import USDT
 from nautilus_trader.model.book import OrderBook
-from nautilus_trader.model.data import OrderBookDelta, QuoteTick, TradeTick
-from nautilus_trader.model.enums import AccountType, BookType, OmsType
+from nautilus_trader.model.data import OrderBookDelta, QuoteTick
+from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.events import OrderFilled
-from nautilus_trader.model.identifiers import InstrumentId, Venue
-from nautilus_trader.model.objects import Money
+from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from live.config import load_config
