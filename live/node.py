@@ -496,8 +496,8 @@ def collect_report(node: AmmTradingNode) -> RunReport:
     """Summarise the node's cache after it stopped.
 
     PnL per instrument comes from the fills (``strategies.base.FillLedger``: cash flow + position
-    marked to the last mid - fees), not from ``Portfolio.realized_pnl``, which loses the realised
-    part of a NETTING position that flips side in one fill (1.221.0, see ``FillLedger``).
+    marked to the last mid - fees), the accounting the strategies' kill switches and the
+    backtest metrics use, so a live report reads like a backtest's.
     """
     from nautilus_trader.model.events import OrderFilled
 

@@ -1,9 +1,10 @@
 """Keep secrets out of everything the process writes to stdout / stderr, and out of its log file.
 
 NautilusTrader logs from Rust, straight to file descriptors 1 and 2, so a Python ``logging``
-filter cannot reach it, and both the Binance and the Bybit execution clients log the full API key
-when they connect (``"API key <key> has trading permissions"``, 1.221.0). The only place to catch
-every line is below the writers: :class:`OutputRedactor` points fds 1 and 2 at pipes, and a thread
+filter cannot reach it. 1.221's Binance and Bybit execution clients logged the full API key when
+they connected; 1.231 masks it there, but the ``repr`` and JSON of every Binance/Bybit client
+config still hold the key and secret, and the kernel writes that config out when streaming is on.
+The only place to catch every line is below the writers: :class:`OutputRedactor` points fds 1 and 2 at pipes, and a thread
 copies each line to the original descriptor (and, optionally, to a log file) with every known
 secret replaced by ``****``.
 

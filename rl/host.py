@@ -176,7 +176,7 @@ class DecisionStrategy(Strategy):
         self._drop_direct_handlers()
 
     def on_dispose(self) -> None:
-        # Nautilus 1.221 leaves a disposed strategy's message-bus subscriptions (quotes, trades,
+        # Nautilus (1.221 and 1.231) leaves a disposed strategy's message-bus subscriptions (quotes, trades,
         # its order/position events) in place. An engine recycled over many episodes
         # (``engine.reset()`` + ``clear_strategies()``) then dispatches every quote and order
         # event to every strategy it ever ran, each a no-op past the FSM check: the cost per

@@ -92,11 +92,12 @@ class FillLedger:
     where ``cash`` is the signed notional paid or received. Exact, O(1) per fill, and scoped to
     the strategy's own fills.
 
-    Why not ``Portfolio.realized_pnl``: in NautilusTrader 1.221.0, when a fill flips a NETTING
-    position (long -> short in one fill) the execution engine opens the new position under the
-    same id without snapshotting the closed one, so the realised PnL of the closed part is lost
-    (measured: -19.4 vs -45.0 USDT after 24 flips in 90 s; the account balance agrees with this
-    ledger).
+    Why not ``Portfolio.realized_pnl`` + ``unrealized_pnl``: the portfolio is per instrument,
+    not per strategy (two strategies on one instrument live would share it), and marks at the
+    last trade or quote, not at the strategy's mid. The two agree for one strategy marked at the
+    mid: since 1.231 the portfolio snapshots a NETTING position that flips side in one fill
+    (1.221 lost the closed part's PnL), and ``tests/strategies/test_backtest.py`` checks the
+    ledger against both the account balance and the portfolio.
 
     Parameters
     ----------

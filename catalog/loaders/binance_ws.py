@@ -28,9 +28,9 @@ Depth synchronisation (Binance "How to manage a local order book correctly")
 
 Deltas and flags
     A snapshot is ``CLEAR`` (F_SNAPSHOT) + one ``ADD`` per level (F_SNAPSHOT), the last one
-    flagged exactly ``F_LAST``: ``OrderBookDeltas.batch`` (used by ``ParquetDataCatalog.
-    order_book_deltas(batched=True)``) closes a batch only on ``flags == F_LAST``, so
-    ``F_SNAPSHOT | F_LAST`` would merge the snapshot with the next message. A diff gives one
+    ``F_SNAPSHOT | F_LAST``: ``OrderBookDeltas.batch`` (used by ``ParquetDataCatalog.
+    order_book_deltas(batched=True)`` and the ``OrderBookDeltas`` query) closes a batch on the
+    ``F_LAST`` bit (1.221 needed ``flags == F_LAST`` exactly, 1.231 tests the bit). A diff gives one
     delta per level: ``DELETE`` for quantity 0, else ``UPDATE`` (an upsert in Nautilus' L2_MBP
     book, as in the Binance adapter), the last one ``F_LAST``; all deltas of a message share
     ``ts_event`` and ``ts_init`` and carry the message's final update id as ``sequence``.
@@ -108,7 +108,7 @@ class Market(str, Enum):
 
 
 def binance_instrument_id(symbol: str, market: Market) -> str:
-    """Instrument id of the NautilusTrader 1.221 Binance adapter for ``symbol`` on ``market``.
+    """Instrument id of the NautilusTrader Binance adapter (1.221 and 1.231) for ``symbol`` on ``market``.
 
     Spot keeps the symbol; USD-M perpetuals add ``-PERP``; COIN-M perpetuals turn ``_PERP`` into
     ``-PERP``; dated futures (``BTCUSD_240927``) keep their symbol.
@@ -808,12 +808,12 @@ class _Session:
         ts_event = exch * 1_000_000 if exch else ts_local
         iid = self.iid
         n = len(levels)
-        out = [OrderBookDelta(iid, BookAction.CLEAR, None, F_LAST if n == 0 else F_SNAPSHOT,
+        out = [OrderBookDelta(iid, BookAction.CLEAR, None, F_SNAPSHOT | (F_LAST if n == 0 else 0),
                               sid, ts_event, ts_local)]
         for i, (is_bid, px, _ticks, qty, _value) in enumerate(levels, start=1):
             out.append(OrderBookDelta(
                 iid, BookAction.ADD, BookOrder(OrderSide.BUY if is_bid else OrderSide.SELL, px, qty, 0),
-                F_LAST if i == n else F_SNAPSHOT, sid, ts_event, ts_local,
+                F_SNAPSHOT | (F_LAST if i == n else 0), sid, ts_event, ts_local,
             ))
         self.book = book
         self.state = "await"

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import BookOrder, OrderBookDelta, OrderBookDepth10
-from nautilus_trader.model.enums import BookAction, OrderSide
+from nautilus_trader.model.enums import BookAction, OrderSide, RecordFlag
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price, Quantity
 
@@ -317,12 +317,21 @@ class TardisLoader(SpecLoader):
                     chunks = loader.stream_depth10(path, levels, chunk_size=chunk)
             produced = 0
             depth = scan.kind not in ("trades", "quotes", "incremental_book_L2")
+            deltas = scan.kind == "incremental_book_L2"
+            pending: OrderBookDelta | None = None
             for objs in _named(chunks, scan.path):
                 for obj in objs:
-                    if depth:
-                        obj = _pad_depth(obj, price_prec, size_prec)
                     produced += 1
-                    yield obj
+                    if depth:
+                        yield _pad_depth(obj, price_prec, size_prec)
+                    elif deltas:
+                        if pending is not None:
+                            yield _close_batch(pending) if pending.ts_init != obj.ts_init else pending
+                        pending = obj
+                    else:
+                        yield obj
+            if pending is not None:
+                yield _close_batch(pending)
             if produced != scan.kept + scan.snapshot_runs:
                 raise DataQualityError(
                     f"{scan.path}: Nautilus' Tardis loader produced {produced} objects from "
@@ -365,6 +374,21 @@ def _precisions(obj: Data) -> tuple[int, int]:
         level = obj.bids[0]
         return level.price.precision, level.size.precision
     return obj.price.precision, obj.size.precision
+
+
+def _close_batch(delta: OrderBookDelta) -> OrderBookDelta:
+    """``delta`` with the ``F_LAST`` bit set: it is the last of its message.
+
+    Why: Nautilus 1.231's ``stream_deltas`` sets ``F_LAST`` on the last row of each timestamp,
+    except where a message straddles two of its chunks; without the bit, the ``OrderBookDeltas``
+    batches a replay is made of would merge two messages.
+    """
+    if delta.flags & RecordFlag.F_LAST:
+        return delta
+    return OrderBookDelta(
+        delta.instrument_id, delta.action, delta.order, delta.flags | RecordFlag.F_LAST,
+        delta.sequence, delta.ts_event, delta.ts_init,
+    )
 
 
 def _pad_depth(depth: OrderBookDepth10, price_prec: int, size_prec: int) -> OrderBookDepth10:

@@ -67,11 +67,11 @@ def assert_accounting(run: Loaded) -> None:
 
 
 def batches_of(deltas: list[OrderBookDelta]) -> list[list[OrderBookDelta]]:
-    """Group deltas the way ``OrderBookDeltas.batch`` does (close on flags == F_LAST)."""
+    """Group deltas the way ``OrderBookDeltas.batch`` does (close on the F_LAST bit)."""
     out, cur = [], []
     for d in deltas:
         cur.append(d)
-        if d.flags == F_LAST:
+        if d.flags & F_LAST:
             out.append(cur)
             cur = []
     assert not cur, "deltas left after the last F_LAST"
@@ -192,7 +192,7 @@ def test_spot_catalog_roundtrip_rebuilds_the_book(spot_btc: Loaded, binance_ws_d
     first = batches[0].deltas
     assert first[0].action == BookAction.CLEAR
     assert all(d.action == BookAction.ADD for d in first[1:])
-    assert all(d.flags == F_SNAPSHOT for d in first[:-1]) and first[-1].flags == F_LAST
+    assert all(d.flags == F_SNAPSHOT for d in first[:-1]) and first[-1].flags == F_SNAPSHOT | F_LAST
     assert len(first) - 1 == 2_000  # REST snapshot: 1,000 bids + 1,000 asks
     assert len({d.ts_init for d in first}) == 1
 

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from nautilus_trader.model.data import OrderBookDelta, QuoteTick, TradeTick
+from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas, QuoteTick, TradeTick
 from nautilus_trader.model.enums import AggressorSide, BookAction, RecordFlag
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
@@ -111,6 +111,25 @@ def test_tardis_snapshot_gets_clear_and_keeps_prices(tmp_path):
     back = catalog.order_book_deltas(instrument_ids=["BTC-PERPETUAL.DERIBIT"])
     assert len(back) == 16
     assert str(back[1].order.price) == "6421.5" and back[1].order.size.as_double() == 18640
+
+
+def test_tardis_deltas_close_each_message_across_chunk_boundaries(tmp_path):
+    """A snapshot, then a 3-row update and a 3-row snapshot (a reconnect), read 2 rows at a time."""
+    src = TARDIS / "deribit_incremental_book_L2_BTC-PERPETUAL.csv"
+    lines = src.read_text().splitlines(keepends=True)
+    update = [ln.replace("1585699200245000,1585699200355684,true", "1585699201245000,1585699201355684,false")
+              for ln in lines[1:4]]
+    resnap = [ln.replace("1585699200245000,1585699200355684", "1585699202245000,1585699202355684") for ln in lines[1:4]]
+    path = tmp_path / "reconnect.csv"
+    path.write_text("".join(lines + update + resnap))
+    data, _, _ = ingest("tardis", [path], check=CheckConfig(chunk_rows=2))
+    # one CLEAR per snapshot (Nautilus inserts them), F_LAST closing every timestamp's message
+    assert [d.action for d in data].count(BookAction.CLEAR) == 2
+    last_flags = [bool(d.flags & RecordFlag.F_LAST) for d in data]
+    ends = [i for i, d in enumerate(data) if i + 1 == len(data) or data[i + 1].ts_init != d.ts_init]
+    assert [i for i, f in enumerate(last_flags) if f] == ends
+    batches = OrderBookDeltas.batch(data)
+    assert [len(b.deltas) for b in batches] == [16, 3, 4]
 
 
 def test_tardis_all_fixtures_merge_in_ts_order():

@@ -112,7 +112,7 @@ PLANT = textwrap.dedent("""\
         from nautilus_trader.model.identifiers import TraderId
         guard = init_logging(trader_id=TraderId("LEAK-001"))
         key = os.environ["BINANCE_API_KEY"]
-        # What the Binance execution client logs once connected (1.221.0):
+        # What the Binance execution client logged once connected in 1.221.0 (any Rust log line):
         Logger("BinanceFuturesExecutionClient").info(f"API key {key} has trading permissions")
         print(f"python print: {key}", flush=True)
         os.write(1, f"raw fd write: {os.environ['BINANCE_API_SECRET']}\\n".encode())

@@ -247,7 +247,7 @@ def test_dummy_and_subproc_vec_env(usdm_catalog):
 def test_message_bus_subscriptions_do_not_grow_across_episodes(usdm_catalog):
     """A reused engine must not keep earlier episodes' strategies subscribed.
 
-    Nautilus 1.221 keeps a removed strategy's message-bus handlers; without the env's cleanup
+    Nautilus (1.221 and still 1.231) keeps a removed strategy's message-bus handlers; without the env's cleanup
     every quote, trade and order event also reached every earlier episode's strategy, so steps
     got slower episode after episode.
     """

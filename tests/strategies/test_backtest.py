@@ -166,8 +166,8 @@ def test_kill_switch_cancels_flattens_and_stops(market: MarketData, limits: dict
 
 def test_equity_matches_the_venue_account(market: MarketData) -> None:
     # The simulated exchange books realised PnL and fees into the account balance; add the open
-    # position's unrealised PnL at the mid and it must equal the strategy's equity. (Portfolio.
-    # realized_pnl would not: it loses PnL when a NETTING position flips, see FillLedger.)
+    # position's unrealised PnL at the mid and it must equal the strategy's equity, and (since
+    # NautilusTrader 1.231 snapshots a NETTING position that flips) the portfolio's realised PnL.
     result = run_strategy(
         market,
         FixedSpreadMarketMaker,
@@ -190,6 +190,8 @@ def test_equity_matches_the_venue_account(market: MarketData) -> None:
     assert flips > 0  # the case Portfolio.realized_pnl gets wrong is exercised
     assert strategy.ledger.fill_count == len(result.fills)
     assert strategy.equity(mid) == pytest.approx(balance_pnl + unrealized, abs=1e-4)
+    realized = result.engine.portfolio.realized_pnl(strategy.instrument.id).as_double()
+    assert strategy.equity(mid) == pytest.approx(realized + unrealized, abs=1e-4)
     result.engine.dispose()
 
 
