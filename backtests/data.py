@@ -16,6 +16,7 @@ venue's book type decides what that is:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,11 @@ from catalog.checkpoints import start_book
 from catalog.migrate import LegacyCatalogError, check_layout
 
 TimeLike = str | int | datetime | pd.Timestamp | None
+
+# NautilusTrader 1.231's BacktestEngine.run stamps its start with ``pd.Timestamp.utcnow()``,
+# deprecated in pandas 3: one Pandas4Warning per run about Nautilus' code, printed against the
+# caller's line. Every engine of this project is fed from here, so the one filter lives here.
+warnings.filterwarnings("ignore", message=r"Timestamp\.utcnow is deprecated")
 
 INGEST_HINT = (
     "ingest it first, e.g. `amm ingest binance-ws /path/to/btcusdt_20240808.gz --catalog {catalog}` "

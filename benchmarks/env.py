@@ -9,7 +9,10 @@ Prints, on the same catalog window and the same pre-drawn random actions:
    channel (NOTES §3 design B);
 4. the ratios env / upper bound,
 
-and ends with ONE JSON line. Target: env >= 85% of the upper bound and >= 3,000 steps/s.
+and ends with ONE JSON line. Targets: env >= 85% of the upper bound (``ratio_target_met``), and
+>= 3,000 steps/s (``steps_target_met``; set on NautilusTrader 1.221, whose engine costs about
+half as much per event as 1.231's: ``benchmarks/engine_raw.py``). ``--book-type L2_MBP`` runs
+the L2 venue with queue position (each episode starts from an in-memory book image).
 
 Run: ``python benchmarks/env.py`` (builds a temporary catalog from the bundled
 ``binance_ws/usdm/btcusdt_20240808.gz`` unless ``--catalog`` is given).
@@ -210,9 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         "log_level": args.log_level,
         "events_per_step": round(events_per_step, 1),
         **{k: round(v, 4 if "over" in k else 1) for k, v in results.items()},
-        "target_met": bool(
-            results["env_over_upper_bound"] >= 0.85 and env_sps >= 3000,
-        ),
+        # >= 85% of the in-strategy bound: the hand-over's cost (the target of the port to 1.231);
+        # >= 3,000 steps/s: the absolute target of the env's first version, on NautilusTrader 1.221
+        "ratio_target_met": bool(results["env_over_upper_bound"] >= 0.85),
+        "steps_target_met": bool(env_sps >= 3000),
+        "target_met": bool(results["env_over_upper_bound"] >= 0.85 and env_sps >= 3000),
     }
     print(json.dumps(out))
     if tmp is not None:

@@ -33,11 +33,19 @@ def test_train_benchmark():
     assert all(r["steps_per_s"] > 0 and 0 <= r["env_share"] <= 1 for r in out["results"])
 
 
-def test_env_benchmark():
-    out = run_benchmark("env.py", "--episodes", "2", "--horizon", "100")
-    assert out["benchmark"] == "env"
+@pytest.mark.parametrize("book_type", ["L1_MBP", "L2_MBP"])
+def test_env_benchmark(usdm_catalog, book_type):
+    out = run_benchmark("env.py", "--episodes", "2", "--horizon", "100", "--book-type", book_type,
+                        "--catalog", str(usdm_catalog))
+    assert out["benchmark"] == "env" and out["book_type"] == book_type
     for key in ("env_steps_per_s", "in_strategy_steps_per_s", "raw_engine_events_per_s", "env_over_upper_bound"):
         assert out[key] > 0
+
+
+def test_engine_raw_benchmark():
+    out = run_benchmark("engine_raw.py", "--quotes", "2000", "--repeats", "1")
+    assert out["benchmark"] == "engine_raw" and out["events"] == 2500
+    assert out["events_per_s"] > 0 and out["nautilus_trader"]
 
 
 @pytest.mark.slow
