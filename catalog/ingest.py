@@ -111,7 +111,7 @@ def ingest_files(
         summary = writer.commit()
     if writer.checkpoints_written:
         report.notes.append(
-            f"{writer.checkpoints_written} full-book checkpoint(s), one per {checkpoint_interval_s:g} s "
+            f"{writer.checkpoints_written} full-book checkpoint(s), at most one per {checkpoint_interval_s:g} s "
             f"of stream time, in {catalog_path / CHECKPOINT_DIR} (every window starts from a full book)",
         )
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

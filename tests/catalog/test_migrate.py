@@ -47,7 +47,8 @@ def test_readers_and_writers_refuse_the_old_layout_saying_what_to_run(old_catalo
 
 def test_migrate_moves_the_deltas_and_builds_checkpoints_once(old_catalog):
     result = migrate_catalog(old_catalog, checkpoint_interval_s=5.0)
-    assert result.moved == [IID] and result.checkpoints == {IID: 5}  # t = 0, 5, 10, 15, 20 s
+    # t = 0, 6, 12, 18 s: >= 5 s apart and >= 6 deltas (the 6 levels of the last image) since the last
+    assert result.moved == [IID] and result.checkpoints == {IID: 4}
     assert legacy_layout(old_catalog) == []
     assert not (old_catalog / "data" / "order_book_delta").exists()
     cat = ParquetDataCatalog(str(old_catalog))
