@@ -46,6 +46,7 @@ from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.data import BookOrder, OrderBookDelta, OrderBookDeltas
 from nautilus_trader.model.enums import BookAction, BookType, OrderSide, RecordFlag
 from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 CHECKPOINT_DIR = "book_checkpoints"
@@ -73,7 +74,7 @@ class BookImage:
     instrument_id: InstrumentId
     ts_ns: int
     per_order: bool
-    levels: tuple[tuple[OrderSide, object, object, int], ...]
+    levels: tuple[tuple[OrderSide, Price, Quantity, int], ...]
 
     def to_deltas(self, ts_ns: int | None = None, *, per_order: bool | None = None) -> OrderBookDeltas:
         """The image as one snapshot batch: ``CLEAR`` + ``ADD``s, the last one ``F_LAST``.
@@ -120,7 +121,7 @@ def image_of(book: OrderBook, ts_ns: int) -> BookImage:
     return BookImage(book.instrument_id, ts_ns, per_order, tuple(levels))
 
 
-def _level_size(level) -> object:  # noqa: ANN001 - nautilus BookLevel
+def _level_size(level) -> Quantity:  # noqa: ANN001 - nautilus BookLevel
     orders = level.orders()
     size = orders[0].size
     for o in orders[1:]:

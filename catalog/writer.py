@@ -40,7 +40,13 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from catalog.checkpoints import CHECKPOINT_DIR, DEFAULT_INTERVAL_S, BookImage, CheckpointBuilder
+from catalog.checkpoints import (
+    CHECKPOINT_DIR,
+    DEFAULT_INTERVAL_S,
+    BookImage,
+    CheckpointBuilder,
+    checkpoint_catalog_path,
+)
 
 STAGING_PREFIX = ".amm-staging-"
 TRASH_PREFIX = ".amm-trash-"
@@ -137,7 +143,7 @@ class StagedCatalogWriter:
     @property
     def checkpoint_root(self) -> Path:
         """The target catalog's checkpoint sub-catalog (``catalog.checkpoints``)."""
-        return self.catalog_path / CHECKPOINT_DIR
+        return checkpoint_catalog_path(self.catalog_path)
 
     def add_checkpoint(self, image: BookImage) -> None:
         """Stage a checkpoint built elsewhere (``catalog.migrate`` builds them for old catalogs)."""
