@@ -60,3 +60,11 @@ def test_ingest_benchmark():
     out = run_benchmark("ingest.py", "--rows", "40000")
     assert out["real_rows_written"] == 393_173  # spot BTCUSDT 0808+0809: quotes + trades + deltas
     assert len(out["generated_peak_rss_mb"]) == 3 and out["rows_growth_ratio"] > 1
+
+
+def test_replay_benchmark(usdm_catalog):
+    out = run_benchmark("replay.py", "--catalog", str(usdm_catalog), "--speeds", "0", "--window-s", "5")
+    assert out["benchmark"] == "replay_vs_backtest" and out["book_type"] == "L2_MBP"
+    backtest, replay = out["rows"]
+    assert backtest["run"] == "backtest" and replay["run"] == "replay unthrottled"
+    assert backtest["fills"] > 0 and replay["fills"] > 0
