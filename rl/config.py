@@ -301,9 +301,10 @@ class EnvConfig:
         ``reset(seed=s)`` reproduces a trajectory); ``venue`` always uses ``venue.seed``, exactly
         as a backtest of the same window does (parity/evaluation).
     book_checkpoint_s : float
-        L2 only: a full book snapshot is inserted into the replay every this many seconds so that
-        an episode can start mid-stream with a correct book (the snapshot restates the book the
-        deltas built; it changes nothing for a run that started earlier).
+        L2 only: the window's book is imaged in memory (at most) every this many seconds, and an
+        episode's replay starts at the last image before its warm-up, with that image as its
+        first event (never inserted into the stream: with queue position on, a snapshot would
+        reset the resting orders' queues).
     recycle_engine_episodes : int
         Build a fresh engine after this many episodes, so memory stays flat over long training.
     coroutine : {"greenlet", "thread"}

@@ -106,13 +106,14 @@ class MarketMakingEnv(gym.Env):
             end_ns = span[1] if end_ns is None else end_ns
         window = load_window(config.catalog_path, agent.instrument_id, start_ns, end_ns, config.venue.book_type)
         instrument, data = window.instrument, window.data
-        self._images: list[BookImage] = []
+        images: list[BookImage] = []
         if agent.book_type != "L1_MBP":
-            self._images = book_images(data, int(config.book_checkpoint_s * 1e9))
-            if not self._images:
+            images = book_images(data, int(config.book_checkpoint_s * 1e9))
+            if not images:
                 raise ValueError("L2 environment: the window holds no order book deltas")
-            start_ns = max(start_ns, self._images[0].ts_ns)
-        self._checkpoints_ns: list[int] = [image.ts_ns for image in self._images]
+            start_ns = max(start_ns, images[0].ts_ns)
+        self._images: dict[int, BookImage] = {image.ts_ns: image for image in images}
+        self._checkpoints_ns: list[int] = [image.ts_ns for image in images]
         self.instrument: Instrument = instrument
         self._feed = EpisodeFeed(data)
         self._window = (start_ns, end_ns)
@@ -224,8 +225,7 @@ class MarketMakingEnv(gym.Env):
         exact stream on an engine of their own.
         """
         if self._images:
-            image = self._images[self._checkpoints_ns.index(run_start_ns)]
-            self._feed.attach_after_image(engine, image.to_deltas())
+            self._feed.attach_after_image(engine, self._images[run_start_ns].to_deltas())
         else:
             self._feed.attach(engine, run_start_ns)
 

@@ -76,7 +76,7 @@ def test_feed_replays_the_static_list_from_a_mid_window_start(usdm_catalog, book
     assert data[0].ts_init < start
     l2 = book_type != "L1_MBP"
     if l2:
-        image = env._images[env._checkpoints_ns.index(start)].to_deltas()
+        image = env._images[start].to_deltas()
         first = next(i for i, d in enumerate(data) if d.ts_init > start or
                      (d.ts_init == start and not isinstance(d, OrderBookDeltas)))
         static_data = [image, *data[first:]]
