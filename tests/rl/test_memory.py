@@ -1,4 +1,4 @@
-"""Memory stays flat over >= 1,000 episodes (engine reuse + periodic rebuild)."""
+"""Memory stays flat over many episodes (engine reuse + periodic rebuild), on L1 and on L2."""
 
 from __future__ import annotations
 
@@ -13,29 +13,33 @@ from rl.env import MarketMakingEnv
 
 
 @pytest.mark.slow
-def test_rss_levels_off_over_1000_episodes(usdm_catalog):
+@pytest.mark.parametrize(("book_type", "episodes"), [("L1_MBP", 1000), ("L2_MBP", 300)])
+def test_rss_levels_off_over_many_episodes(usdm_catalog, book_type, episodes):
     env = MarketMakingEnv(EnvConfig(
         catalog_path=usdm_catalog,
         window_start="2024-08-08T23:55:00Z", window_end="2024-08-08T23:57:00Z",
-        agent=AgentConfig(horizon_steps=5, warmup_ms=500), venue=VenueModelConfig(),
+        agent=AgentConfig(book_type=book_type, horizon_steps=5, warmup_ms=500),
+        venue=VenueModelConfig(book_type=book_type),
         recycle_engine_episodes=100,
     ))
     proc = psutil.Process()
+    probes = (episodes // 5, episodes // 2, episodes)
     rss = {}
     try:
-        for ep in range(1, 1001):
+        for ep in range(1, episodes + 1):
             env.reset(seed=ep if ep == 1 else None)
             done = False
             while not done:
                 *_, term, trunc, _ = env.step(env.action_space.sample())
                 done = term or trunc
-            if ep in (200, 600, 1000):
+            if ep in probes:
                 gc.collect()
                 rss[ep] = proc.memory_info().rss / 2**20
     finally:
         env.close()
     print(f"RSS MiB: {rss}; engines built: {env.engines_built}")
-    assert env.engines_built == 10
-    # after warm-up, 800 more episodes add less than 25 MiB (a leak of ~13 MiB per engine
-    # rebuild or ~0.1 MiB per episode would fail this)
-    assert rss[1000] - rss[200] < 25, rss
+    assert env.engines_built == episodes // 100
+    # after warm-up, 800 (L1) / 240 (L2) more episodes add less than 25 MiB: a leak of ~13 MiB
+    # per engine rebuild, ~0.1 MiB per L1 episode or an L2 episode's feature book (5.6 MiB,
+    # the strategies NautilusTrader 1.231 keeps alive, see rl.host) would fail this
+    assert rss[probes[-1]] - rss[probes[0]] < 25, rss
