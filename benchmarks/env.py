@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval-ms", type=int, default=100)
     parser.add_argument("--book-type", default="L1_MBP", choices=("L1_MBP", "L2_MBP"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="env and in-strategy runs, alternating; the best of each counts")
     parser.add_argument("--log-level", default="off", choices=("off", "ERROR", "WARNING", "INFO"),
                         help="Nautilus logging of every engine here (EnvConfig.log_level; off = bypassed)")
     args = parser.parse_args(argv)
@@ -180,14 +182,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"raw engine: {results['raw_engine_events_per_s']:,.0f} events/s "
           f"({len(env.feed.data):,} events, no strategy)")
 
-    env_sps, starts, reset_ms = bench_env(env, actions, args.seed)
+    # Env and bound alternate, --repeats times each, and the best run of each counts: on a
+    # shared machine a single pair's ratio swung from 0.75 to 1.25 with the neighbours' load.
+    env_runs, bound_runs, resets = [], [], []
+    for _ in range(args.repeats):
+        env_sps, starts, reset_ms = bench_env(env, actions, args.seed)
+        env_runs.append(env_sps)
+        resets.append(reset_ms)
+        bound_runs.append(bench_in_strategy(env, starts, actions))
+    env.close()
+    env_sps = max(env_runs)
+    reset_ms = min(resets)
     results["env_steps_per_s"] = env_sps
     results["env_reset_ms"] = reset_ms
-    env.close()
-
-    results["in_strategy_steps_per_s"] = bench_in_strategy(env, starts, actions)
-    print(f"in-strategy upper bound: {results['in_strategy_steps_per_s']:,.0f} decisions/s")
-    print(f"env (greenlet): {env_sps:,.0f} steps/s, reset {reset_ms:.1f} ms per episode "
+    results["in_strategy_steps_per_s"] = max(bound_runs)
+    print(f"in-strategy upper bound: {results['in_strategy_steps_per_s']:,.0f} decisions/s "
+          f"(runs: {', '.join(f'{x:,.0f}' for x in bound_runs)})")
+    print(f"env (greenlet): {env_sps:,.0f} steps/s (runs: {', '.join(f'{x:,.0f}' for x in env_runs)}), "
+          f"reset {reset_ms:.1f} ms per episode "
           f"(engine reset, host swap, {env.config.agent.warmup_ms} ms warm-up replay)")
 
     thread_env = MarketMakingEnv(config.replace(coroutine="thread"))
@@ -211,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "episodes": args.episodes,
         "horizon": args.horizon,
         "log_level": args.log_level,
+        "repeats": args.repeats,
         "events_per_step": round(events_per_step, 1),
         **{k: round(v, 4 if "over" in k else 1) for k, v in results.items()},
         # >= 85% of the in-strategy bound: the hand-over's cost (the target of the port to 1.231);

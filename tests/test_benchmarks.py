@@ -35,7 +35,7 @@ def test_train_benchmark():
 
 @pytest.mark.parametrize("book_type", ["L1_MBP", "L2_MBP"])
 def test_env_benchmark(usdm_catalog, book_type):
-    out = run_benchmark("env.py", "--episodes", "2", "--horizon", "100", "--book-type", book_type,
+    out = run_benchmark("env.py", "--episodes", "2", "--horizon", "100", "--repeats", "1", "--book-type", book_type,
                         "--catalog", str(usdm_catalog))
     assert out["benchmark"] == "env" and out["book_type"] == book_type
     for key in ("env_steps_per_s", "in_strategy_steps_per_s", "raw_engine_events_per_s", "env_over_upper_bound"):
