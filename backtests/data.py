@@ -233,16 +233,14 @@ def monotonic_ts_event(data: list[Data], floor_ns: int = -1) -> tuple[list[Data]
     raised = 0
     for d in data:
         ts_event = d.ts_event
-        if ts_event < latest:
-            raised += 1
-            if isinstance(d, QuoteTick):
-                d = QuoteTick(d.instrument_id, d.bid_price, d.ask_price, d.bid_size, d.ask_size, latest, d.ts_init)
-            elif isinstance(d, TradeTick):
-                d = TradeTick(d.instrument_id, d.price, d.size, d.aggressor_side, d.trade_id, latest, d.ts_init)
-            else:
-                raised -= 1
-        else:
+        if ts_event >= latest:
             latest = ts_event
+        elif isinstance(d, QuoteTick):
+            d = QuoteTick(d.instrument_id, d.bid_price, d.ask_price, d.bid_size, d.ask_size, latest, d.ts_init)
+            raised += 1
+        elif isinstance(d, TradeTick):
+            d = TradeTick(d.instrument_id, d.price, d.size, d.aggressor_side, d.trade_id, latest, d.ts_init)
+            raised += 1
         out.append(d)
     return out, raised
 

@@ -24,6 +24,7 @@ from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.trading.strategy import Strategy
 
 from backtests.config import load_run_config
+from backtests.data import Window
 from backtests.venue import VenueModelConfig
 from catalog.instruments import build_instrument, get_spec
 
@@ -120,12 +121,8 @@ def _run(venue: VenueModelConfig) -> list[tuple[int, Decimal]]:
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True), run_analysis=False))
     try:
         venue.add_to_engine(engine, [instrument])
-        events = _events(venue.book_type, instrument.id)
-        book = [e for e in events if isinstance(e, OrderBookDeltas)]
-        if book:
-            engine.add_data(book, sort=False)
-        engine.add_data([e for e in events if not isinstance(e, OrderBookDeltas)], validate=False, sort=False)
-        engine.sort_data()
+        events = sorted(_events(venue.book_type, instrument.id), key=lambda e: e.ts_init)
+        Window(instrument, events, None, None).add_to_engine(engine)  # as every backtest is fed
         strategy = _PlaceOnce(_PlaceOnceConfig(instrument_id=instrument.id, at_ns=1 * S, price="50000.0", qty="0.100"))
         engine.add_strategy(strategy)
         engine.run()

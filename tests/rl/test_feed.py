@@ -12,14 +12,15 @@ from __future__ import annotations
 import pytest
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.config import LoggingConfig
+from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.data import OrderBookDeltas, QuoteTick, TradeTick
+from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
+from backtests.data import Window
 from backtests.venue import VenueModelConfig
 from catalog.checkpoints import levels_equal
-from nautilus_trader.model.book import OrderBook
-from nautilus_trader.model.enums import BookType
 from rl.config import AgentConfig, EnvConfig
 from rl.env import EpisodeFeed, MarketMakingEnv
 
@@ -94,11 +95,7 @@ def test_feed_replays_the_static_list_from_a_mid_window_start(usdm_catalog, book
         static_data = data
 
     static = _engine(env)
-    book = [d for d in static_data if isinstance(d, OrderBookDeltas)]
-    if book:
-        static.add_data(book, sort=False)
-    static.add_data([d for d in static_data if not isinstance(d, OrderBookDeltas)], validate=False, sort=False)
-    static.sort_data()
+    Window(env.instrument, static_data, None, None).add_to_engine(static)  # the static-list path
     expected = _run(static, env, start, end)
     static.dispose()
 
