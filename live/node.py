@@ -162,7 +162,15 @@ def exec_client(cfg: LiveConfig) -> tuple[str, LiveExecClientConfig, type[LiveEx
     if cfg.execution.mode == "sandbox":
         from live.sandbox import QueueAwareSandboxConfig, SandboxLiveExecClientFactory
 
+        from backtests.venue import VenueModelConfig
+
         sb = cfg.execution.sandbox
+        # resolved and checked where every venue's matching rules are (liquidity consumption
+        # None = by book type, also for a SandboxSettings built in code rather than parsed)
+        rules = VenueModelConfig(
+            book_type=sb.book_type, trade_execution=sb.trade_execution,
+            queue_position=sb.queue_position, liquidity_consumption=sb.liquidity_consumption,
+        ).matching_rules()
         return name, QueueAwareSandboxConfig(
             venue=name,
             starting_balances=list(sb.starting_balances),
@@ -170,9 +178,9 @@ def exec_client(cfg: LiveConfig) -> tuple[str, LiveExecClientConfig, type[LiveEx
             account_type=sb.account_type,
             book_type=sb.book_type,
             default_leverage=sb.default_leverage,
-            trade_execution=sb.trade_execution,
-            queue_position=sb.queue_position,
-            liquidity_consumption=bool(sb.liquidity_consumption),
+            trade_execution=rules["trade_execution"],
+            queue_position=rules["queue_position"],
+            liquidity_consumption=rules["liquidity_consumption"],
         ), SandboxLiveExecClientFactory
     retries = dict(max_retries=3, retry_delay_initial_ms=1_000, retry_delay_max_ms=10_000)
     if cfg.venue.adapter == "binance":

@@ -230,3 +230,18 @@ def test_strategy_taken_unchanged_from_a_backtest_config(tmp_path):
     ambiguous = live.replace('name = "fixed_spread"\n', "")
     err = _error(tmp_path, ambiguous)
     assert err.field == "strategies[0].name" and "fixed_spread, glft" in str(err)
+
+
+def test_sandbox_built_in_code_resolves_liquidity_consumption_by_book_type(capture_catalog):
+    """``SandboxSettings(liquidity_consumption=None)`` means "by book type", as in VenueModelConfig."""
+    from dataclasses import replace
+
+    from live.config import SandboxSettings
+    from live.node import exec_client
+
+    cfg = load_config(next(p for p in CONFIGS if p.stem == "replay"))
+    for book_type, expected in (("L2_MBP", True), ("L1_MBP", False)):
+        sandbox = SandboxSettings(book_type=book_type)
+        assert sandbox.liquidity_consumption is None
+        paper = exec_client(replace(cfg, execution=replace(cfg.execution, sandbox=sandbox)))[1]
+        assert (paper.queue_position, paper.liquidity_consumption) == (True, expected)
