@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from catalog.loaders.registry import FORMATS  # imports no loader (they load lazily)
+
 app = typer.Typer(
     name="amm",
     help="Automated market making: ingest market data, backtest baselines, train and deploy RL market makers.",
@@ -25,7 +27,6 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="Inspect a Parquet data catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 
-FORMATS = ("binance-ws", "tardis", "databento", "binance-csv", "ticks-csv")
 
 
 class UserError(Exception):
@@ -96,6 +97,8 @@ def _print_quality(result) -> None:  # noqa: ANN001 - catalog.ingest.IngestResul
     console.print(table)
     for event in report.events[:10]:
         console.print(f"  {event.issue.value} at {event.file}:{event.line}: {event.detail} ({event.handling})")
+    for note in report.notes:
+        console.print(f"  note: {note}", highlight=False)
     console.print(f"report: {result.report_path}  ({result.seconds:.1f} s)")
 
 
@@ -150,7 +153,7 @@ def migrate(
 
 def _register_subcommands() -> None:
     """Add the commands of the other packages (each may not exist yet in a partial checkout)."""
-    for module_name in ("backtests.cli", "rl.cli", "live.cli"):
+    for module_name in ("backtests.cli", "rl.cli", "live.cli", "catalog.download.cli"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.identifiers import InstrumentId, Symbol
-from nautilus_trader.model.instruments import CryptoPerpetual, CurrencyPair, Instrument
+from nautilus_trader.model.instruments import CryptoPerpetual, CurrencyPair, Equity, Instrument
 from nautilus_trader.model.objects import Price, Quantity
 
 DEFAULT_SPEC_FILE = Path(__file__).with_name("instruments.toml")
 
-_KINDS = ("currency_pair", "crypto_perpetual")
+_KINDS = ("currency_pair", "crypto_perpetual", "equity")
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,13 @@ class InstrumentSpec:
     multiplier: Decimal = Decimal(1)
     margin_init: Decimal = Decimal(0)
     margin_maint: Decimal = Decimal(0)
+    price_decimals: int | None = None
+    """Decimals of prices when finer than the tick's (an equity quotes in cents but trades at
+    half-cents against hidden midpoint orders); None: the tick's decimals."""
 
     @property
     def price_precision(self) -> int:
-        return _precision(self.tick_size)
+        return _precision(self.tick_size) if self.price_decimals is None else self.price_decimals
 
     @property
     def size_precision(self) -> int:
@@ -104,7 +107,7 @@ def _parse_spec(path: Path, iid: str, table: dict) -> InstrumentSpec:
         instrument_id=iid,
         kind=kind,
         raw_symbol=need("raw_symbol"),
-        base=need("base"),
+        base=str(table.get("base", "")) if kind == "equity" else need("base"),
         quote=need("quote"),
         tick_size=tick,
         lot_size=lot,
@@ -116,7 +119,20 @@ def _parse_spec(path: Path, iid: str, table: dict) -> InstrumentSpec:
         multiplier=dec("multiplier", "1"),
         margin_init=dec("margin_init", "0"),
         margin_maint=dec("margin_maint", "0"),
+        price_decimals=_price_decimals(path, iid, table, tick),
     )
+
+
+def _price_decimals(path: Path, iid: str, table: dict, tick: Decimal) -> int | None:
+    if "price_precision" not in table:
+        return None
+    value = table["price_precision"]
+    if not isinstance(value, int) or isinstance(value, bool) or not _precision(tick) <= value <= 9:
+        raise ValueError(
+            f"{path}: [{iid}] field 'price_precision' must be an integer from the tick's "
+            f"{_precision(tick)} decimals to 9, got {value!r}",
+        )
+    return value
 
 
 def get_spec(instrument_id: str, spec_file: Path | None = None) -> InstrumentSpec:
@@ -141,13 +157,29 @@ def _currency(code: str) -> Currency:
 
 
 def build_instrument(spec: InstrumentSpec, ts_init: int = 0) -> Instrument:
-    """Build the Nautilus instrument for ``spec`` (``CurrencyPair`` or ``CryptoPerpetual``)."""
+    """Build the Nautilus instrument for ``spec`` (``CurrencyPair``, ``CryptoPerpetual`` or ``Equity``)."""
     iid = InstrumentId.from_str(spec.instrument_id)
     price_inc = Price(spec.tick_size, spec.price_precision)
     size_inc = Quantity(spec.lot_size, spec.size_precision)
     min_qty = (
         Quantity(spec.min_quantity, spec.size_precision) if spec.min_quantity is not None else None
     )
+    if spec.kind == "equity":
+        # An Equity trades in whole lots of ``lot_size`` shares; fees per share live in the venue
+        # model (``backtests.venue`` fee_model="per_share"), not in the instrument's rates.
+        return Equity(
+            instrument_id=iid,
+            raw_symbol=Symbol(spec.raw_symbol),
+            currency=_currency(spec.quote),
+            price_precision=spec.price_precision,
+            price_increment=price_inc,
+            lot_size=size_inc,
+            ts_event=ts_init,
+            ts_init=ts_init,
+            min_quantity=min_qty,
+            maker_fee=spec.maker_fee,
+            taker_fee=spec.taker_fee,
+        )
     common = dict(
         instrument_id=iid,
         raw_symbol=Symbol(spec.raw_symbol),

@@ -3,7 +3,9 @@
 ``binance_ws/usdm/btcusdt_20240808.gz`` (BTCUSDT-PERP, 2024-08-08 23:54:15 -> 23:59:59 UTC:
 66k bookTicker quotes, 21k trades, 445k depth deltas with the opening REST snapshot) is ingested
 once, with its full-book checkpoints, into a temporary catalog; tests read windows from it and
-never write to it.
+never write to it. ``lobster_catalog`` does the same for LOBSTER's two full NASDAQ days
+(``lobster/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip``, 10 levels, and ``..._AMZN_2012-06-21_5.zip``,
+5 levels): two instruments, 09:30-16:00 ET, in one catalog.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import pytest
 from catalog.settings import data_file
 
 USDM_SOURCE = "binance_ws/usdm/btcusdt_20240808.gz"
+LOBSTER_GOOG = "lobster/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+LOBSTER_AMZN = "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
 
 
 @pytest.fixture(scope="session")
@@ -23,4 +27,13 @@ def usdm_catalog(tmp_path_factory) -> Path:
 
     target = tmp_path_factory.mktemp("usdm") / "catalog"
     ingest_files("binance-ws", [data_file(USDM_SOURCE)], target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def lobster_catalog(tmp_path_factory) -> Path:
+    from catalog.ingest import ingest_files
+
+    target = tmp_path_factory.mktemp("lobster") / "catalog"
+    ingest_files("lobster", [data_file(LOBSTER_GOOG), data_file(LOBSTER_AMZN)], target)
     return target

@@ -1,13 +1,29 @@
 """``amm ingest binance-csv``: Binance historical CSV files (data.binance.vision and the depth API).
 
-Two file kinds, detected per file:
+Four file kinds, detected per file from the header row (or, in files without one, from the
+``SYMBOL-<kind>-DATE`` file name and the field types), read plain or zipped (``.zip`` holding one
+CSV, as the archive ships them; a ``.gz`` is read too):
 
 * **depth** (``symbol,timestamp,first_update_id,last_update_id,side,update_type,price,qty,pu``):
   Binance's historical order-book files, ``update_type`` ``snap`` (snapshot level) or ``set`` (new
   absolute quantity at a level; 0 deletes it). -> ``OrderBookDelta``.
-* **trades** (``id,price,qty,quote_qty,time,is_buyer_maker[,is_best_match]``, with or without a
-  header, ``time`` in ms or, for spot files from 2025 on, us - detected from the magnitude).
-  -> ``TradeTick`` (``is_buyer_maker`` true means the seller was the aggressor).
+* **trades** (``id,price,qty,quote_qty,time,is_buyer_maker[,is_best_match]``): spot files have no
+  header and end with ``is_best_match``; USD-M files have a header and no ``is_best_match``; COIN-M
+  files have ``base_qty`` where USD-M has ``quote_qty`` (``qty`` is then in contracts). The
+  quote/base column is not used. -> ``TradeTick``, trade id = ``id``.
+* **aggTrades** (``agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,
+  is_buyer_maker[,is_best_match]``, same header/``is_best_match`` rules as trades): trades of one
+  taker order at one price, aggregated. -> ``TradeTick``, trade id = ``agg_trade_id``. Do not put
+  trades and aggTrades of one market in one catalog: they are the same executions twice.
+* **bookTicker** (``update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,
+  transaction_time,event_time``; the archive has them for USD-M and COIN-M futures only, until
+  2024-03). -> ``QuoteTick`` with ``ts_event`` = ``transaction_time`` (when the book changed) and
+  ``ts_init`` = ``event_time`` (when Binance published it: the earliest a subscriber could act).
+  A row whose ``update_id`` is below one already kept is dropped as ``out_of_order``, as the
+  WebSocket loader does with the live stream.
+
+Timestamps are ms, or, in spot files from 2025-01-01 on, us: the unit is detected per file from
+the magnitude. For trades ``is_buyer_maker`` true means the seller was the aggressor.
 
 Deltas follow NautilusTrader's ``BinanceOrderBookDeltaDataLoader`` mapping exactly (``snap`` ->
 ``ADD`` with ``F_SNAPSHOT``, ``qty == 0`` -> ``DELETE``, else ``UPDATE``; ``sequence`` =
@@ -23,21 +39,28 @@ diff's ``last_update_id``; a spot diff's ``first_update_id`` must be the previou
 the next snapshot) and diffs older than the last snapshot are dropped as ``stale_update``.
 
 Instrument: ``instrument_id`` if given, else ``<symbol>.BINANCE`` (symbol from the depth file's
-``symbol`` column or a ``BTCUSDT-trades-...`` file name, default BTCUSDT) - Binance spot ids. The
-contract terms come from ``catalog.instruments.get_spec`` (``spec_file`` first, then the shipped
-``instruments.toml``); a depth file with a ``pu`` column is from a futures market, so pass
-``instrument_id="BTCUSDT-PERP.BINANCE"`` for it (the report notes this).
+``symbol`` column or a ``BTCUSDT-trades-...`` file name, default BTCUSDT) - Binance spot ids - except
+that a COIN-M ``BTCUSD_PERP`` symbol becomes ``BTCUSD-PERP.BINANCE`` (the Binance adapter's rule; a
+``_PERP`` symbol is never spot). The contract terms come from ``catalog.instruments.get_spec``
+(``spec_file`` first, then the shipped ``instruments.toml``). A depth file with a ``pu`` column, a
+bookTicker file and a trades/aggTrades file without ``is_best_match`` are from a futures market:
+pass ``instrument_id="BTCUSDT-PERP.BINANCE"`` for them (the report notes it when it was not given;
+``amm download binance`` passes the right id for the market it downloaded).
 """
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from nautilus_trader.core.data import Data
+from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.enums import RecordFlag
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.wranglers import OrderBookDeltaDataWrangler, TradeTickDataWrangler
@@ -47,6 +70,7 @@ from catalog.loaders.tabular import (
     RowChecker,
     SpecLoader,
     check_file,
+    detect_unit,
     first_line,
     merge_streams,
     parse_time_column,
@@ -66,37 +90,172 @@ DEPTH_COLUMNS = (
     "qty",
 )
 TRADE_COLUMNS = ("id", "price", "qty", "quote_qty", "time", "is_buyer_maker", "is_best_match")
+"""Spot trades (no header); USD-M files stop before ``is_best_match``, COIN-M say ``base_qty``."""
+AGG_TRADE_COLUMNS = (
+    "agg_trade_id",
+    "price",
+    "quantity",
+    "first_trade_id",
+    "last_trade_id",
+    "transact_time",
+    "is_buyer_maker",
+    "is_best_match",
+)
+"""Spot aggTrades (no header); futures files have a header and stop before ``is_best_match``."""
+BOOK_TICKER_COLUMNS = (
+    "update_id",
+    "best_bid_price",
+    "best_bid_qty",
+    "best_ask_price",
+    "best_ask_qty",
+    "transaction_time",
+    "event_time",
+)
+"""Futures bookTicker (USD-M and COIN-M; the archive has none for spot)."""
+
+_REQUIRED = {
+    "trades": ("id", "price", "qty", "time", "is_buyer_maker"),
+    "aggTrades": ("agg_trade_id", "price", "quantity", "transact_time", "is_buyer_maker"),
+    "bookTicker": BOOK_TICKER_COLUMNS,
+}
+_TRADE_FIELDS = {  # kind -> (trade id, size, time) columns
+    "trades": ("id", "qty", "time"),
+    "aggTrades": ("agg_trade_id", "quantity", "transact_time"),
+}
+_CANONICAL = {
+    name.replace("_", ""): name
+    for name in (*TRADE_COLUMNS, "base_qty", *AGG_TRADE_COLUMNS, *BOOK_TICKER_COLUMNS, "symbol")
+}
+"""Header spellings seen in the wild (``quoteQty``, ``is_buyer_maker``) -> the names used here."""
 _MS = 1_000_000
-_FILE_SYMBOL = re.compile(r"^([A-Z0-9]+)-(?:trades|aggTrades|bookDepth)", re.IGNORECASE)
+_FILE_SYMBOL = re.compile(r"^([A-Z0-9_]+?)-(?:trades|aggTrades|bookTicker|bookDepth)-", re.IGNORECASE)
 
 
-def detect_kind(path: Path) -> tuple[str, bool]:
-    """Return (``depth`` | ``trades``, has_header)."""
-    line = first_line(path)
+@dataclass(frozen=True)
+class FileLayout:
+    """What one file holds, as found from its first line.
+
+    Parameters
+    ----------
+    kind : str
+        ``depth``, ``trades``, ``aggTrades`` or ``bookTicker``.
+    header : bool
+        Whether the first line names the columns (futures files do, spot files do not).
+    columns : tuple[str, ...]
+        The column names used to read the file (a header's names made canonical, or the
+        archive's documented order for a file without one).
+    """
+
+    kind: str
+    header: bool
+    columns: tuple[str, ...]
+
+    @property
+    def futures(self) -> bool:
+        """True for the futures layouts: bookTicker, or trades without ``is_best_match``."""
+        if self.kind == "bookTicker":
+            return True
+        return self.kind in _TRADE_FIELDS and "is_best_match" not in self.columns
+
+
+def default_instrument_id(symbol: str) -> str:
+    """``<SYMBOL>.BINANCE`` (spot), except ``X_PERP`` (COIN-M) -> ``X-PERP.BINANCE``."""
+    s = symbol.strip().upper()
+    if s.endswith("_PERP"):
+        return f"{s[: -len('_PERP')]}-PERP.BINANCE"
+    return f"{s}.BINANCE"
+
+
+def read_first_line(path: Path) -> str:
+    """The first non-empty line of a plain, gzipped or zipped (one member) CSV; '' if none."""
+    if path.suffix.lower() != ".zip":
+        return first_line(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise DataQualityError(
+                    f"{path}: a Binance archive zip holds one CSV; this one holds {len(members)} files",
+                )
+            with zf.open(members[0]) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+                for line in fh:
+                    if line.strip():
+                        return line.strip()
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, EOFError) as e:
+        raise DataQualityError(f"{path}: cannot read: {e}") from e
+    return ""
+
+
+def _is_bool(field: str) -> bool:
+    return field.lower() in ("true", "false")
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def detect_layout(path: Path) -> FileLayout:
+    """Find the kind and columns of a Binance CSV from its first line.
+
+    With a header the names decide; without one the field types do: trades have booleans in
+    fields 6 (and 7), aggTrades an integer time in field 6 and booleans from field 7, bookTicker
+    seven numbers.
+    """
+    line = read_first_line(path)
     if not line:
         raise DataQualityError(f"{path}: file is empty")
     fields = [f.strip() for f in line.split(",")]
     if "update_type" in fields or "first_update_id" in fields:
         require_columns(path, fields, DEPTH_COLUMNS)
-        return "depth", True
-    if fields[0].lower() == "id":
-        require_columns(path, fields, TRADE_COLUMNS[:6])
-        return "trades", True
-    if fields[0].isdigit() and len(fields) in (6, 7):
-        return "trades", False
-    raise DataQualityError(
-        f"{path}: not a Binance depth CSV (columns {list(DEPTH_COLUMNS)}) nor a trades CSV "
-        f"({','.join(TRADE_COLUMNS[:6])}[,is_best_match]); first line: {line[:120]!r}",
+        return FileLayout("depth", True, tuple(fields))
+    if not _is_number(fields[0]):
+        columns = tuple(_CANONICAL.get(f.lower().replace("_", ""), f) for f in fields)
+        if "best_bid_price" in columns:
+            kind = "bookTicker"
+        elif "agg_trade_id" in columns or "first_trade_id" in columns:
+            kind = "aggTrades"
+        elif columns[0] == "id":
+            kind = "trades"
+        else:
+            raise DataQualityError(_unknown(path, line))
+        require_columns(path, columns, _REQUIRED[kind])
+        return FileLayout(kind, True, columns)
+    n = len(fields)
+    if n in (6, 7) and _is_bool(fields[5]) and (n == 6 or _is_bool(fields[6])):
+        return FileLayout("trades", False, TRADE_COLUMNS[:n])
+    if n in (7, 8) and fields[5].isdigit() and _is_bool(fields[6]) and (n == 7 or _is_bool(fields[7])):
+        return FileLayout("aggTrades", False, AGG_TRADE_COLUMNS[:n])
+    if n == 7 and all(_is_number(f) for f in fields):
+        return FileLayout("bookTicker", False, BOOK_TICKER_COLUMNS)
+    raise DataQualityError(_unknown(path, line))
+
+
+def _unknown(path: Path, line: str) -> str:
+    return (
+        f"{path}: not a Binance depth, trades ({','.join(TRADE_COLUMNS[:6])}[,is_best_match]), "
+        f"aggTrades ({','.join(AGG_TRADE_COLUMNS[:7])}[,is_best_match]) or bookTicker "
+        f"({','.join(BOOK_TICKER_COLUMNS)}) CSV; first line: {line[:120]!r}"
     )
 
 
+def detect_kind(path: Path) -> tuple[str, bool]:
+    """Return (``depth`` | ``trades`` | ``aggTrades`` | ``bookTicker``, has_header)."""
+    layout = detect_layout(path)
+    return layout.kind, layout.header
+
+
 class BinanceCsvLoader(SpecLoader):
-    """Stream Binance historical depth / trades CSV files as Nautilus data.
+    """Stream Binance historical depth / trades / aggTrades / bookTicker CSV files as Nautilus data.
 
     Parameters
     ----------
     instrument_id : str, optional
-        Nautilus id of the data's instrument (default ``<symbol>.BINANCE``, spot).
+        Nautilus id of the data's instrument (default ``<symbol>.BINANCE``, spot; see the
+        module docstring for COIN-M symbols and futures files).
     spec_file : Path, optional
         Instrument spec TOML consulted before the shipped ``catalog/instruments.toml``.
     check : CheckConfig, optional
@@ -110,11 +269,13 @@ class BinanceCsvLoader(SpecLoader):
         report.files.extend(str(p) for p in paths)
         streams = []
         for path in paths:
-            kind, header = detect_kind(path)
-            if kind == "depth":
+            layout = detect_layout(path)
+            if layout.kind == "depth":
                 streams.append(self._depth(path, report))
+            elif layout.kind == "bookTicker":
+                streams.append(self._book_ticker(path, layout, report))
             else:
-                streams.append(self._trades(path, header, report))
+                streams.append(self._trades(path, layout, report))
         for obj in merge_streams(streams):
             report.written(type(obj).__name__)
             yield obj
@@ -122,7 +283,7 @@ class BinanceCsvLoader(SpecLoader):
     # -- instruments -----------------------------------------------------------------------------
 
     def _instrument(self, symbol: str) -> Instrument:
-        iid = self.instrument_id or f"{symbol.upper()}.BINANCE"
+        iid = self.instrument_id or default_instrument_id(symbol)
         if iid not in self._instruments:
             try:
                 spec = get_spec(iid, self.spec_file)
@@ -130,6 +291,31 @@ class BinanceCsvLoader(SpecLoader):
                 raise DataQualityError(str(e)) from e
             self._instruments[iid] = build_instrument(spec)
         return self._instruments[iid]
+
+    def _file_instrument(self, path: Path, layout: FileLayout, report: QualityReport) -> Instrument:
+        """The instrument of a trades / aggTrades / bookTicker file (symbol from its name)."""
+        m = _FILE_SYMBOL.match(path.name)
+        instrument = self._instrument(m.group(1) if m else "BTCUSDT")
+        iid = instrument.id.value
+        if layout.futures and not self.instrument_id and not iid.endswith("-PERP.BINANCE"):
+            perp = iid.replace(".BINANCE", "-PERP.BINANCE")
+            report.notes.append(
+                f"{path}: a {layout.kind} file in a futures layout (no is_best_match column, or "
+                f"bookTicker) but no instrument was given: written as {iid} (spot id); pass "
+                f"--instrument {perp} for the perpetual",
+            )
+        return instrument
+
+    def _chunks(self, path: Path, layout: FileLayout) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        """CSV chunks with the layout's column names (a header's spellings made canonical)."""
+        names = None if layout.header else list(layout.columns)
+        try:
+            for chunk, lines in read_csv_chunks(path, self.check.chunk_rows, header=layout.header, names=names):
+                if layout.header:
+                    chunk.columns = list(layout.columns)
+                yield chunk, lines
+        except zipfile.BadZipFile as e:  # a CRC error mid-file surfaces here, not at open
+            raise DataQualityError(f"{path}: cannot read: {e}") from e
 
     # -- depth -----------------------------------------------------------------------------------
 
@@ -291,39 +477,34 @@ class BinanceCsvLoader(SpecLoader):
             prev_u = row.last_u
         state["last_u"] = prev_u
 
-    # -- trades ----------------------------------------------------------------------------------
+    # -- trades and aggTrades --------------------------------------------------------------------
 
-    def _trades(self, path: Path, header: bool, report: QualityReport) -> Iterator[Data]:
-        m = _FILE_SYMBOL.match(path.name)
-        instrument = self._instrument(m.group(1) if m else "BTCUSDT")
+    def _trades(self, path: Path, layout: FileLayout, report: QualityReport) -> Iterator[Data]:
+        instrument = self._file_instrument(path, layout, report)
         wrangler = TradeTickDataWrangler(instrument)
+        id_col, qty_col, time_col = _TRADE_FIELDS[layout.kind]
         c = RowChecker(report, path, self.check)
-        names = None if header else list(TRADE_COLUMNS)
         unit: str | None = None
         rows = 0
-        for chunk, lines in read_csv_chunks(path, self.check.chunk_rows, header=header, names=names):
+        for chunk, lines in self._chunks(path, layout):
             rows += len(chunk)
-            report.read("binance.trades", len(chunk))
-            if not header and chunk.shape[1] > len(TRADE_COLUMNS):
-                raise DataQualityError(f"{path}: more than {len(TRADE_COLUMNS)} columns")
+            report.read(f"binance.{layout.kind}", len(chunk))
             c.begin(lines)
             price = c.numeric(chunk["price"], "price")
-            qty = c.numeric(chunk["qty"], "qty")
-            time_raw = chunk["time"]
-            tnum = c.numeric(time_raw, "time")
+            qty = c.numeric(chunk[qty_col], qty_col)
+            time_raw = chunk[time_col]
+            tnum = c.numeric(time_raw, time_col)
             if unit is None and np.isfinite(tnum).any():
-                from catalog.loaders.tabular import detect_unit
-
                 unit = detect_unit(tnum[np.isfinite(tnum)])
             ts_ns = parse_time_column(time_raw.where(c.keep, "0"), unit or "ms")
             maker = chunk["is_buyer_maker"].str.strip().str.lower()
             c.drop(~maker.isin(["true", "false"]).to_numpy(), Issue.MALFORMED, "is_buyer_maker", "not true/false")
-            c.timestamps(ts_ns, "time")
+            c.timestamps(ts_ns, time_col)
             c.prices(price, "price")
-            c.sizes(qty, "qty", allow_zero=False, precision=instrument.size_precision)
-            c.order(ts_ns, "time")
-            ids = chunk["id"].str.strip().to_numpy()
-            c.duplicate_trade_ids(ids, "id")
+            c.sizes(qty, qty_col, allow_zero=False, precision=instrument.size_precision)
+            c.order(ts_ns, time_col)
+            ids = chunk[id_col].str.strip().to_numpy()
+            c.duplicate_trade_ids(ids, id_col)
             c.outliers(price, "price")
             keep = c.finish()
             if not keep.any():
@@ -340,6 +521,73 @@ class BinanceCsvLoader(SpecLoader):
             yield from wrangler.process(df)
         if rows == 0:
             raise DataQualityError(f"{path}: no data rows")
+
+    # -- bookTicker ------------------------------------------------------------------------------
+
+    def _book_ticker(self, path: Path, layout: FileLayout, report: QualityReport) -> Iterator[Data]:
+        instrument = self._file_instrument(path, layout, report)
+        iid, price_prec, size_prec = instrument.id, instrument.price_precision, instrument.size_precision
+        c = RowChecker(report, path, self.check)
+        unit: str | None = None
+        max_update_id = -np.inf
+        rows = 0
+        for chunk, lines in self._chunks(path, layout):
+            rows += len(chunk)
+            report.read("binance.bookTicker", len(chunk))
+            c.begin(lines)
+            update_id = c.numeric(chunk["update_id"], "update_id")
+            bid = c.numeric(chunk["best_bid_price"], "best_bid_price")
+            bid_qty = c.numeric(chunk["best_bid_qty"], "best_bid_qty")
+            ask = c.numeric(chunk["best_ask_price"], "best_ask_price")
+            ask_qty = c.numeric(chunk["best_ask_qty"], "best_ask_qty")
+            c.numeric(chunk["transaction_time"], "transaction_time")
+            ev = c.numeric(chunk["event_time"], "event_time")
+            if unit is None and np.isfinite(ev).any():
+                unit = detect_unit(ev[np.isfinite(ev)])
+            ts_event = parse_time_column(chunk["transaction_time"].where(c.keep, "0"), unit or "ms")
+            ts_init = parse_time_column(chunk["event_time"].where(c.keep, "0"), unit or "ms")
+            c.timestamps(ts_event, "transaction_time")
+            c.timestamps(ts_init, "event_time")
+            c.prices(bid, "best_bid_price")
+            c.prices(ask, "best_ask_price")
+            c.sizes(bid_qty, "best_bid_qty", allow_zero=False, precision=size_prec)
+            c.sizes(ask_qty, "best_ask_qty", allow_zero=False, precision=size_prec)
+            c.spread(bid, ask, "best_bid_price/best_ask_price")
+            max_update_id = _drop_update_id_backwards(c, update_id, max_update_id)
+            c.order(ts_init, "event_time")
+            c.duplicate_rows([update_id, bid, bid_qty, ask, ask_qty])
+            c.outliers((bid + ask) / 2, "best_bid_price/best_ask_price")
+            keep = c.finish()
+            if not keep.any():
+                continue
+            yield from QuoteTick.from_raw_arrays_to_list(
+                iid,
+                price_prec,
+                size_prec,
+                bid[keep],
+                ask[keep],
+                bid_qty[keep],
+                ask_qty[keep],
+                ts_event[keep].astype(np.uint64),
+                ts_init[keep].astype(np.uint64),
+            )
+        if rows == 0:
+            raise DataQualityError(f"{path}: no data rows")
+
+
+def _drop_update_id_backwards(c: RowChecker, update_id: np.ndarray, max_before: float) -> float:
+    """Drop rows whose ``update_id`` is below one already kept (``out_of_order``); return the new max.
+
+    Binance's book update ids only grow per symbol, so such a row is an older book state
+    delivered late (the WebSocket loader applies the same rule to the live stream).
+    """
+    kept = np.where(c.keep, update_id, -np.inf)
+    running = np.maximum.accumulate(kept) if len(kept) else kept
+    before = np.concatenate(([max_before], np.maximum(running[:-1], max_before))) if len(kept) else kept
+    c.drop(update_id < before, Issue.OUT_OF_ORDER, "update_id", "book update id goes backwards")
+    if c.keep.any():
+        max_before = max(max_before, float(update_id[c.keep].max()))
+    return max_before
 
 
 def _wrangle_deltas(wrangler: OrderBookDeltaDataWrangler, frame: pd.DataFrame) -> Iterator[Data]:

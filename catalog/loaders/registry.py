@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from catalog.loaders.base import Loader
+if TYPE_CHECKING:  # the registry stays import-light: `amm --help` reads FORMATS from it
+    from catalog.loaders.base import Loader
 
 _PATHS: dict[str, str] = {
     "binance-ws": "catalog.loaders.binance_ws:BinanceWsLoader",
@@ -29,6 +30,8 @@ _PATHS: dict[str, str] = {
     "tardis": "catalog.loaders.tardis:TardisLoader",
     "databento": "catalog.loaders.databento:DatabentoLoader",
     "ticks-csv": "catalog.loaders.ticks_csv:TicksCsvLoader",
+    "lobster": "catalog.loaders.lobster:LobsterLoader",
+    "bitstamp": "catalog.loaders.bitstamp:BitstampLoader",
 }
 
 FORMATS: tuple[str, ...] = tuple(_PATHS)
