@@ -64,7 +64,7 @@ from nautilus_trader.model.objects import Money
 OMS_TYPES = ("NETTING", "HEDGING")
 ACCOUNT_TYPES = ("MARGIN", "CASH")
 BOOK_TYPES = ("L1_MBP", "L2_MBP", "L3_MBO")
-FEE_MODELS = ("maker_taker", "fixed_rates")
+FEE_MODELS = ("maker_taker", "fixed_rates", "per_share")
 
 DEFAULT_FILL_MODEL_PATH = "nautilus_trader.backtest.models:FillModel"
 
@@ -114,6 +114,37 @@ class FixedRatesFeeModel(FeeModel):
         return Money(notional * rate, currency)
 
 
+class PerShareFeeModelConfig(FeeModelConfig, frozen=True):
+    """Importable config for :class:`PerShareFeeModel` (amounts per share as decimal strings)."""
+
+    maker_fee: str
+    taker_fee: str
+
+
+class PerShareFeeModel(FeeModel):
+    """A fee per share (or contract) filled, by liquidity side: how equity exchanges charge.
+
+    NASDAQ charges a fee per share to remove liquidity and pays a rebate per share to add it, at
+    any price (NASDAQ Rule 7018(a); the fee for removing is capped at $0.0030 a share by SEC Reg
+    NMS Rule 610(c)). Nautilus' ``PerContractFeeModel`` has one non-negative rate for both sides,
+    so it cannot express a maker rebate; this model takes one amount per side, negative = rebate,
+    in the instrument's quote currency.
+    """
+
+    def __init__(self, config: PerShareFeeModelConfig) -> None:
+        self.maker_fee = float(Decimal(config.maker_fee))
+        self.taker_fee = float(Decimal(config.taker_fee))
+
+    def get_commission(self, order, fill_qty, fill_px, instrument) -> Money:  # noqa: D401
+        if order.liquidity_side == LiquiditySide.MAKER:
+            rate = self.maker_fee
+        elif order.liquidity_side == LiquiditySide.TAKER:
+            rate = self.taker_fee
+        else:
+            raise ValueError(f"invalid liquidity side {order.liquidity_side!r}")
+        return Money(fill_qty.as_double() * float(instrument.multiplier) * rate, instrument.quote_currency)
+
+
 # -- the venue model -----------------------------------------------------------------------------
 
 
@@ -160,12 +191,14 @@ class VenueModelConfig:
     latency_base_ns, latency_insert_ns, latency_update_ns, latency_cancel_ns : int
         One-way delay from strategy to matching engine. Insert/update/cancel delay = base +
         specific. All zero gives ``latency_model=None`` (orders act on the very next event).
-    fee_model : {"maker_taker", "fixed_rates"}
+    fee_model : {"maker_taker", "fixed_rates", "per_share"}
         ``maker_taker``: the instrument's ``maker_fee``/``taker_fee`` (``catalog/instruments.toml``).
         ``fixed_rates``: ``maker_fee``/``taker_fee`` below (fractions of notional, negative =
-        rebate).
+        rebate). ``per_share``: ``maker_fee``/``taker_fee`` below are amounts of the quote
+        currency per share (contract) filled, negative = rebate: equity exchanges' pricing.
     maker_fee, taker_fee : str or None
-        Rates for ``fee_model="fixed_rates"``, as decimal strings (``"-0.0001"``).
+        Rates for ``fee_model="fixed_rates"`` (``"-0.0001"``) or amounts per share for
+        ``"per_share"`` (``"-0.0020"``), as decimal strings.
     fill_model_path : str
         ``module:Class`` of a Nautilus ``FillModel`` (subclass); default the plain FillModel.
     prob_fill_on_limit : float
@@ -258,15 +291,15 @@ class VenueModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise bad(name, "must be an integer number of nanoseconds >= 0")
-        if self.fee_model == "fixed_rates":
+        if self.fee_model in ("fixed_rates", "per_share"):
             for name in ("maker_fee", "taker_fee"):
                 value = getattr(self, name)
                 try:
                     Decimal(str(value))
                 except (InvalidOperation, TypeError) as e:  # None too: Decimal("None") is invalid
-                    raise bad(name, "fee_model='fixed_rates' needs a decimal rate") from e
+                    raise bad(name, f"fee_model={self.fee_model!r} needs a decimal amount") from e
         elif self.maker_fee is not None or self.taker_fee is not None:
-            raise bad("fee_model", "maker_fee/taker_fee are only used with fee_model='fixed_rates'")
+            raise bad("fee_model", "maker_fee/taker_fee are only used with fee_model='fixed_rates' or 'per_share'")
         for name in ("trade_execution", "queue_position", "bar_execution"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "must be true or false")
@@ -395,6 +428,10 @@ class VenueModelConfig:
         return None if cfg is None else LatencyModel(**cfg)
 
     def build_fee_model(self) -> FeeModel:
+        if self.fee_model == "per_share":
+            return PerShareFeeModel(
+                PerShareFeeModelConfig(maker_fee=str(self.maker_fee), taker_fee=str(self.taker_fee)),
+            )
         if self.fee_model == "fixed_rates":
             return FixedRatesFeeModel(
                 FixedRatesFeeModelConfig(maker_fee=str(self.maker_fee), taker_fee=str(self.taker_fee)),

@@ -11,7 +11,9 @@ between them measure the quoting rule and nothing else:
 - the :class:`~strategies.quoting.QuoteManager` (post-only quotes, amendments, hard inventory
   limit);
 - an optional linear inventory skew on top of the strategy's own quotes;
-- a kill switch on drawdown and loss, and clean stop behaviour.
+- a kill switch on drawdown and loss, and clean stop behaviour;
+- exchange trading hours (:mod:`strategies.session`): no quote outside the session, flat before
+  each close, nothing held overnight.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from nautilus_trader.trading.strategy import Strategy
 from catalog.features import FeatureConfig, FeatureVector, IncrementalFeatures
 from strategies.calibration import IntensityFit, TradeIntensityEstimator
 from strategies.quoting import QuoteManager, QuoteManagerConfig, Quotes
+from strategies.session import TradingSession
 
 _NS_PER_MS = 1_000_000
 _NS_PER_S = 1_000_000_000
@@ -204,6 +207,15 @@ class MarketMakerConfig(StrategyConfig, frozen=True):
         Window of the trade-flow features.
     client_id : ClientId, optional
         The execution/data client to route to (``None`` = inferred from the venue).
+    session_timezone : str, optional
+        IANA time zone of the exchange's trading session (``America/New_York``); ``None`` (the
+        default) trades around the clock, as crypto venues do. With a session the strategy quotes
+        only from ``session_open`` to ``flat_before_close_s`` before ``session_close``, then
+        cancels its quotes and closes its position: nothing is held overnight.
+    session_open, session_close : str, default '09:30', '16:00'
+        Local session bounds (NASDAQ's regular hours by default).
+    flat_before_close_s : NonNegativeInt, default 60
+        Seconds before the close from which the strategy is flat and quotes nothing.
     """
 
     instrument_id: InstrumentId
@@ -224,9 +236,14 @@ class MarketMakerConfig(StrategyConfig, frozen=True):
     vol_window: PositiveInt = 60
     trade_window_ms: PositiveInt = 10_000
     client_id: ClientId | None = None
+    session_timezone: str | None = None
+    session_open: str = "09:30"
+    session_close: str = "16:00"
+    flat_before_close_s: NonNegativeInt = 60
 
     def __post_init__(self) -> None:
         validate_constraints(self)
+        self.session()  # validates the session fields
         if Decimal(self.order_qty) <= 0:
             raise ValueError(f"{type(self).__name__}.order_qty: must be > 0, got {self.order_qty}")
         if Decimal(self.max_inventory) < Decimal(self.order_qty):
@@ -239,6 +256,16 @@ class MarketMakerConfig(StrategyConfig, frozen=True):
                 f"{type(self).__name__}.book_type: must be one of {_BOOK_TYPES}, "
                 f"got {self.book_type!r}",
             )
+
+    def session(self) -> TradingSession | None:
+        """The trading session, or None for a venue that never closes."""
+        if self.session_timezone is None:
+            return None
+        try:
+            return TradingSession(self.session_timezone, self.session_open, self.session_close,
+                                  self.flat_before_close_s)
+        except ValueError as e:
+            raise ValueError(f"{type(self).__name__}.{e}") from e
 
 
 class MarketMakerStrategy(Strategy):
@@ -266,6 +293,8 @@ class MarketMakerStrategy(Strategy):
         self.equity_peak: float = 0.0
         self._tick: float = math.nan
         self._flattened = False
+        self._session: TradingSession | None = None
+        self._flat_day: int | None = None  # the trading day we last went flat for the close
 
     # -- To implement -----------------------------------------------------------------------------
 
@@ -323,6 +352,8 @@ class MarketMakerStrategy(Strategy):
         self.kill_ts_ns = None
         self.equity_peak = 0.0
         self._flattened = False
+        self._session = cfg.session()
+        self._flat_day = None
 
         if cfg.book_type == "L1_MBP":
             self.subscribe_quote_ticks(cfg.instrument_id, client_id=cfg.client_id)
@@ -421,6 +452,9 @@ class MarketMakerStrategy(Strategy):
         self.last_features = fv
         if self._check_kill_switch(fv.mid):
             return
+        if self._session is not None and not self._session.quoting_allowed(ts_ns):
+            self._flat_for_close(ts_ns)
+            return
         inventory = float(self.quote_manager.position())
         quotes = self.compute_quotes(fv, inventory)
         skew = self.config.inventory_skew_ticks_per_unit
@@ -477,6 +511,28 @@ class MarketMakerStrategy(Strategy):
         self._cancel_everything()
         self._flatten()
         self.stop()
+
+    def _flat_for_close(self, ts_ns: int) -> None:
+        """Outside the session: cancel quotes once per trading day; close any position left.
+
+        Checked on every step, so a quote filled while its cancel was in flight is closed too.
+        """
+        day = self._session.day_of(ts_ns)
+        if self._flat_day != day:
+            self._flat_day = day
+            self._cancel_everything()
+        if self.quote_manager.position() == 0:
+            return
+        if self.cache.orders_inflight(None, self.config.instrument_id, self.id) or self.cache.orders_open(
+            None, self.config.instrument_id, self.id,
+        ):
+            return  # the cancel or the closing order is still on its way
+        self.log.info("Session closing: closing the position (nothing held overnight)")
+        self.close_all_positions(
+                self.config.instrument_id,
+                client_id=self.config.client_id,
+                reduce_only=True,
+            )
 
     def _cancel_everything(self) -> None:
         if self.quote_manager is not None:

@@ -118,6 +118,25 @@ def test_fixed_rates_fee_model_rebate():
     assert money.currency.code == "USDT"
 
 
+def test_per_share_fee_model_charges_takers_and_pays_makers_per_share():
+    from catalog.instruments import build_instrument, get_spec
+
+    goog = build_instrument(get_spec("GOOG.XNAS"))
+    fee = VenueModelConfig(fee_model="per_share", maker_fee="-0.0020", taker_fee="0.0030").build_fee_model()
+
+    class _Order:
+        liquidity_side = LiquiditySide.MAKER
+
+    # 300 shares: the same at any price (a per-share schedule ignores notional)
+    for px in ("580.0000", "20.0000"):
+        money = fee.get_commission(_Order(), Quantity.from_int(300), Price.from_str(px), goog)
+        assert money.as_double() == pytest.approx(-0.60) and money.currency.code == "USD"
+    _Order.liquidity_side = LiquiditySide.TAKER
+    assert fee.get_commission(_Order(), Quantity.from_int(300), Price.from_str("580.0000"), goog).as_double() == pytest.approx(0.90)
+    with pytest.raises(ValueError, match="fee_model='per_share' needs a decimal amount"):
+        VenueModelConfig(fee_model="per_share", maker_fee="-0.002")
+
+
 def test_add_to_engine_sets_up_account_and_instrument():
     inst = TestInstrumentProvider.btcusdt_perp_binance()
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR"), run_analysis=False))
