@@ -106,10 +106,27 @@ def _print_quality(result) -> None:  # noqa: ANN001 - catalog.ingest.IngestResul
 def info(
     catalog: Annotated[Path, typer.Option("--catalog", "-c", help="ParquetDataCatalog directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    by_day: Annotated[bool, typer.Option("--by-day", help="Rows and span per UTC day, type and instrument (reads the ts_init column).")] = False,
 ) -> None:
-    """List instruments, data types, row counts and time span per instrument and type."""
-    from catalog.info import catalog_info
+    """List instruments, data types, row counts and time span per instrument and type (or per day)."""
+    from catalog.info import catalog_days, catalog_info
 
+    if by_day:
+        days = catalog_days(catalog)
+        if as_json:
+            typer.echo(json.dumps(days, indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"Data per UTC day in {days['catalog']}")
+        for col in ("day", "identifier", "type", "rows", "start", "end"):
+            table.add_column(col, justify="right" if col == "rows" else "left")
+        for row in days["days"]:
+            table.add_row(row["day"], row["identifier"], row["type"], f"{row['rows']:,}",
+                          row["start"][11:23], row["end"][11:23])
+        Console().print(table)
+        return
     summary = catalog_info(catalog)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))

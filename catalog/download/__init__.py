@@ -7,31 +7,7 @@ project's tests use). ``catalog.download.http`` fetches one file resumably with 
 library; ``catalog.download.cache`` lays the files out under the cache directory and decides what
 is already there; ``catalog.download.cli`` adds the commands to ``amm``.
 
-The download package depends on nothing above ``catalog`` and imports Nautilus only to ingest.
+The package depends on nothing above ``catalog`` and imports Nautilus only to ingest; this file
+re-exports nothing, so that ``amm --help`` does not pay for ``urllib.request`` (import the
+modules themselves).
 """
-
-from __future__ import annotations
-
-from catalog.download.cache import DEFAULT_CACHE_DIR, cache_root, download_all
-from catalog.download.http import (
-    ChecksumMismatch,
-    DownloadError,
-    Fetched,
-    HostUnreachable,
-    NotFound,
-    fetch,
-)
-from catalog.download.sources import RemoteFile
-
-__all__ = [
-    "DEFAULT_CACHE_DIR",
-    "ChecksumMismatch",
-    "DownloadError",
-    "Fetched",
-    "HostUnreachable",
-    "NotFound",
-    "RemoteFile",
-    "cache_root",
-    "download_all",
-    "fetch",
-]

@@ -47,6 +47,9 @@ Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show p
 Start = Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD (YYYY-MM with --monthly).")]
 End = Annotated[str | None, typer.Option("--end", help="Last day, included (default: --start).")]
 
+Plan = tuple[list[RemoteFile], str | None]
+"""What a command will fetch, and the instrument id its ingest uses (None: the loader's own)."""
+
 
 def _fail(message: str, code: int) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
@@ -84,17 +87,15 @@ def register(app: typer.Typer) -> None:
         """
         from catalog.download.sources import binance_files, binance_instrument_id, days, months, parse_day, parse_month
 
-        def build() -> list[RemoteFile]:
+        def plan() -> Plan:
             parse = parse_month if monthly else parse_day
             first = parse(start, name="--start")
             last = parse(end, name="--end") if end else first
             periods = months(first, last) if monthly else days(first, last)
-            return binance_files(market, kind, symbol, periods, monthly=monthly, base_url=base_url)
+            files = binance_files(market, kind, symbol, periods, monthly=monthly, base_url=base_url)
+            return files, instrument or binance_instrument_id(market, symbol)
 
-        def instrument_id() -> str:
-            return instrument or binance_instrument_id(market, symbol)
-
-        _execute("binance-csv", build, cache_dir, catalog, instrument_id, instrument_spec, as_json, progress)
+        _execute("binance-csv", plan, cache_dir, catalog, instrument_spec, as_json, progress)
 
     @download_app.command("tardis")
     def tardis(
@@ -119,15 +120,16 @@ def register(app: typer.Typer) -> None:
         """
         from catalog.download.sources import days, parse_day, tardis_files
 
-        def build() -> list[RemoteFile]:
+        def plan() -> Plan:
             if catalog is not None and data_type not in TARDIS_INGESTABLE:
                 raise ValueError(f"--data-type {data_type}: the tardis loader reads {', '.join(TARDIS_INGESTABLE)}; "
                                  f"drop --catalog to only download it")
             first = parse_day(start, name="--start")
             last = parse_day(end, name="--end") if end else first
-            return tardis_files(exchange, data_type, symbol, days(first, last), api_key=api_key, base_url=base_url)
+            files = tardis_files(exchange, data_type, symbol, days(first, last), api_key=api_key, base_url=base_url)
+            return files, instrument
 
-        _execute("tardis", build, cache_dir, catalog, lambda: instrument, instrument_spec, as_json, progress)
+        _execute("tardis", plan, cache_dir, catalog, instrument_spec, as_json, progress)
 
     @download_app.command("lobster")
     def lobster(
@@ -161,29 +163,27 @@ def register(app: typer.Typer) -> None:
         if ticker is None:
             _fail("pass --ticker (and --levels), or --list to see the samples", 2)
 
-        def build() -> list[RemoteFile]:
-            return lobster_files(str(ticker), levels, base_url=base_url)
+        def plan() -> Plan:
+            return lobster_files(str(ticker), levels, base_url=base_url), instrument
 
-        _execute("lobster", build, cache_dir, catalog, lambda: instrument, instrument_spec, as_json, progress)
+        _execute("lobster", plan, cache_dir, catalog, instrument_spec, as_json, progress)
 
 
 def _execute(
     fmt: str,
-    build: Callable[[], list[RemoteFile]],
+    plan: Callable[[], Plan],
     cache_dir: Path | None,
     catalog: Path | None,
-    instrument_id: Callable[[], str | None],
     spec_file: Path | None,
     as_json: bool,
     progress: bool,
 ) -> None:
-    """Plan (exit 2 on a bad request), download (exit 1 on failure), then ingest or say how."""
+    """Plan (exit 2 on a bad request), download (exit 1 on failure), then ingest ``fmt`` or say how."""
     from catalog.download.cache import cache_root, download_all
     from catalog.download.http import DownloadError
 
     try:
-        remotes = build()
-        iid = instrument_id()
+        remotes, iid = plan()
     except ValueError as e:
         _fail(str(e), 2)
     root = cache_root(cache_dir)
@@ -192,6 +192,8 @@ def _execute(
         fetched = download_all(remotes, root, progress=show)
     except DownloadError as e:
         _fail(str(e), 1)
+    except OSError as e:  # the cache directory cannot be written
+        _fail(" ".join(str(e).split()), 1)
     files = [f.path for f in fetched]
     command = _ingest_command(fmt, files, catalog, iid, spec_file)
     result = None

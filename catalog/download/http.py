@@ -37,6 +37,10 @@ CHUNK_BYTES = 1 << 16
 
 USER_AGENT = "automated-market-making/0.1 (amm download; urllib)"
 
+RETRY_BACKOFF_S = 0.25
+"""Base of the exponential wait before a retry (the first resume after a dropped connection is
+immediate: the server is fine, the connection was not)."""
+
 Status = Literal["downloaded", "resumed", "cached"]
 
 
@@ -154,7 +158,7 @@ def fetch(
     if expected and digest != expected:
         part.unlink()
         raise ChecksumMismatch(
-            f"{dest.name}: sha256 {digest} does not match the published {expected}; "
+            f"{dest.name}: sha256 {digest} does not match the expected {expected}; "
             f"deleted the download (from {url})",
         )
     if check is not None:
@@ -230,7 +234,7 @@ def _download(
                 raise DownloadError(f"{url}: access refused (HTTP {e.code}){_hint(refused)}") from None
             if e.code >= 500 and failures < retries:
                 failures += 1
-                time.sleep(min(0.5 * 2**failures, 8.0))
+                time.sleep(min(RETRY_BACKOFF_S * 2**failures, 8.0))
                 continue
             raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as e:
@@ -272,7 +276,7 @@ def _download(
                 f"is kept and resumes on the next run",
             )
         if failures > 1:
-            time.sleep(min(0.25 * 2**failures, 4.0))
+            time.sleep(min(RETRY_BACKOFF_S * 2**failures, 4.0))
 
 
 def _copy(response: http.client.HTTPResponse, part: Path, mode: str, offset: int, total: int | None,

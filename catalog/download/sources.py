@@ -187,13 +187,15 @@ def binance_files(
         rel = PurePosixPath("data", *BINANCE_MARKET_PATHS[market].split("/"), interval, kind, sym,
                             f"{sym}-{kind}-{stamp}.zip")
         url = _join(base_url, rel)
+        missing = (f"no such date/symbol in the archive ({market} {kind} {sym} {stamp}; "
+                   f"daily files appear the next day, monthly ones early the next month)")
         out.append(RemoteFile(
             source="binance",
             url=url,
             relpath=rel,
             checksum_url=url + ".CHECKSUM",
-            not_found=f"no such date/symbol in the archive ({market} {kind} {sym} {stamp}; "
-                      f"daily files appear the next day, monthly ones early the next month)",
+            not_found=missing,
+            refused=f"an S3-hosted archive answers so for missing files too: {missing}",
         ))
     return out
 

@@ -128,7 +128,7 @@ _CANONICAL = {
 }
 """Header spellings seen in the wild (``quoteQty``, ``is_buyer_maker``) -> the names used here."""
 _MS = 1_000_000
-_FILE_SYMBOL = re.compile(r"^([A-Z0-9_]+?)-(?:trades|aggTrades|bookTicker|bookDepth)-", re.IGNORECASE)
+_FILE_SYMBOL = re.compile(r"^([A-Z0-9_]+)-(?:trades|aggTrades|bookTicker|bookDepth)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,8 @@ def copy_with(tmp_path: Path, src: Path, name: str, edit) -> Path:
 
 
 def test_registry_lists_every_format_and_rejects_unknown():
-    assert set(FORMATS) == {"binance-ws", "binance-csv", "tardis", "databento", "ticks-csv"}
+    assert set(FORMATS) == {"binance-ws", "binance-csv", "tardis", "databento", "ticks-csv", "lobster", "bitstamp"}
+    assert all(LOADERS[f].name == f for f in FORMATS)  # each registered path imports
     assert LOADERS["tardis"].name == "tardis"
     with pytest.raises(ValueError, match="valid formats: binance-ws, binance-csv"):
         make_loader("csv")
