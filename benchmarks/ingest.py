@@ -1,4 +1,4 @@
-"""Ingest throughput and memory for ``amm ingest binance-ws``.
+"""Ingest throughput and memory for ``amm ingest binance-ws`` and ``amm ingest lobster``.
 
 Measures, in one run:
 
@@ -8,7 +8,13 @@ Measures, in one run:
 2. peak RSS of ingesting generated Binance-format captures of increasing size (each in a fresh
    subprocess), to show memory stays bounded while rows grow (streaming, chunked writes).
 
-Run: ``.venv/bin/python benchmarks/ingest.py [--rows 2000000]``. Ends with one JSON line.
+3. rows/s and peak RSS of ingesting a full LOBSTER day (``lobster/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip``,
+   147,916 messages), and peak RSS of generated multi-day LOBSTER inputs (the real day re-dated
+   onto consecutive weekdays, ``catalog.loaders.lobster.redate_archive``) of 1, n/2 and n days,
+   each in a fresh subprocess: memory must stay flat as days are added.
+
+Run: ``.venv/bin/python benchmarks/ingest.py [--rows 2000000] [--lobster-days 6]``. Ends with one
+JSON line.
 """
 
 from __future__ import annotations
@@ -86,13 +92,13 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_ingest(capture: str) -> None:
-    """Subprocess body: ingest one capture, print JSON with rows, seconds and peak RSS."""
+def child_ingest(fmt: str, inputs: str) -> None:
+    """Subprocess body: ingest comma-separated files, print JSON with rows, seconds and peak RSS."""
     from catalog.ingest import ingest_files
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        result = ingest_files("binance-ws", [Path(capture)], Path(tmp) / "catalog")
+        result = ingest_files(fmt, [Path(f) for f in inputs.split(",")], Path(tmp) / "catalog")
         seconds = time.perf_counter() - started
     print(json.dumps({
         "rows_read": result.report.total_read,
@@ -100,6 +106,51 @@ def child_ingest(capture: str) -> None:
         "seconds": seconds,
         "peak_rss_mb": _peak_rss_mb(),
     }))
+
+
+LOBSTER_DAY = "lobster/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+
+
+def _ingest_in_subprocess(fmt: str, files: list[Path]) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", fmt, ",".join(str(f) for f in files)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def lobster_scaling(day_zip: Path, max_days: int, console) -> dict:  # noqa: ANN001 - rich Console
+    """One real LOBSTER day, then 1, n/2 and n re-dated copies of it, each ingested in a subprocess."""
+    import datetime as dt
+
+    from catalog.loaders.lobster import find_days, redate_archive
+
+    real = _ingest_in_subprocess("lobster", [day_zip])
+    real["rows_per_s"] = round(real["rows_written"] / real["seconds"])
+    console.print({"lobster_day": day_zip.name, **real})
+    first = find_days([day_zip])[0].date
+    weekdays = [first + dt.timedelta(days=k) for k in range(3 * max_days) if (first + dt.timedelta(days=k)).weekday() < 5]
+    sizes = sorted({1, max(max_days // 2, 1), max_days})
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        copies = [redate_archive(day_zip, d, Path(tmp)) for d in weekdays[:max_days]]
+        for n in sizes:
+            figures = _ingest_in_subprocess("lobster", copies[:n])
+            figures["days"] = n
+            console.print(figures)
+            rows.append(figures)
+    return {
+        "lobster_rows_read": real["rows_read"],
+        "lobster_rows_written": real["rows_written"],
+        "lobster_seconds": round(real["seconds"], 2),
+        "lobster_rows_per_s": real["rows_per_s"],
+        "lobster_peak_rss_mb": round(real["peak_rss_mb"]),
+        "lobster_generated_days": [r["days"] for r in rows],
+        "lobster_generated_rows_written": [r["rows_written"] for r in rows],
+        "lobster_generated_peak_rss_mb": [round(r["peak_rss_mb"]) for r in rows],
+        "lobster_peak_rss_growth_ratio": round(rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"], 2),
+        "lobster_rows_growth_ratio": round(rows[-1]["rows_written"] / rows[0]["rows_written"], 2),
+    }
 
 
 def real_data_throughput() -> dict:
@@ -139,10 +190,12 @@ def real_data_throughput() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000, help="messages in the largest generated capture")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--lobster-days", type=int, default=6, help="days in the largest generated LOBSTER input")
+    parser.add_argument("--lobster-file", default=LOBSTER_DAY, help="LOBSTER zip (relative to the data directory)")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child_ingest(args.child)
+        child_ingest(*args.child)
         return
 
     from rich.console import Console
@@ -161,19 +214,18 @@ def main() -> None:
             t0 = time.perf_counter()
             generate_capture(capture, n)
             console.print(f"generated {n:,} messages in {time.perf_counter() - t0:.1f} s ({capture.stat().st_size / 1e6:.0f} MB gz)")
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", str(capture)],
-                check=True, capture_output=True, text=True,
-            )
-            figures = json.loads(out.stdout.strip().splitlines()[-1])
+            figures = _ingest_in_subprocess("binance-ws", [capture])
             figures["messages"] = n
             figures["rows_per_s"] = round(figures["rows_written"] / figures["seconds"])
             console.print(figures)
             scaling.append(figures)
             capture.unlink()
+    console.print(f"[bold]3. LOBSTER: {args.lobster_file}, then 1..{args.lobster_days} generated days[/bold]")
+    lobster = lobster_scaling(data_dir() / args.lobster_file, args.lobster_days, console)
     headline = {
         "benchmark": "ingest",
         **real,
+        **lobster,
         "generated_messages": [s["messages"] for s in scaling],
         "generated_rows_written": [s["rows_written"] for s in scaling],
         "generated_rows_per_s": [s["rows_per_s"] for s in scaling],

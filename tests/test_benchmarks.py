@@ -57,9 +57,12 @@ def test_backtest_benchmark():
 
 @pytest.mark.slow
 def test_ingest_benchmark():
-    out = run_benchmark("ingest.py", "--rows", "40000")
+    out = run_benchmark("ingest.py", "--rows", "40000", "--lobster-days", "2",
+                        "--lobster-file", "lobster/LOBSTER_SampleFile_GOOG_2012-06-21_1.zip")
     assert out["real_rows_written"] == 393_173  # spot BTCUSDT 0808+0809: quotes + trades + deltas
     assert len(out["generated_peak_rss_mb"]) == 3 and out["rows_growth_ratio"] > 1
+    assert out["lobster_rows_read"] == 2 * 49_482  # message + orderbook rows of the GOOG 1-level day
+    assert out["lobster_generated_days"] == [1, 2] and out["lobster_rows_growth_ratio"] == 2.0
 
 
 def test_replay_benchmark(usdm_catalog):

@@ -544,4 +544,24 @@ def _zip_chunks(messages: Iterator[np.ndarray], books: Iterator[np.ndarray], day
         )
 
 
-__all__ = ["LobsterDay", "LobsterLoader", "equity_spec", "find_days"]
+def redate_archive(source: Path, date: dt.date, target_dir: Path) -> Path:
+    """Copy a LOBSTER zip with ``date`` in its member names: generated multi-day data.
+
+    LOBSTER times count from midnight ET, so the copy replays the same events on ``date``. The
+    benchmarks and tests use it to build catalogs of many days from the one real day per ticker
+    the free samples hold; only the calendar is synthetic.
+    """
+    match = _NAME.match(next(m for m in zipfile.ZipFile(source).namelist() if _NAME.match(Path(m).name)))
+    old = match["date"] if match else None
+    if old is None:
+        raise DataQualityError(f"{source}: holds no LOBSTER file")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    new = date.isoformat()
+    out = target_dir / Path(source).name.replace(old, new)
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
+        for name in src.namelist():
+            dst.writestr(name.replace(old, new), src.read(name))
+    return out
+
+
+__all__ = ["LobsterDay", "LobsterLoader", "equity_spec", "find_days", "redate_archive"]

@@ -8,7 +8,7 @@ day later). Only the calendar is synthetic; every event is real.
 
 from __future__ import annotations
 
-import zipfile
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -19,27 +19,18 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from catalog.checkpoints import levels_equal, start_book
 from catalog.info import catalog_days
 from catalog.ingest import ingest_files
+from catalog.loaders.lobster import redate_archive
 from catalog.settings import data_file
 
 GOOG_1 = "lobster/LOBSTER_SampleFile_GOOG_2012-06-21_1.zip"
 AMZN_1 = "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_1.zip"
 
 
-def shifted_day(source: Path, date: str, target_dir: Path) -> Path:
-    """A copy of a LOBSTER zip whose members carry another date in their names."""
-    target_dir.mkdir(parents=True, exist_ok=True)
-    out = target_dir / source.name.replace("2012-06-21", date)
-    with zipfile.ZipFile(source) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for name in src.namelist():
-            dst.writestr(name.replace("2012-06-21", date), src.read(name))
-    return out
-
-
 @pytest.fixture(scope="module")
 def multiday(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("multiday")
     catalog = tmp / "catalog"
-    day2 = shifted_day(data_file(GOOG_1), "2012-06-22", tmp / "generated")
+    day2 = redate_archive(data_file(GOOG_1), dt.date(2012, 6, 22), tmp / "generated")
     ingest_files("lobster", [data_file(GOOG_1), day2, data_file(AMZN_1)], catalog)
     return catalog
 
