@@ -79,6 +79,15 @@ def _resolve(path: str, what: str) -> Any:
         raise ValueError(f"{what}: cannot import {path!r}: {e}") from e
 
 
+def _side_rate(order, maker: float, taker: float) -> float:  # noqa: ANN001 - a Nautilus Order
+    """The maker or taker rate by the fill's liquidity side (Nautilus sets it before asking)."""
+    if order.liquidity_side == LiquiditySide.MAKER:
+        return maker
+    if order.liquidity_side == LiquiditySide.TAKER:
+        return taker
+    raise ValueError(f"invalid liquidity side {order.liquidity_side!r}")
+
+
 class FixedRatesFeeModelConfig(FeeModelConfig, frozen=True):
     """Importable config for :class:`FixedRatesFeeModel` (rates as decimal strings)."""
 
@@ -104,12 +113,7 @@ class FixedRatesFeeModel(FeeModel):
             price=fill_px,
             use_quote_for_inverse=False,
         ).as_double()
-        if order.liquidity_side == LiquiditySide.MAKER:
-            rate = self.maker_fee
-        elif order.liquidity_side == LiquiditySide.TAKER:
-            rate = self.taker_fee
-        else:
-            raise ValueError(f"invalid liquidity side {order.liquidity_side!r}")
+        rate = _side_rate(order, self.maker_fee, self.taker_fee)
         currency = instrument.base_currency if instrument.is_inverse else instrument.quote_currency
         return Money(notional * rate, currency)
 
@@ -136,12 +140,7 @@ class PerShareFeeModel(FeeModel):
         self.taker_fee = float(Decimal(config.taker_fee))
 
     def get_commission(self, order, fill_qty, fill_px, instrument) -> Money:  # noqa: D401
-        if order.liquidity_side == LiquiditySide.MAKER:
-            rate = self.maker_fee
-        elif order.liquidity_side == LiquiditySide.TAKER:
-            rate = self.taker_fee
-        else:
-            raise ValueError(f"invalid liquidity side {order.liquidity_side!r}")
+        rate = _side_rate(order, self.maker_fee, self.taker_fee)
         return Money(fill_qty.as_double() * float(instrument.multiplier) * rate, instrument.quote_currency)
 
 

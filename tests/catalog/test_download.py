@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from catalog.cli import main
 from catalog.download.sources import (
     LOBSTER_SHA256,
     binance_files,
@@ -40,6 +39,7 @@ from catalog.download.sources import (
     tardis_symbol,
 )
 from catalog.settings import data_dir
+from tests.helpers import amm
 from tests.catalog.test_binance_archive import (
     BOOK_TICKER_ROWS,
     SPOT_2021_SPEC,
@@ -173,19 +173,6 @@ def archive(recorded) -> Iterator[Archive]:
     server.server_close()
 
 
-def amm(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the console entry point in-process; return (exit code, stdout, stderr)."""
-    argv = sys.argv
-    sys.argv = ["amm", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    finally:
-        sys.argv = argv
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def binance(archive: Archive, cache: Path, *args: str) -> list[str]:

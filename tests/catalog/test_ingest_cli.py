@@ -17,27 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from catalog.cli import main
 from catalog.settings import data_dir
-from tests.helpers import tree_digest
+from tests.helpers import amm, tree_digest
 
 SPOT = [data_dir() / "binance_ws/spot/btcusdt_20240808.gz", data_dir() / "binance_ws/spot/btcusdt_20240809.gz"]
 USDM = data_dir() / "binance_ws/usdm/btcusdt_20240808.gz"
 
 
-def amm(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the console entry point in-process; return (exit code, stdout, stderr)."""
-    argv = sys.argv
-    sys.argv = ["amm", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    finally:
-        sys.argv = argv
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def info(capsys, catalog: Path) -> dict:
