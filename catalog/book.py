@@ -38,15 +38,16 @@ class L2Book:
     def set_level(self, is_bid: bool, price_ticks: int, size: float) -> None:
         """Set the absolute size at ``price_ticks``; ``size <= 0`` deletes the level."""
         levels = self.bids if is_bid else self.asks
-        if size > 0:
-            if price_ticks not in levels:
-                heap = self._bid_heap if is_bid else self._ask_heap
-                heapq.heappush(heap, -price_ticks if is_bid else price_ticks)
-                if len(heap) > 4 * len(levels) + 64:
-                    self._rebuild(is_bid)
-            levels[price_ticks] = size
-        else:
+        if size <= 0:
             levels.pop(price_ticks, None)
+            return
+        new = price_ticks not in levels
+        levels[price_ticks] = size  # stored first: a rebuild below must see the new level
+        if new:
+            heap = self._bid_heap if is_bid else self._ask_heap
+            heapq.heappush(heap, -price_ticks if is_bid else price_ticks)
+            if len(heap) > 4 * len(levels) + 64:
+                self._rebuild(is_bid)
 
     def _rebuild(self, is_bid: bool) -> None:
         if is_bid:

@@ -46,6 +46,7 @@ def test_baselines_trade_a_full_day_and_go_home_flat(lobster_catalog, tmp_path, 
     assert [s.name for s in result.strategies] == ["fixed_spread", "avellaneda_stoikov", "glft"]
     for s in result.strategies:
         fills = pd.read_csv(s.directory / "fills.csv")
+        fills = fills.iloc[pd.to_datetime(fills["ts_event"], utc=True).argsort(kind="stable")].reset_index(drop=True)
         ts = pd.to_datetime(fills["ts_event"], utc=True)
         assert len(fills) > 100, s.name
         assert ts.min() >= OPEN_UTC and ts.max() - ts.min() > pd.Timedelta(hours=5), s.name  # the whole day
@@ -54,6 +55,7 @@ def test_baselines_trade_a_full_day_and_go_home_flat(lobster_catalog, tmp_path, 
         signed = (fills["last_qty"] * fills["order_side"].map({"BUY": 1, "SELL": -1})).cumsum()
         assert signed.iloc[-1] == 0, f"{s.name}: holds {signed.iloc[-1]} shares overnight"
         assert signed.abs().max() <= max_inventory
+        assert s.metrics["inventory_max_abs"] <= max_inventory
         per_share = fills["liquidity_side"].map({"MAKER": -0.0020, "TAKER": 0.0030})
         charged = fills["commission"].str.split().str[0].astype(float)
         assert charged.sum() == pytest.approx((fills["last_qty"] * per_share).sum(), abs=0.005 * len(fills) + 0.01)  # Money rounds each fill to the cent

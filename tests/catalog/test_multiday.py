@@ -104,6 +104,7 @@ def test_a_backtest_across_two_sessions_is_flat_overnight(multiday, tmp_path):
     spec = replace(spec, strategies=spec.strategies[:1])
     (run,) = run_backtest(spec, progress=False, tearsheets=False).strategies
     fills = pd.read_csv(run.directory / "fills.csv")
+    fills = fills.iloc[pd.to_datetime(fills["ts_event"], utc=True).argsort(kind="stable")].reset_index(drop=True)
     ts = pd.to_datetime(fills["ts_event"], utc=True)
     signed = fills["last_qty"] * fills["order_side"].map({"BUY": 1, "SELL": -1})
     flat_by = pd.Timestamp("2012-06-21T19:59:00Z")  # 15:59 EDT: the closing order goes out here
