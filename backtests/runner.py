@@ -229,7 +229,9 @@ def run_strategy(
         spec.venue.add_to_engine(engine, [window.instrument])  # builds the fill model: reseeds
         window.add_to_engine(engine)
         t0 = time.perf_counter()
-        engine.run()
+        # The clock starts at the window's start, not at its first event: a strategy's decision
+        # clock (and an agent's warm-up) then runs on the same grid as in the RL environment.
+        engine.run(start=window_ns[0], end=window_ns[1])
         wall_s = time.perf_counter() - t0
         trader = engine.trader
         samplers = [a for a in trader.actors() if isinstance(a, EquitySampler)]
@@ -237,6 +239,7 @@ def run_strategy(
             raise RuntimeError(f"strategy {strategy.name}: equity sampler missing")
         equity = samplers[0].samples()
         mids = samplers[0].mid_changes()
+        ledger_check = check_ledger(engine, spec, equity)
         orders = trader.generate_orders_report()
         fills_report = trader.generate_fills_report()
         _write_csv(orders, out / "orders.csv")
@@ -268,6 +271,8 @@ def run_strategy(
         metrics["instrument_id"] = spec.instrument_id
         metrics["valuation_currency"] = _valuation_currency(instrument)
         metrics["events"] = events
+        if ledger_check is not None:
+            metrics["ledger_pnl"], metrics["account_pnl"] = ledger_check
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         plot_strategy(
             out,
@@ -280,6 +285,49 @@ def run_strategy(
     finally:
         engine.dispose()
     return StrategyRun(strategy.name, out, metrics, events, wall_s)
+
+
+LEDGER_TOLERANCE = 1e-6
+"""Largest accepted gap between the ledger's and the account's PnL, relative to the traded notional."""
+
+
+def check_ledger(engine, spec: RunSpec, equity: pd.DataFrame) -> tuple[float, float] | None:
+    """Check a market maker's ledger against the venue account at the end of its run.
+
+    Every strategy of a run has its engine, hence its account, to itself, so the account's PnL
+    (the change of the balances since the start, valued at the last mid, plus the open
+    positions' unrealised PnL there: the equity sampler's closing sample minus the starting
+    balances) must equal the PnL the strategy's :class:`strategies.ledger.FillLedger` reports at
+    the same mid: the PnL its reward, kill switch and reports used. A gap means one of them books
+    a fill or a fee differently, and a report built on it would be silently wrong, so the run
+    fails. Returns ``(ledger_pnl, account_pnl)``, or None for a strategy without a ledger.
+    """
+    from nautilus_trader.model.objects import Money
+
+    strategies = [s for s in engine.trader.strategies() if getattr(s, "ledger", None) is not None]
+    if len(strategies) != 1 or equity.empty:
+        return None
+    strategy = strategies[0]
+    last = equity.iloc[-1]
+    mid = float(last["mid"])
+    if not mid == mid:
+        return None
+    start = 0.0
+    for text in spec.venue.starting_balances:
+        money = Money.from_str(text)
+        if money.currency == strategy.ledger.currency:
+            start += money.as_double()
+        elif money.currency == strategy.instrument.get_base_currency():
+            start += money.as_double() * mid
+    account_pnl = float(last["equity"]) - start
+    ledger_pnl = strategy.ledger.equity(mid)
+    scale = max(1.0, strategy.ledger.traded_qty * float(strategy.instrument.multiplier) * mid)
+    if abs(ledger_pnl - account_pnl) > LEDGER_TOLERANCE * scale:
+        raise RuntimeError(
+            f"strategy {strategy.id}: ledger PnL {ledger_pnl:.8f} differs from the account's "
+            f"{account_pnl:.8f} {strategy.ledger.currency} at the end of the run",
+        )
+    return ledger_pnl, account_pnl
 
 
 def _valuation_currency(instrument) -> str | None:

@@ -5,8 +5,7 @@ Prints, on the same catalog window and the same pre-drawn random actions:
 1. raw engine events/s (no strategy: the cost floor of the replay);
 2. the upper bound: the *same* decision loop acting in its own timer, with no environment
    (``PolicyMarketMaker`` with a replay policy), in decisions/s;
-3. the environment's steps/s with a random policy, greenlet channel (default) and thread
-   channel (NOTES §3 design B);
+3. the environment's steps/s with a random policy (greenlet hand-over);
 4. the ratios env / upper bound,
 
 and ends with ONE JSON line. Targets: env >= 85% of the upper bound (``ratio_target_met``), and
@@ -92,15 +91,15 @@ def bench_in_strategy(env, starts: list[int], actions: list[np.ndarray]) -> floa
         engine.clear_strategies()
         strat = PolicyMarketMaker(
             PolicyMarketMakerConfig(
-                agent=agent.to_dict(),
+                agent=agent,
                 max_decisions=agent.horizon_steps,
                 flatten_on_stop=False,
                 log_events=False,  # as the env's host strategy: same work per decision
                 log_commands=False,
             ),
             policy=ReplayPolicy(acts),
+            first_decision_ns=first,
         )
-        strat._first_decision_ns = first
         engine.add_strategy(strat)
         end = first + agent.horizon_steps * agent.decision_interval_ns
         run_start = env._run_start(first)
@@ -149,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from catalog.settings import data_file
-    from rl.config import AgentConfig, EnvConfig
+    from strategies.agent import AgentConfig
+    from rl.config import EnvConfig
     from rl.env import MarketMakingEnv
     from backtests.venue import VenueModelConfig
 
@@ -202,20 +202,11 @@ def main(argv: list[str] | None = None) -> int:
           f"reset {reset_ms:.1f} ms per episode "
           f"(engine reset, host swap, {env.config.agent.warmup_ms} ms warm-up replay)")
 
-    thread_env = MarketMakingEnv(config.replace(coroutine="thread"))
-    results["env_thread_steps_per_s"], _, _ = bench_env(thread_env, actions, args.seed)
-    thread_env.close()
-    print(f"env (thread): {results['env_thread_steps_per_s']:,.0f} steps/s")
-
     results["env_over_upper_bound"] = env_sps / results["in_strategy_steps_per_s"]
-    results["thread_over_upper_bound"] = (
-        results["env_thread_steps_per_s"] / results["in_strategy_steps_per_s"]
-    )
     events_per_step = len(env.feed.data) / ((env.window_ns[1] - env.window_ns[0]) / 1e9) * (
         args.interval_ms / 1000
     )
-    print(f"ratio env/upper bound: {results['env_over_upper_bound']:.1%} (greenlet), "
-          f"{results['thread_over_upper_bound']:.1%} (thread); ~{events_per_step:.0f} events/step")
+    print(f"ratio env/upper bound: {results['env_over_upper_bound']:.1%}; ~{events_per_step:.0f} events/step")
     out = {
         "benchmark": "env",
         "book_type": args.book_type,

@@ -344,6 +344,11 @@ class IncrementalFeatures:
     def config(self) -> FeatureConfig:
         return self._config
 
+    @property
+    def mid(self) -> float:
+        """The current mid of the configured top-of-book source (NaN before the first one)."""
+        return self._mid
+
     def reset(self) -> None:
         """Forget all state (start of an episode or a new session)."""
         # current top of book per the configured source

@@ -1,16 +1,13 @@
-"""The one frozen configuration of the market-making environment.
+"""The frozen configuration of the market-making environment: the training side of an agent.
 
-Everything that changes what an agent sees, does or is paid for lives here, split by concern:
+What the agent sees and does (instrument, decision clock, size, limits, actions, features) is
+:class:`strategies.agent.AgentConfig`, shared verbatim by the environment's host strategy and by
+:class:`strategies.policy.PolicyMarketMaker`, which is what makes a trained policy behave in a
+backtest or live exactly as it did in training. Here is what only training has:
 
-* :class:`ActionConfig` — the action space (a Spooner et al. (2018) grid of quote offsets, or a
-  continuous half-spread/skew box);
 * :class:`RewardConfig` — the reward (PnL marked to mid, dampened PnL, inventory penalties);
-* :class:`AgentConfig` — what the *in-engine* side needs: instrument, decision clock, order size,
-  inventory limit, features, actions, reward. It is shared verbatim by the environment's host
-  strategy and by :class:`strategies.policy.PolicyMarketMaker`, which is what makes a trained
-  policy behave in a backtest or live exactly as it did in training;
-* :class:`EnvConfig` — the episode side: catalog window, episode length, venue model (the
-  *same* :class:`backtests.venue.VenueModelConfig` backtests use), seeding and engine recycling.
+* :class:`EnvConfig` — the episode side: catalog window, agent, reward, venue model (the *same*
+  :class:`backtests.venue.VenueModelConfig` backtests use), seeding and engine recycling.
 
 References
 ----------
@@ -29,70 +26,15 @@ from typing import Any, Literal
 from nautilus_trader.config import LoggingConfig
 
 from backtests.venue import VenueModelConfig
-from catalog.features import FeatureConfig
+from strategies.agent import AgentConfig
 
-ActionKind = Literal["discrete", "continuous"]
 Dampening = Literal["none", "symmetric", "asymmetric"]
 SeedPolicy = Literal["episode", "venue"]
-Coroutine = Literal["greenlet", "thread"]
 ENGINE_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-MIN_DECISION_INTERVAL_MS = 100
-MAX_DECISION_INTERVAL_MS = 5_000
 
 
 def _bad(owner: str, name: str, value: Any, why: str) -> ValueError:
     return ValueError(f"{owner}.{name}: {why} (got {value!r})")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ActionConfig:
-    """How an action becomes a two-sided quote target.
-
-    Parameters
-    ----------
-    kind : {"discrete", "continuous"}
-        ``discrete``: ``Discrete(n)`` over every (bid offset, ask offset) pair of the grid below,
-        measured in ticks *behind the same-side best price* (0 = join the best bid/ask), as in
-        Spooner et al. (2018) §4.2; with ``allow_no_quote`` each side may also be pulled
-        (offset ``None``), which adds the one-sided and the flat action.
-        ``continuous``: ``Box([-1, 1]^2)``; ``a[0]`` maps linearly to a half-spread in
-        ``[min_half_spread_ticks, max_half_spread_ticks]`` around the mid and ``a[1]`` to a skew
-        in ``[-max_skew_ticks, +max_skew_ticks]`` that shifts *both* quotes down (positive skew
-        = eager to sell, the usual reaction to a long inventory).
-    bid_offsets_ticks, ask_offsets_ticks : tuple of int
-        Grid of offsets (ticks, >= 0) for ``discrete``.
-    allow_no_quote : bool
-        Add "do not quote this side" to each side of the grid.
-    min_half_spread_ticks, max_half_spread_ticks, max_skew_ticks : float
-        Ranges for ``continuous``. A half-spread below half the market spread is clamped by the
-        quote manager one tick behind the opposite best (post-only quotes never cross).
-    """
-
-    kind: ActionKind = "discrete"
-    bid_offsets_ticks: tuple[int, ...] = (0, 1, 2, 4, 8)
-    ask_offsets_ticks: tuple[int, ...] = (0, 1, 2, 4, 8)
-    allow_no_quote: bool = True
-    min_half_spread_ticks: float = 0.5
-    max_half_spread_ticks: float = 10.0
-    max_skew_ticks: float = 5.0
-
-    def __post_init__(self) -> None:
-        o = "ActionConfig"
-        if self.kind not in ("discrete", "continuous"):
-            raise _bad(o, "kind", self.kind, "must be 'discrete' or 'continuous'")
-        for name in ("bid_offsets_ticks", "ask_offsets_ticks"):
-            value = tuple(int(v) for v in getattr(self, name))
-            if not value or min(value) < 0 or len(set(value)) != len(value):
-                raise _bad(o, name, value, "must be distinct integers >= 0, at least one")
-            object.__setattr__(self, name, value)
-        if not 0 <= self.min_half_spread_ticks < self.max_half_spread_ticks:
-            raise _bad(
-                o, "max_half_spread_ticks", self.max_half_spread_ticks,
-                "need 0 <= min_half_spread_ticks < max_half_spread_ticks",
-            )
-        if self.max_skew_ticks < 0:
-            raise _bad(o, "max_skew_ticks", self.max_skew_ticks, "must be >= 0")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,120 +106,6 @@ class RewardConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AgentConfig:
-    """Everything the in-engine side of an agent needs; identical in training and deployment.
-
-    Parameters
-    ----------
-    instrument_id : str
-        Quoted instrument (e.g. ``BTCUSDT-PERP.BINANCE``).
-    book_type : {"L1_MBP", "L2_MBP"}
-        Which market data the agent subscribes to: L1 = quotes + trades, L2 = book deltas +
-        trades (the book is read from the cache at each decision).
-    decision_interval_ms : int
-        Simulated time between decisions, 100 ms to 5 s (a clock timer).
-    decision_events : int or None
-        If set, decide every this many market events (quotes, trades, book batches) instead.
-    warmup_ms : int
-        Market data the features see before the first decision of an episode / a run.
-    horizon_steps : int
-        Decisions per episode; drives the "time left" observation (``1 - k / horizon``).
-    order_qty : float
-        Size of each quote (base units or contracts).
-    max_inventory : float
-        Hard inventory bound enforced by the quote manager against the worst case.
-    refresh_threshold_ticks : int
-        Quote manager amends a resting quote only when its target moved this many ticks.
-    action : ActionConfig
-    reward : RewardConfig
-    features : catalog.features.FeatureConfig or None
-        Market-feature definition; None = the defaults with the instrument's tick size.
-    obs_clip : float
-        Observations are normalised and then clipped to ``[-obs_clip, obs_clip]``.
-    pnl_scale_ticks : float
-        Unrealised PnL is observed as ``pnl / (pnl_scale_ticks * tick * order_qty)``.
-    """
-
-    instrument_id: str = "BTCUSDT-PERP.BINANCE"
-    book_type: str = "L1_MBP"
-    decision_interval_ms: int = 100
-    decision_events: int | None = None
-    warmup_ms: int = 5_000
-    horizon_steps: int = 600
-    order_qty: float = 0.001
-    max_inventory: float = 0.01
-    refresh_threshold_ticks: int = 1
-    action: ActionConfig = field(default_factory=ActionConfig)
-    reward: RewardConfig = field(default_factory=RewardConfig)
-    features: FeatureConfig | None = None
-    obs_clip: float = 5.0
-    pnl_scale_ticks: float = 50.0
-
-    def __post_init__(self) -> None:
-        o = "AgentConfig"
-        if self.book_type not in ("L1_MBP", "L2_MBP"):
-            raise _bad(o, "book_type", self.book_type, "must be L1_MBP or L2_MBP")
-        if not MIN_DECISION_INTERVAL_MS <= self.decision_interval_ms <= MAX_DECISION_INTERVAL_MS:
-            raise _bad(o, "decision_interval_ms", self.decision_interval_ms,
-                       f"must be in [{MIN_DECISION_INTERVAL_MS}, {MAX_DECISION_INTERVAL_MS}]")
-        if self.decision_events is not None and self.decision_events < 1:
-            raise _bad(o, "decision_events", self.decision_events, "must be >= 1 or None")
-        if self.warmup_ms < 0:
-            raise _bad(o, "warmup_ms", self.warmup_ms, "must be >= 0")
-        if self.horizon_steps < 1:
-            raise _bad(o, "horizon_steps", self.horizon_steps, "must be >= 1")
-        if not self.order_qty > 0:
-            raise _bad(o, "order_qty", self.order_qty, "must be > 0")
-        if not self.max_inventory >= self.order_qty:
-            raise _bad(o, "max_inventory", self.max_inventory, "must be >= order_qty")
-        if self.refresh_threshold_ticks < 0:
-            raise _bad(o, "refresh_threshold_ticks", self.refresh_threshold_ticks, "must be >= 0")
-        if not self.obs_clip > 0 or not self.pnl_scale_ticks > 0:
-            raise _bad(o, "obs_clip", self.obs_clip, "obs_clip and pnl_scale_ticks must be > 0")
-        for name, cls in (("action", ActionConfig), ("reward", RewardConfig)):
-            value = getattr(self, name)
-            if isinstance(value, Mapping):
-                object.__setattr__(self, name, cls(**value))
-        if isinstance(self.features, Mapping):
-            object.__setattr__(self, "features", FeatureConfig(**self.features))
-
-    @property
-    def decision_interval_ns(self) -> int:
-        return self.decision_interval_ms * 1_000_000
-
-    @property
-    def warmup_ns(self) -> int:
-        return self.warmup_ms * 1_000_000
-
-    def feature_config(self, tick_size: float) -> FeatureConfig:
-        """The feature definition to use for an instrument with ``tick_size``."""
-        if self.features is None:
-            return FeatureConfig(tick_size=float(tick_size))
-        if abs(self.features.tick_size - float(tick_size)) > 1e-12:
-            raise ValueError(
-                f"AgentConfig.features.tick_size {self.features.tick_size} differs from the "
-                f"instrument's tick size {tick_size}",
-            )
-        return self.features
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (JSON/YAML-safe): what a ``PolicyMarketMakerConfig.agent`` holds."""
-        return _plain(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, where: str = "agent") -> AgentConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise naming the key and ``where``."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown agent field(s) {unknown}; known: {sorted(known)}")
-        try:
-            return cls(**dict(data))
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{where}: {e}") from e
-
-
-@dataclass(frozen=True, kw_only=True)
 class EnvConfig:
     """The environment: a catalog window replayed through a Nautilus ``BacktestEngine``.
 
@@ -287,9 +115,11 @@ class EnvConfig:
         A ``ParquetDataCatalog`` (``amm ingest`` builds one).
     window_start, window_end : str, int or None
         Data window (ISO-8601 or UNIX ns, inclusive); None = the whole catalog span.
-    agent : AgentConfig
-        Instrument, decision clock, order size, inventory limit, actions, reward and features.
+    agent : strategies.agent.AgentConfig
+        Instrument, decision clock, order size, inventory limit, actions and features.
         ``agent.horizon_steps`` is the episode length in decisions.
+    reward : RewardConfig
+        What the agent is paid each step.
     venue : backtests.venue.VenueModelConfig
         The simulated venue: the *same* object type the backtests use. Its ``book_type`` must
         match ``agent.book_type``.
@@ -307,9 +137,6 @@ class EnvConfig:
         reset the resting orders' queues).
     recycle_engine_episodes : int
         Build a fresh engine after this many episodes, so memory stays flat over long training.
-    coroutine : {"greenlet", "thread"}
-        How ``step()`` hands control to the engine: a greenlet stack switch (~1 µs, default) or a
-        worker thread with a semaphore handshake (NOTES §3 design B; kept for comparison).
     trader_id : str
         Trader id of the engine (reports and order ids carry it).
     log_level : {"DEBUG", "INFO", "WARNING", "ERROR"} or None
@@ -325,19 +152,21 @@ class EnvConfig:
     window_start: str | int | None = None
     window_end: str | int | None = None
     agent: AgentConfig = field(default_factory=AgentConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
     venue: VenueModelConfig = field(default_factory=VenueModelConfig)
     random_start: bool = True
     seed_policy: SeedPolicy = "episode"
     book_checkpoint_s: float = 10.0
     recycle_engine_episodes: int = 500
-    coroutine: Coroutine = "greenlet"
     trader_id: str = "RL-001"
     log_level: str | None = None
 
     def __post_init__(self) -> None:
         o = "EnvConfig"
         if isinstance(self.agent, Mapping):
-            object.__setattr__(self, "agent", AgentConfig.from_dict(self.agent))
+            object.__setattr__(self, "agent", AgentConfig.from_dict(dict(self.agent), where="EnvConfig.agent"))
+        if isinstance(self.reward, Mapping):
+            object.__setattr__(self, "reward", RewardConfig(**self.reward))
         if isinstance(self.venue, Mapping):
             object.__setattr__(self, "venue", VenueModelConfig.from_dict(self.venue))
         if self.venue.book_type != self.agent.book_type:
@@ -348,8 +177,6 @@ class EnvConfig:
                        f"must be the venue of {self.agent.instrument_id}")
         if self.seed_policy not in ("episode", "venue"):
             raise _bad(o, "seed_policy", self.seed_policy, "must be 'episode' or 'venue'")
-        if self.coroutine not in ("greenlet", "thread"):
-            raise _bad(o, "coroutine", self.coroutine, "must be 'greenlet' or 'thread'")
         if not self.book_checkpoint_s > 0:
             raise _bad(o, "book_checkpoint_s", self.book_checkpoint_s, "must be > 0")
         if self.recycle_engine_episodes < 1:
@@ -369,8 +196,10 @@ class EnvConfig:
         return self.agent.horizon_steps
 
     def replace(self, **changes: Any) -> EnvConfig:
-        """A copy with some fields changed (``agent``/``venue`` may be dicts of changes)."""
-        for name in ("agent", "venue"):
+        """A copy with some fields changed (``agent``/``reward``/``venue`` may be dicts of changes)."""
+        if isinstance(changes.get("agent"), Mapping):
+            changes["agent"] = self.agent.replace(**changes["agent"])
+        for name in ("reward", "venue"):
             if isinstance(changes.get(name), Mapping):
                 changes[name] = dataclasses.replace(getattr(self, name), **changes[name])
         return dataclasses.replace(self, **changes)

@@ -1,13 +1,13 @@
 """Gymnasium market-making environment over the NautilusTrader backtest engine.
 
 Design (NOTES §3, design B, with a greenlet instead of a thread): the ``BacktestEngine`` replays
-the catalog window and hosts :class:`rl.host.EnvHostStrategy`. On a clock timer every decision
-interval that strategy builds the observation and reward, hands them to :meth:`step` and blocks
-until the action comes back; then it quotes through the shared ``QuoteManager`` and the engine
-runs on to the next decision. The hand-over is a greenlet stack switch (~1 µs; the engine's C
-frames are switched like any other), so stepping costs almost nothing over a strategy acting in
-its own timer, and everything stays on one thread. ``coroutine="thread"`` selects a worker thread
-with a queue handshake instead (for comparison; ``benchmarks/env.py`` measures both).
+the catalog window and hosts :class:`rl.host.EnvHostStrategy`, the agent's market maker
+(:class:`strategies.policy.PolicyMarketMaker`) with ``step()`` as its policy. On its decision clock
+that strategy builds the observation and reward, hands them to :meth:`step` and blocks until the
+action comes back; then it quotes through the shared ``QuoteManager`` and the engine runs on to
+the next decision. The hand-over is a greenlet stack switch (~1 µs; the engine's C frames are
+switched like any other), so stepping costs almost nothing over a strategy acting in its own
+timer, and everything stays on one thread.
 
 The venue is built by :meth:`backtests.venue.VenueModelConfig.add_to_engine` and the data read by
 :func:`backtests.data.load_window`: exactly what the backtests use.
@@ -51,7 +51,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-from nautilus_trader.config import StrategyConfig
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas
 from nautilus_trader.model.identifiers import TraderId
@@ -60,7 +59,8 @@ from nautilus_trader.model.instruments import Instrument
 from backtests.data import data_span, load_window, to_ns
 from catalog.checkpoints import BookImage, book_images
 from rl.config import EnvConfig
-from rl.host import EngineDone, EnvHostStrategy, StepResult, build_codecs, make_channel
+from rl.host import EngineDone, EnvHostStrategy, GreenletChannel, StepResult
+from strategies.policy import PolicyMarketMakerConfig, build_codecs
 
 ENV_ID = "amm/MarketMaking-v0"
 STRATEGY_ID = "RLHost-001"
@@ -83,8 +83,8 @@ class MarketMakingEnv(gym.Env):
     Notes
     -----
     Observation: ``Box(-obs_clip, obs_clip, (16,), float32)``, see
-    :data:`rl.observation.OBS_NAMES`. Action: ``Discrete(n)`` quote-offset grid or
-    ``Box([-1, 1]^2)`` (see :mod:`rl.actions`). Reward: :mod:`rl.reward`.
+    :data:`strategies.observation.OBS_NAMES`. Action: ``Discrete(n)`` quote-offset grid or
+    ``Box([-1, 1]^2)`` (see :mod:`strategies.actions`). Reward: :mod:`rl.reward`.
     ``info`` carries ``ts_ns``, ``step``, ``mid``, ``position``, ``pnl`` (quote currency, fees
     included), ``fees``, ``fills`` and ``reward_terms``.
     """
@@ -125,7 +125,14 @@ class MarketMakingEnv(gym.Env):
         self.observation_space = observer.space
         self.render_mode = render_mode
 
-        self._channel = make_channel(config.coroutine)
+        self._channel = GreenletChannel()
+        # No per-event / per-command INFO logs: Nautilus formats each event's repr before the
+        # level filter drops it (~10% of a step at ERROR level); orders are unchanged. An episode
+        # ends without trading (no flatten on stop).
+        self._host_config = PolicyMarketMakerConfig(
+            agent=agent, strategy_id=STRATEGY_ID, log_events=False, log_commands=False,
+            flatten_on_stop=False,
+        )
         self._engine: BacktestEngine | None = None
         self._episodes_on_engine = 0
         self._host: EnvHostStrategy | None = None
@@ -157,10 +164,8 @@ class MarketMakingEnv(gym.Env):
         )
         engine = self._engine_for_episode()
         host = EnvHostStrategy(
-            # No per-event / per-command INFO logs: Nautilus formats each event's repr before
-            # the level filter drops it (~10% of a step at ERROR level); orders are unchanged.
-            StrategyConfig(strategy_id=STRATEGY_ID, log_events=False, log_commands=False),
-            self.config.agent,
+            self._host_config,
+            reward=self.config.reward,
             channel=self._channel,
             first_decision_ns=first_decision_ns,
         )

@@ -1,9 +1,8 @@
-"""PnL accounting and the configurable per-step reward.
+"""The configurable per-step reward, on the strategy's one ledger.
 
-The strategy keeps its own PnL from its fills (:class:`PnLTracker`) instead of asking the
-portfolio each step: it is exact (average-cost accounting, commissions as the venue charged
-them, rebates included), it is cheap on the hot path, and the environment and
-:class:`strategies.policy.PolicyMarketMaker` compute it with the same code.
+The PnL the reward is paid in comes from :class:`strategies.ledger.FillLedger`, the ledger the
+kill switch, the observation and the reports read: exact (commissions as the venue charged them,
+rebates included) and cheap on the hot path.
 
 Rewards follow Spooner et al. (2018), "Market Making via Reinforcement Learning", §4.3: the PnL
 change splits into a spread part (earned on fills) and an inventory part
@@ -19,77 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rl.config import RewardConfig
-
-
-class PnLTracker:
-    """Average-cost PnL of one instrument from fills, marked to mid.
-
-    Linear contracts: PnL in quote currency, ``q * multiplier * (mid - avg)``. Inverse contracts
-    (COIN-M): PnL in base currency, ``q * multiplier * (1/avg - 1/mid)``.
-
-    Parameters
-    ----------
-    multiplier : float
-        Contract multiplier.
-    is_inverse : bool
-        Whether the instrument is inverse.
-    """
-
-    __slots__ = ("fees", "inverse", "mult", "position", "avg_px", "realised", "fills", "volume")
-
-    def __init__(self, *, multiplier: float = 1.0, is_inverse: bool = False) -> None:
-        self.mult = float(multiplier)
-        self.inverse = bool(is_inverse)
-        self.reset()
-
-    def reset(self) -> None:
-        self.position = 0.0
-        self.avg_px = 0.0
-        self.realised = 0.0
-        self.fees = 0.0
-        self.fills = 0
-        self.volume = 0.0
-
-    def _pnl_per_unit(self, entry: float, exit_: float) -> float:
-        if self.inverse:
-            return self.mult * (1.0 / entry - 1.0 / exit_)
-        return self.mult * (exit_ - entry)
-
-    def on_fill(self, *, is_buy: bool, qty: float, price: float, commission: float) -> None:
-        """Apply one fill; ``commission`` in settlement currency (negative = rebate)."""
-        signed = qty if is_buy else -qty
-        pos = self.position
-        self.fees += commission
-        self.fills += 1
-        self.volume += qty
-        if pos == 0.0 or (pos > 0) == (signed > 0):
-            new = pos + signed
-            self.avg_px = (self.avg_px * abs(pos) + price * qty) / abs(new)
-            self.position = new
-            return
-        closed = min(abs(pos), qty)
-        direction = 1.0 if pos > 0 else -1.0
-        self.realised += direction * closed * self._pnl_per_unit(self.avg_px, price)
-        new = pos + signed
-        if abs(new) < 1e-12:
-            self.position, self.avg_px = 0.0, 0.0
-        elif (new > 0) != (pos > 0):
-            self.position, self.avg_px = new, price  # flipped: the rest opens at this price
-        else:
-            self.position = new
-
-    def unrealised(self, mid: float) -> float:
-        if self.position == 0.0:
-            return 0.0
-        return self.position * self._pnl_per_unit(self.avg_px, mid)
-
-    def total(self, mid: float) -> float:
-        """Realised + unrealised - fees: PnL marked to ``mid``."""
-        return self.realised + self.unrealised(mid) - self.fees
-
-    def inventory_pnl(self, position: float, mid_prev: float, mid: float) -> float:
-        """PnL of holding ``position`` while the mid moved from ``mid_prev`` to ``mid``."""
-        return position * self._pnl_per_unit(mid_prev, mid)
 
 
 @dataclass(frozen=True, slots=True)

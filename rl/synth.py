@@ -425,8 +425,8 @@ def synth_env(
             "max_inventory": float(config.trade_size) * SYNTH_Q_MAX_UNITS,
             "refresh_threshold_ticks": 1,
             "action": synth_action(config, action_kind),
-            "reward": synth_reward(reward, running_inventory_penalty),
         },
+        "reward": synth_reward(reward, running_inventory_penalty),
         "venue": venue_model(config).to_dict(),
         "seed_policy": "episode",
     }
@@ -509,7 +509,7 @@ class ReferencePolicy:
         self.depths = optimal_depths(
             kappa_per_tick=model.kappa_per_tick,
             arrival_rate_per_s=model.arrival_rate_per_s,
-            phi=phi_from_reward(agent.reward.running_inventory_penalty, self.q_max, dt_s),
+            phi=phi_from_reward(env_config.reward.running_inventory_penalty, self.q_max, dt_s),
             q_max=self.q_max,
             horizon_s=None if stationary else self.horizon_s,
             dt_s=dt_s,
@@ -564,10 +564,8 @@ def criterion_env(env: dict[str, Any], catalog_path: str | Path) -> dict[str, An
     import copy
 
     env = copy.deepcopy(dict(env))
-    agent = dict(env.get("agent") or {})
-    penalty = float((agent.get("reward") or {}).get("running_inventory_penalty", SYNTH_RUNNING_PENALTY))
-    agent["reward"] = synth_reward("mark_to_mid", penalty)
-    return {**env, "agent": agent, "catalog_path": str(catalog_path)}
+    penalty = float((env.get("reward") or {}).get("running_inventory_penalty", SYNTH_RUNNING_PENALTY))
+    return {**env, "reward": synth_reward("mark_to_mid", penalty), "catalog_path": str(catalog_path)}
 
 
 def compare(

@@ -1,17 +1,24 @@
-"""Shared machinery of the baseline market makers: data, features, quoting, risk.
+"""The one market-maker runtime: data, features, decision clock, quoting, risk, sessions.
 
-A concrete market maker only answers one question, :meth:`MarketMakerStrategy.compute_quotes`:
-given the current market features and inventory, where and how much to quote. Everything else is
-here and identical for every baseline (and for the RL policy strategy), so that comparisons
-between them measure the quoting rule and nothing else:
+Every market maker of the project is a :class:`MarketMakerStrategy`, in a backtest, in the RL
+training environment and on a live ``TradingNode``. A concrete one only answers one question,
+:meth:`MarketMakerStrategy.decide`: given the market now, where and how much to quote. The
+baselines answer with a closed form (:meth:`MarketMakerStrategy.compute_quotes` on the current
+:class:`~catalog.features.FeatureVector`); a trained agent answers with ``observe ->
+policy.predict -> action mapping`` (:class:`strategies.policy.PolicyMarketMaker`); the training
+environment's host strategy hands the observation to ``env.step()``. Everything else is here and
+identical for all of them, so that comparisons measure the quoting rule and nothing else, and
+a deployed agent has every control a baseline has:
 
 - market data subscriptions (L1 quotes or L2/L3 book deltas, plus trades) feeding
   :class:`catalog.features.IncrementalFeatures`;
-- timer-driven decisions every ``quote_interval_ms`` (or on every market update when 0);
+- the decision clock: a timer every ``quote_interval_ms`` from the first decision, or every
+  ``decision_events`` market events when the interval is 0;
 - the :class:`~strategies.quoting.QuoteManager` (post-only quotes, amendments, hard inventory
-  limit);
-- an optional linear inventory skew on top of the strategy's own quotes;
-- a kill switch on drawdown and loss, and clean stop behaviour;
+  limit) and an optional linear inventory skew on top of the quotes;
+- the one PnL ledger (:class:`strategies.ledger.FillLedger`) and the kill switch on it (loss and
+  drawdown: cancel, flatten, stop), ``client_id`` routing, the safety net for orders the quote
+  manager does not track, and the flatten on stop;
 - exchange trading hours (:mod:`strategies.session`): no quote outside the session, flat before
   each close, nothing held overnight.
 """
@@ -19,12 +26,9 @@ between them measure the quoting rule and nothing else:
 from __future__ import annotations
 
 import math
-import types
 import typing
-from datetime import timedelta
 from decimal import Decimal
 
-import msgspec
 from nautilus_trader.config import (
     NonNegativeFloat,
     NonNegativeInt,
@@ -32,127 +36,24 @@ from nautilus_trader.config import (
     PositiveInt,
     StrategyConfig,
 )
-from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.data import OrderBookDeltas, QuoteTick, TradeTick
-from nautilus_trader.model.enums import AggressorSide, OrderSide, book_type_from_str
+from nautilus_trader.model.enums import AggressorSide, book_type_from_str
 from nautilus_trader.model.events import OrderEvent, OrderFilled
 from nautilus_trader.model.identifiers import ClientId, InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.trading.strategy import Strategy
 
+from catalog.config_io import validate_constraints
 from catalog.features import FeatureConfig, FeatureVector, IncrementalFeatures
 from strategies.calibration import IntensityFit, TradeIntensityEstimator
+from strategies.ledger import FillLedger
 from strategies.quoting import QuoteManager, QuoteManagerConfig, Quotes
 from strategies.session import TradingSession
 
 _NS_PER_MS = 1_000_000
 _NS_PER_S = 1_000_000_000
-_BOOK_TYPES = ("L1_MBP", "L2_MBP", "L3_MBO")
 
-
-def validate_constraints(config: msgspec.Struct) -> None:
-    """Check the ``Meta(gt=..., ge=...)`` constraints of a config's fields.
-
-    msgspec only enforces annotated constraints when *decoding* (e.g. through
-    ``ImportableStrategyConfig``); constructing a config in Python skips them. Calling this from
-    ``__post_init__`` makes both paths reject the same bad values, naming the field.
-    """
-    hints = typing.get_type_hints(type(config), include_extras=True)
-    for name in config.__struct_fields__:
-        value = getattr(config, name)
-        if value is None or isinstance(value, bool):
-            continue
-        for meta in _metas(hints.get(name)):
-            for attr, ok in (
-                ("gt", lambda v, b: v > b),
-                ("ge", lambda v, b: v >= b),
-                ("lt", lambda v, b: v < b),
-                ("le", lambda v, b: v <= b),
-            ):
-                bound = getattr(meta, attr, None)
-                if bound is not None and not ok(value, bound):
-                    raise ValueError(
-                        f"{type(config).__name__}.{name}: must be {attr} {bound}, got {value!r}",
-                    )
-
-
-def _metas(hint: object) -> list[msgspec.Meta]:
-    if hint is None:
-        return []
-    origin = typing.get_origin(hint)
-    if origin is typing.Annotated:
-        return [m for m in typing.get_args(hint)[1:] if isinstance(m, msgspec.Meta)]
-    if origin in (typing.Union, types.UnionType):
-        return [m for arg in typing.get_args(hint) for m in _metas(arg)]
-    return []
-
-
-class FillLedger:
-    """Profit and loss of one strategy from its own fills (cash-flow accounting).
-
-    ``equity(mark) = cash + position * mark - fees`` for linear instruments (quote currency) and
-    ``cash - position / mark - fees`` (times the multiplier) for inverse ones (base currency),
-    where ``cash`` is the signed notional paid or received. Exact, O(1) per fill, and scoped to
-    the strategy's own fills.
-
-    Why not ``Portfolio.realized_pnl`` + ``unrealized_pnl``: the portfolio is per instrument,
-    not per strategy (two strategies on one instrument live would share it), and marks at the
-    last trade or quote, not at the strategy's mid. The two agree for one strategy marked at the
-    mid: since 1.231 the portfolio snapshots a NETTING position that flips side in one fill
-    (1.221 lost the closed part's PnL), and ``tests/strategies/test_backtest.py`` checks the
-    ledger against both the account balance and the portfolio.
-
-    Parameters
-    ----------
-    instrument : Instrument
-        The traded instrument (multiplier, inverse flag and currencies).
-    """
-
-    def __init__(self, instrument: Instrument) -> None:
-        self._inverse = bool(instrument.is_inverse)
-        self._multiplier = float(instrument.multiplier)
-        self._quote = instrument.quote_currency
-        self._base = instrument.get_base_currency()
-        self.reset()
-
-    def reset(self) -> None:
-        self.cash = 0.0
-        self.fees = 0.0
-        self.position = 0.0
-        self.traded_qty = 0.0
-        self.fill_count = 0
-
-    @property
-    def currency(self):
-        """Currency of :meth:`equity`: the base currency for inverse instruments, else quote."""
-        return self._base if self._inverse else self._quote
-
-    def on_fill(self, fill: OrderFilled) -> None:
-        qty = fill.last_qty.as_double()
-        px = fill.last_px.as_double()
-        sign = 1.0 if fill.order_side == OrderSide.BUY else -1.0
-        if self._inverse:
-            self.cash += sign * qty * self._multiplier / px
-        else:
-            self.cash -= sign * qty * self._multiplier * px
-        self.position += sign * qty
-        self.traded_qty += qty
-        self.fill_count += 1
-        commission = fill.commission
-        if commission is not None:
-            fee = commission.as_double()
-            if commission.currency == self.currency:
-                self.fees += fee
-            elif self._inverse:  # fee charged in quote currency, PnL in base
-                self.fees += fee / px
-            else:  # fee charged in base currency, PnL in quote
-                self.fees += fee * px
-
-    def equity(self, mark: float) -> float:
-        """Realised + unrealised PnL net of fees, with the position marked at ``mark``."""
-        if self._inverse:
-            return self.cash - self.position * self._multiplier / mark - self.fees
-        return self.cash + self.position * self._multiplier * mark - self.fees
+BookTypeName = typing.Literal["L1_MBP", "L2_MBP", "L3_MBO"]
 
 
 class MarketMakerConfig(StrategyConfig, frozen=True):
@@ -172,9 +73,12 @@ class MarketMakerConfig(StrategyConfig, frozen=True):
     refresh_threshold_ticks : NonNegativeInt, default 1
         Re-price a resting quote only once its target moved by at least this many ticks.
     quote_interval_ms : NonNegativeInt, default 100
-        Decide quotes on a timer every this many milliseconds; 0 decides on every market
-        update (quote tick or book deltas). A timer keeps the message rate bounded whatever the
+        Decide quotes on a timer every this many milliseconds; 0 decides on market events
+        instead (see ``decision_events``). A timer keeps the message rate bounded whatever the
         data rate, which is what live venues' rate limits require.
+    decision_events : PositiveInt, default 1
+        With ``quote_interval_ms = 0``: decide every this many market events (quote ticks, book
+        delta batches, trades).
     use_microprice : bool, default False
         Use the size-weighted microprice instead of the mid as the reference price.
     inventory_skew_ticks_per_unit : NonNegativeFloat, default 0.0
@@ -223,12 +127,13 @@ class MarketMakerConfig(StrategyConfig, frozen=True):
     max_inventory: Decimal
     refresh_threshold_ticks: NonNegativeInt = 1
     quote_interval_ms: NonNegativeInt = 100
+    decision_events: PositiveInt = 1
     use_microprice: bool = False
     inventory_skew_ticks_per_unit: NonNegativeFloat = 0.0
     max_drawdown: PositiveFloat | None = None
     max_loss: PositiveFloat | None = None
     flatten_on_stop: bool = True
-    book_type: str = "L1_MBP"
+    book_type: BookTypeName = "L1_MBP"
     subscribe_trades: bool = True
     amend_quantity: bool = True
     feature_book_levels: PositiveInt = 5
@@ -251,9 +156,9 @@ class MarketMakerConfig(StrategyConfig, frozen=True):
                 f"{type(self).__name__}.max_inventory: must be >= order_qty "
                 f"({self.order_qty}), got {self.max_inventory}",
             )
-        if self.book_type not in _BOOK_TYPES:
+        if self.book_type not in typing.get_args(BookTypeName):
             raise ValueError(
-                f"{type(self).__name__}.book_type: must be one of {_BOOK_TYPES}, "
+                f"{type(self).__name__}.book_type: must be one of {typing.get_args(BookTypeName)}, "
                 f"got {self.book_type!r}",
             )
 
@@ -270,7 +175,7 @@ class MarketMakerConfig(StrategyConfig, frozen=True):
 
 class MarketMakerStrategy(Strategy):
     """
-    Base class of the market makers: subclasses implement :meth:`compute_quotes`.
+    The market-maker runtime; a subclass supplies the quoting rule (:meth:`decide`).
 
     Parameters
     ----------
@@ -279,6 +184,9 @@ class MarketMakerStrategy(Strategy):
     """
 
     TIMER_NAME = "mm-quote"
+    QUOTES_WITH_BOOK = False
+    """Also subscribe quote ticks on L2/L3 data (the features take the top of book from them where
+    the data has them). The agent does: its observation was trained on that stream."""
 
     def __init__(self, config: MarketMakerConfig) -> None:
         super().__init__(config)
@@ -289,17 +197,32 @@ class MarketMakerStrategy(Strategy):
         self.kill_reason: str | None = None
         self.kill_ts_ns: int | None = None
         self.last_features: FeatureVector | None = None
-        self.last_mid: float = math.nan
         self.equity_peak: float = 0.0
+        self.decisions = 0
         self._tick: float = math.nan
         self._flattened = False
         self._session: TradingSession | None = None
         self._flat_day: int | None = None  # the trading day we last went flat for the close
+        self._next_decision_ns = 0
+        self._events = 0
+        self._direct_subs: list[tuple[str, typing.Any]] = []
 
     # -- To implement -----------------------------------------------------------------------------
 
+    def decide(self, ts_ns: int) -> Quotes | None:
+        """The quote target now, or ``None`` to make no decision (leave the quotes as they are).
+
+        The baselines' rule: sample the features and hand them to :meth:`compute_quotes` (no
+        decision until there is a mid).
+        """
+        fv = self.features.sample(ts_ns)
+        if fv.mid is None or not math.isfinite(fv.mid):
+            return None  # No market yet
+        self.last_features = fv
+        return self.compute_quotes(fv, float(self.quote_manager.position()))
+
     def compute_quotes(self, features: FeatureVector, inventory: float) -> Quotes:
-        """Return the target quotes.
+        """Return the target quotes (the closed-form baselines implement this).
 
         Parameters
         ----------
@@ -308,10 +231,27 @@ class MarketMakerStrategy(Strategy):
         inventory : float
             Signed position in base units / contracts.
         """
-        raise NotImplementedError("market makers must implement `compute_quotes`")
+        raise NotImplementedError("market makers must implement `compute_quotes` or `decide`")
+
+    def make_features(self, instrument: Instrument) -> IncrementalFeatures:
+        """The feature module the market data feeds (from the config's feature settings)."""
+        cfg: MarketMakerConfig = self.config
+        return IncrementalFeatures(
+            FeatureConfig(
+                tick_size=float(instrument.price_increment),
+                book_levels=cfg.feature_book_levels,
+                vol_sample_interval_ns=cfg.vol_sample_interval_ms * _NS_PER_MS,
+                vol_window=cfg.vol_window,
+                trade_window_ns=cfg.trade_window_ms * _NS_PER_MS,
+            ),
+        )
+
+    def first_decision_ns(self, now_ns: int) -> int:
+        """Time of the first decision: one interval after the start (an agent adds its warm-up)."""
+        return now_ns + self.config.quote_interval_ms * _NS_PER_MS
 
     def on_market_maker_start(self) -> None:
-        """Hook called at the end of ``on_start`` (instrument and features ready)."""
+        """Hook called at the end of ``on_start`` (instrument, features and ledger ready)."""
 
     def on_market_trade(self, tick: TradeTick, mid_before: float) -> None:
         """Hook called for each trade with the mid that prevailed before it."""
@@ -319,24 +259,15 @@ class MarketMakerStrategy(Strategy):
     # -- Lifecycle --------------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        """Look up the instrument, build features and quote manager, subscribe, start the timer."""
+        """Look up the instrument, build features, ledger and quote manager, subscribe, start the clock."""
         cfg: MarketMakerConfig = self.config
         self.instrument = self.cache.instrument(cfg.instrument_id)
         if self.instrument is None:
             self.log.error(f"Could not find instrument for {cfg.instrument_id}")
             self.stop()
             return
-
         self._tick = float(self.instrument.price_increment)
-        self.features = IncrementalFeatures(
-            FeatureConfig(
-                tick_size=self._tick,
-                book_levels=cfg.feature_book_levels,
-                vol_sample_interval_ns=cfg.vol_sample_interval_ms * _NS_PER_MS,
-                vol_window=cfg.vol_window,
-                trade_window_ns=cfg.trade_window_ms * _NS_PER_MS,
-            ),
-        )
+        self.features = self.make_features(self.instrument)
         self.quote_manager = QuoteManager(
             self,
             self.instrument,
@@ -351,13 +282,17 @@ class MarketMakerStrategy(Strategy):
         self.kill_reason = None
         self.kill_ts_ns = None
         self.equity_peak = 0.0
+        self.decisions = 0
         self._flattened = False
         self._session = cfg.session()
         self._flat_day = None
+        self._events = 0
+        self.on_market_maker_start()
 
-        if cfg.book_type == "L1_MBP":
+        self._bind_handlers()
+        if cfg.book_type == "L1_MBP" or self.QUOTES_WITH_BOOK:
             self.subscribe_quote_ticks(cfg.instrument_id, client_id=cfg.client_id)
-        else:
+        if cfg.book_type != "L1_MBP":
             self.subscribe_order_book_deltas(
                 cfg.instrument_id,
                 book_type=book_type_from_str(cfg.book_type),
@@ -365,27 +300,34 @@ class MarketMakerStrategy(Strategy):
             )
         if cfg.subscribe_trades:
             self.subscribe_trade_ticks(cfg.instrument_id, client_id=cfg.client_id)
+        self._direct_data_handlers()
+        first = self.first_decision_ns(self.clock.timestamp_ns())
+        self._next_decision_ns = first
         if cfg.quote_interval_ms > 0:
-            self.clock.set_timer(
+            self.clock.set_timer_ns(
                 self.TIMER_NAME,
-                timedelta(milliseconds=cfg.quote_interval_ms),
-                callback=self._on_timer,
+                cfg.quote_interval_ms * _NS_PER_MS,
+                first,
+                0,  # no stop time
+                self._on_timer,
+                True,  # allow_past
+                True,  # fire_immediately: the first decision is at `first`
             )
-        self.on_market_maker_start()
 
     def on_stop(self) -> None:
         """Cancel every order and, if configured (or killed), flatten the position."""
         cfg: MarketMakerConfig = self.config
         if self.TIMER_NAME in self.clock.timer_names:
             self.clock.cancel_timer(self.TIMER_NAME)
+        self._drop_direct_handlers()
         if self.instrument is None:
             return
         self._cancel_everything()
         if cfg.flatten_on_stop:
             self._flatten()
-        if cfg.book_type == "L1_MBP":
+        if cfg.book_type == "L1_MBP" or self.QUOTES_WITH_BOOK:
             self.unsubscribe_quote_ticks(cfg.instrument_id, client_id=cfg.client_id)
-        else:
+        if cfg.book_type != "L1_MBP":
             self.unsubscribe_order_book_deltas(cfg.instrument_id, client_id=cfg.client_id)
         if cfg.subscribe_trades:
             self.unsubscribe_trade_ticks(cfg.instrument_id, client_id=cfg.client_id)
@@ -396,42 +338,118 @@ class MarketMakerStrategy(Strategy):
             self.quote_manager.reset()
         if self.ledger is not None:
             self.ledger.reset()
+        self._unbind_handlers()
         self.features = None
         self.last_features = None
-        self.last_mid = math.nan
         self.kill_reason = None
         self.kill_ts_ns = None
         self.equity_peak = 0.0
+        self.decisions = 0
         self._flattened = False
 
+    def on_dispose(self) -> None:
+        """Drop what a disposed strategy would otherwise keep alive.
+
+        NautilusTrader (1.221 and 1.231) leaves a disposed strategy's message-bus subscriptions
+        (quotes, trades, its order/position events) in place, and never drops the time-event
+        handlers of a run that ended inside ``engine.run`` (as an RL episode does), whose
+        callbacks are bound methods of the strategy held from Rust: an engine recycled over many
+        episodes then dispatches every event to every strategy it ever ran and keeps each one's
+        state (an L2 feature ladder of ~9,000 levels) alive. Unsubscribing and releasing the
+        state here took an L2 env from +5.6 MB per episode to flat (``tests/rl/test_memory.py``).
+        """
+        self.clock.cancel_timers()
+        self._drop_direct_handlers()
+        msgbus = self.msgbus
+        if msgbus is not None:
+            for sub in msgbus.subscriptions():
+                if getattr(sub.handler, "__self__", None) is self:
+                    msgbus.unsubscribe(sub.topic, sub.handler)
+        self._unbind_handlers()
+        self.release_state()
+
+    def release_state(self) -> None:
+        """Let go of the run's big state (see :meth:`on_dispose`); subclasses add theirs."""
+        self.features = None
+        self.last_features = None
+
     # -- Data -------------------------------------------------------------------------------------
+    # In timer mode, market data goes straight to the feature module: its bound methods are set
+    # as instance attributes (Nautilus' cpdef dispatch finds them), no Python frame of ours per
+    # event. L2 deltas feed the feature module's own ladder: reading a grown Nautilus
+    # ``OrderBook`` level by level costs milliseconds per decision. The methods below are the
+    # general path (event-driven decisions, L3 books, the trade hook of the calibrated models).
 
     def on_quote_tick(self, tick: QuoteTick) -> None:
-        self.last_mid = 0.5 * (tick.bid_price.as_double() + tick.ask_price.as_double())
         self.features.on_quote(tick)
         if self.config.quote_interval_ms == 0:
-            self._step(tick.ts_init)
+            self._count_event(tick.ts_init)
 
     def on_order_book_deltas(self, deltas: OrderBookDeltas) -> None:
-        book: OrderBook | None = self.cache.order_book(self.config.instrument_id)
-        if book is None:
-            return
-        bid, ask = book.best_bid_price(), book.best_ask_price()
-        if bid is not None and ask is not None:
-            self.last_mid = 0.5 * (bid.as_double() + ask.as_double())
         if self.config.book_type == "L2_MBP":
             self.features.on_book_deltas(deltas)  # O(levels touched), see catalog.features
         else:
+            book = self.cache.order_book(self.config.instrument_id)
+            if book is None:
+                return
             self.features.on_book(book, deltas.ts_init)
         if self.config.quote_interval_ms == 0:
-            self._step(deltas.ts_init)
+            self._count_event(deltas.ts_init)
 
     def on_trade_tick(self, tick: TradeTick) -> None:
-        self.on_market_trade(tick, self.last_mid)
+        self.on_market_trade(tick, self.features.mid)
         self.features.on_trade(tick)
+        if self.config.quote_interval_ms == 0:
+            self._count_event(tick.ts_init)
+
+    def _bind_handlers(self) -> None:
+        if self.config.quote_interval_ms == 0:
+            return
+        features = self.features
+        self.on_quote_tick = features.on_quote
+        if type(self).on_market_trade is MarketMakerStrategy.on_market_trade:
+            self.on_trade_tick = features.on_trade
+        if self.config.book_type == "L2_MBP":
+            self.on_order_book_deltas = features.on_book_deltas
+
+    def _unbind_handlers(self) -> None:
+        for name in ("on_quote_tick", "on_trade_tick", "on_order_book_deltas"):
+            self.__dict__.pop(name, None)
+
+    def _direct_data_handlers(self) -> None:
+        """Have the message bus call our quote/trade handlers without ``Actor.handle_*``.
+
+        ``Actor.handle_quote_tick`` / ``handle_trade_tick`` only look up indicators (none are
+        registered here; the lookup hashes a fresh ``InstrumentId`` per tick, i.e. formats
+        its string) and check that the strategy is running before calling ``on_*_tick``. The
+        same handlers, in the same order, are subscribed directly instead (a few % of a
+        replay); :meth:`on_stop` removes them, so nothing reaches a stopped strategy.
+        """
+        self._drop_direct_handlers()
+        if self.registered_indicators:
+            return
+        msgbus = self.msgbus
+        swaps = {
+            self.handle_quote_tick: self.on_quote_tick,
+            self.handle_trade_tick: self.on_trade_tick,
+        }
+        for sub in msgbus.subscriptions():
+            direct = swaps.get(sub.handler)
+            if direct is None or getattr(sub.handler, "__self__", None) is not self:
+                continue
+            msgbus.unsubscribe(sub.topic, sub.handler)
+            msgbus.subscribe(sub.topic, direct, sub.priority)
+            self._direct_subs.append((sub.topic, direct))
+
+    def _drop_direct_handlers(self) -> None:
+        msgbus = self.msgbus
+        for topic, handler in self._direct_subs:
+            if msgbus is not None:
+                msgbus.unsubscribe(topic, handler)
+        self._direct_subs.clear()
 
     def on_order_filled(self, event: OrderFilled) -> None:
-        if self.ledger is not None:
+        if self.ledger is not None and event.instrument_id == self.config.instrument_id:
             self.ledger.on_fill(event)
 
     def on_order_event(self, event: OrderEvent) -> None:
@@ -443,30 +461,43 @@ class MarketMakerStrategy(Strategy):
     def _on_timer(self, event) -> None:
         self._step(event.ts_event)
 
+    def _count_event(self, ts_ns: int) -> None:
+        if ts_ns < self._next_decision_ns:
+            return
+        self._events += 1
+        if self._events >= self.config.decision_events:
+            self._events = 0
+            self._step(ts_ns)
+
     def _step(self, ts_ns: int) -> None:
         if self.kill_reason is not None or self.features is None:
             return
-        fv = self.features.sample(ts_ns)
-        if fv.mid is None or not math.isfinite(fv.mid):
-            return  # No market yet
-        self.last_features = fv
-        if self._check_kill_switch(fv.mid):
+        mid = self.features.mid
+        if mid == mid and self._check_kill_switch(mid):
             return
         if self._session is not None and not self._session.quoting_allowed(ts_ns):
             self._flat_for_close(ts_ns)
             return
-        inventory = float(self.quote_manager.position())
-        quotes = self.compute_quotes(fv, inventory)
+        quotes = self.decide(ts_ns)
+        if quotes is None:
+            return
+        self.decisions += 1
         skew = self.config.inventory_skew_ticks_per_unit
-        if skew > 0 and inventory != 0.0:
-            shift = -skew * inventory / float(self.config.order_qty) * self._tick
-            quotes = Quotes(
-                None if quotes.bid_price is None else quotes.bid_price + shift,
-                None if quotes.ask_price is None else quotes.ask_price + shift,
-                quotes.bid_qty,
-                quotes.ask_qty,
-            )
-        self.quote_manager.update(quotes)
+        if skew > 0:
+            inventory = float(self.quote_manager.position())
+            if inventory != 0.0:
+                shift = -skew * inventory / float(self.config.order_qty) * self._tick
+                quotes = Quotes(
+                    None if quotes.bid_price is None else quotes.bid_price + shift,
+                    None if quotes.ask_price is None else quotes.ask_price + shift,
+                    quotes.bid_qty,
+                    quotes.ask_qty,
+                )
+        self.quote_manager.update(quotes, best_bid=self.best_bid, best_ask=self.best_ask)
+
+    best_bid: float | None = None
+    """Top of book the last decision acted on, when the quoter read it (else the cache's)."""
+    best_ask: float | None = None
 
     def reference_price(self, features: FeatureVector) -> float:
         """Mid or microprice (``use_microprice``), falling back to the mid."""
@@ -480,8 +511,7 @@ class MarketMakerStrategy(Strategy):
     def equity(self, mid: float) -> float:
         """Realised + unrealised PnL of this strategy's fills, net of fees, marked to ``mid``.
 
-        In the instrument's settlement currency (see :class:`FillLedger` for why this does not
-        read ``self.portfolio``).
+        In the instrument's settlement currency (see :mod:`strategies.ledger`).
         """
         return self.ledger.equity(mid) if self.ledger is not None else 0.0
 
@@ -686,10 +716,8 @@ def clamp(value: float, lo: float, hi: float) -> float:
 __all__ = [
     "CalibratedMarketMaker",
     "CalibratedMarketMakerConfig",
-    "FillLedger",
     "MarketMakerConfig",
     "MarketMakerStrategy",
     "ModelParams",
     "clamp",
-    "validate_constraints",
 ]

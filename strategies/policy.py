@@ -1,20 +1,27 @@
-"""``PolicyMarketMaker``: a trained policy as a regular Nautilus strategy (backtest and live).
+"""``PolicyMarketMaker``: a trained policy as a market maker of the one runtime (backtest and live).
 
-The strategy is the environment's decision loop with the policy in place of ``env.step()``: it
-derives from :class:`rl.host.DecisionStrategy`, so it builds the observation
-(:mod:`rl.observation`), maps the action (:mod:`rl.actions`) and works the quotes
-(:class:`strategies.quoting.QuoteManager`) with the very code the agent was trained with. Given the
-same window, venue and fill seed, a backtest of this strategy sends the same orders and gets the
-same fills as the training environment (``tests/rl/test_parity.py``).
+The quoting rule of :class:`strategies.base.MarketMakerStrategy` is here ``observe ->
+policy.predict -> action mapping``: the observation (:mod:`strategies.observation`) and the action
+mapping (:mod:`strategies.actions`) are the code the agent was trained with, since the training
+environment's host strategy (``rl.host.EnvHostStrategy``) is this class with ``env.step()`` in
+place of ``policy.predict``. Given the same window, venue and fill seed, a backtest of this strategy
+sends the same orders and gets the same fills as the training environment
+(``tests/rl/test_parity.py``). Everything else is the runtime every baseline has: the kill switch
+on the one ledger, ``client_id`` routing, the safety net for untracked orders, the flatten on
+stop, trading sessions.
 
 The policy is named by an importable loader and a model path, so the config is plain data and
 runs through ``ImportableStrategyConfig`` in ``amm backtest`` and in a ``TradingNode``::
 
     PolicyMarketMakerConfig(
-        agent=AgentConfig(...).to_dict(),          # the env's agent config, saved with the model
-        policy_loader="rl.evaluate:load_verified_policy",   # the default
-        model_path="runs/<run>/model.zip",
+        agent=AgentConfig(...),              # the agent settings saved with the model
+        model_path="runs/<run>/model.zip",   # loaded by policy_loader (default: verified)
+        max_loss=50.0,                       # every risk control of the baselines
     )
+
+The fields the agent settings already fix (instrument, book type, size, inventory limit, decision
+clock, refresh threshold) are taken from ``agent`` when left out, and refused when given with
+another value: the policy must run as it was trained.
 
 Security: SB3 models and ``VecNormalize`` statistics are pickles: loading one runs its code. The
 default loader checks both files' sha256 against the run's manifest before unpickling and refuses
@@ -25,15 +32,22 @@ models trained elsewhere, that you trust).
 from __future__ import annotations
 
 import importlib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
 import numpy as np
-from nautilus_trader.config import PositiveInt, StrategyConfig
-from nautilus_trader.model.enums import OrderSide, TimeInForce
+from nautilus_trader.config import NonNegativeInt, PositiveInt
+from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.instruments import Instrument
 
-from rl.config import AgentConfig
-from rl.host import DecisionStrategy
+from catalog.features import IncrementalFeatures
+from strategies.actions import ActionMapper
+from strategies.agent import AgentConfig
+from strategies.base import BookTypeName, MarketMakerConfig, MarketMakerStrategy
+from strategies.observation import ObservationBuilder
+from strategies.quoting import Quotes
 
 
 class Policy(Protocol):
@@ -42,14 +56,43 @@ class Policy(Protocol):
     def predict(self, observation: np.ndarray, deterministic: bool = ...) -> tuple[Any, Any]: ...
 
 
-class PolicyMarketMakerConfig(StrategyConfig, frozen=True):
-    """Configuration of :class:`PolicyMarketMaker`.
+def build_codecs(agent: AgentConfig, instrument: Instrument) -> tuple[ActionMapper, ObservationBuilder]:
+    """The action mapper and observation builder for ``agent`` on ``instrument``.
+
+    The env takes its spaces from these and the strategy decides with them: one constructor, so
+    the spaces a policy was trained on and the code that runs it cannot drift.
+
+    Inverse (COIN-M) contracts are refused: rewards and the PnL observation are measured in
+    quote-currency ticks of ``order_qty`` (``tick * qty * multiplier``), while an inverse
+    contract's PnL is in base currency, so both would be off by a factor of about ``mid**2``.
+    """
+    if instrument.is_inverse:
+        raise ValueError(
+            f"instrument {instrument.id} is inverse (COIN-M): the agent's reward and PnL observation "
+            "are scaled for linear contracts; use a spot or USD-M instrument",
+        )
+    tick = instrument.price_increment.as_double()
+    mapper = ActionMapper(agent.action, tick_size=tick, order_qty=agent.order_qty)
+    observer = ObservationBuilder(
+        agent.feature_config(tick),
+        order_qty=agent.order_qty,
+        max_inventory=agent.max_inventory,
+        multiplier=instrument.multiplier.as_double(),
+        horizon_steps=agent.horizon_steps,
+        episode_clock=agent.episode_clock,
+        pnl_scale_ticks=agent.pnl_scale_ticks,
+        obs_clip=agent.obs_clip,
+    )
+    return mapper, observer
+
+
+class PolicyMarketMakerConfig(MarketMakerConfig, frozen=True, kw_only=True):
+    """Configuration of :class:`PolicyMarketMaker`: the agent, its model, and the shared runtime.
 
     Parameters
     ----------
-    agent : dict
-        ``rl.config.AgentConfig.to_dict()`` of the environment the policy was trained in
-        (instrument, decision clock, order size, inventory limit, action and feature settings).
+    agent : AgentConfig
+        The agent settings the policy was trained with (a training run's manifest records them).
     policy_loader : str, default "rl.evaluate:load_verified_policy"
         ``module:function`` called as ``loader(model_path, **policy_kwargs)``; returns an object
         with ``predict(obs, deterministic=True)``. The default verifies the model against its
@@ -62,30 +105,67 @@ class PolicyMarketMakerConfig(StrategyConfig, frozen=True):
         Passed to ``predict``.
     max_decisions : PositiveInt, optional
         Stop deciding after this many decisions (an evaluation episode); None = run on.
-    flatten_on_stop : bool, default True
-        Close the position with a market order when the strategy stops (live hygiene); turn off
-        to compare with the environment, which ends an episode without trading.
+
+    ``instrument_id``, ``book_type``, ``order_qty``, ``max_inventory``, ``quote_interval_ms``,
+    ``decision_events`` and ``refresh_threshold_ticks`` default to the agent's values and must
+    equal them when given. A linear ``inventory_skew_ticks_per_unit`` on top of a learned policy
+    would change the actions it was trained to take, so it must stay 0. The market-feature fields
+    of :class:`~strategies.base.MarketMakerConfig` are replaced by ``agent.features``. Every other
+    field (``max_loss``, ``max_drawdown``, ``flatten_on_stop``, ``client_id``, sessions) works as
+    for the baselines.
     """
 
-    agent: dict
+    agent: AgentConfig
+    instrument_id: InstrumentId | None = None
+    book_type: BookTypeName | None = None
+    order_qty: Decimal | None = None
+    max_inventory: Decimal | None = None
+    quote_interval_ms: NonNegativeInt | None = None
+    decision_events: PositiveInt | None = None
+    refresh_threshold_ticks: NonNegativeInt | None = None
     policy_loader: str = "rl.evaluate:load_verified_policy"
     model_path: str | None = None
-    policy_kwargs: dict | None = None
+    policy_kwargs: dict[str, Any] | None = None
     deterministic: bool = True
     max_decisions: PositiveInt | None = None
-    flatten_on_stop: bool = True
 
     def __post_init__(self) -> None:
-        AgentConfig.from_dict(self.agent, where="PolicyMarketMakerConfig.agent")
+        agent = self.agent
+        fixed = {
+            "instrument_id": InstrumentId.from_str(agent.instrument_id),
+            "book_type": agent.book_type,
+            "order_qty": Decimal(str(agent.order_qty)),
+            "max_inventory": Decimal(str(agent.max_inventory)),
+            "quote_interval_ms": agent.decision_interval_ms if agent.decision_events is None else 0,
+            "decision_events": agent.decision_events or 1,
+            "refresh_threshold_ticks": agent.refresh_threshold_ticks,
+        }
+        for name, value in fixed.items():
+            given = getattr(self, name)
+            if given is None:
+                msgspec.structs.force_setattr(self, name, value)
+            elif (Decimal(str(given)) != value) if isinstance(value, Decimal) else (given != value):
+                raise ValueError(
+                    f"PolicyMarketMakerConfig.{name}: {given!r} differs from the agent's {value!r} "
+                    "(the policy must run as it was trained; leave the field out)",
+                )
+        if self.inventory_skew_ticks_per_unit:
+            raise ValueError(
+                "PolicyMarketMakerConfig.inventory_skew_ticks_per_unit: must be 0 for a learned "
+                "policy (a skew on top changes the actions it was trained to take)",
+            )
+        if not self.subscribe_trades:
+            raise ValueError("PolicyMarketMakerConfig.subscribe_trades: the agent's features need trades")
         if ":" not in self.policy_loader:
             raise ValueError(
                 f"PolicyMarketMakerConfig.policy_loader: expected 'module:function', "
                 f"got {self.policy_loader!r}",
             )
+        super().__post_init__()
 
 
-class PolicyMarketMaker(DecisionStrategy):
-    """Quote with a trained policy: observation -> ``policy.predict`` -> quotes.
+class PolicyMarketMaker(MarketMakerStrategy):
+    """Quote with a trained policy: observation -> ``policy.predict`` -> action -> quotes.
 
     Parameters
     ----------
@@ -93,48 +173,110 @@ class PolicyMarketMaker(DecisionStrategy):
     policy : Policy, optional
         Use this object instead of calling the configured loader (tests, benchmarks, a policy
         already in memory).
+    first_decision_ns : int, optional
+        Time of the first decision; default: the start time + ``agent.warmup_ms``.
     """
 
-    def __init__(self, config: PolicyMarketMakerConfig, policy: Policy | None = None) -> None:
-        super().__init__(
-            config,
-            AgentConfig.from_dict(config.agent, where="PolicyMarketMakerConfig.agent"),
-            max_decisions=config.max_decisions,
-        )
+    QUOTES_WITH_BOOK = True
+    LOADS_POLICY = True
+
+    def __init__(
+        self,
+        config: PolicyMarketMakerConfig,
+        policy: Policy | None = None,
+        *,
+        first_decision_ns: int | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.agent: AgentConfig = config.agent
+        self.actions: ActionMapper | None = None
+        self.observer: ObservationBuilder | None = None
+        self.step_index = 0
         self._policy: Policy | None = policy
-        self._deterministic = config.deterministic
+        self._first = first_decision_ns
+        self._l2 = config.agent.book_type != "L1_MBP"
+        self._book = None
+
+    # -- runtime hooks -------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        if self._policy is None:
+        if self._policy is None and self.LOADS_POLICY:
+            cfg: PolicyMarketMakerConfig = self.config
             try:
-                self._policy = load_policy(
-                    self.config.policy_loader,
-                    self.config.model_path,
-                    **(self.config.policy_kwargs or {}),
-                )
+                self._policy = load_policy(cfg.policy_loader, cfg.model_path, **(cfg.policy_kwargs or {}))
             except Exception as e:  # noqa: BLE001 - reported, then the strategy stops
                 self.log.error(f"Cannot load policy: {e}")
                 self.stop()
                 return
+        self.step_index = 0
         super().on_start()
 
-    def decide(self, obs: np.ndarray, ts_ns: int, top: tuple[float, float] | None) -> Any:
-        action, _ = self._policy.predict(obs, deterministic=self._deterministic)
+    def make_features(self, instrument: Instrument) -> IncrementalFeatures:
+        self.actions, self.observer = build_codecs(self.agent, instrument)
+        return self.observer.features
+
+    def first_decision_ns(self, now_ns: int) -> int:
+        first = self._first
+        if first is None or first < now_ns:
+            first = now_ns + self.agent.warmup_ns
+        return first
+
+    def release_state(self) -> None:
+        super().release_state()
+        self.actions = self.observer = None
+        self._book = None
+
+    # -- the quoting rule ----------------------------------------------------------------------
+
+    def decide(self, ts_ns: int) -> Quotes | None:
+        max_decisions = self.config.max_decisions
+        if max_decisions is not None and self.step_index >= max_decisions:
+            return None
+        top = self.top_of_book()
+        obs = self.observe(ts_ns, top)
+        action = self.act(obs, ts_ns, top)
+        self.step_index += 1
+        if action is None:
+            return None
+        if top is None:
+            return Quotes.none()  # the market is unknown: pull both sides
+        self.best_bid, self.best_ask = top
+        return self.actions.quotes(action, top[0], top[1])
+
+    def act(self, obs: np.ndarray, ts_ns: int, top: tuple[float, float] | None) -> Any:
+        """The action for ``obs`` (None = leave the quotes as they are)."""
+        action, _ = self._policy.predict(obs, deterministic=self.config.deterministic)
         return action
 
-    def on_stop(self) -> None:
-        super().on_stop()
-        if self.config.flatten_on_stop and self.pnl is not None and self.instrument is not None:
-            position = self.pnl.position
-            if abs(position) > 0:
-                order = self.order_factory.market(
-                    self.instrument.id,
-                    OrderSide.SELL if position > 0 else OrderSide.BUY,
-                    self.instrument.make_qty(abs(position)),
-                    time_in_force=TimeInForce.IOC,
-                    reduce_only=True,
-                )
-                self.submit_order(order)
+    def top_of_book(self) -> tuple[float, float] | None:
+        """Best bid and ask the agent acts on: the L1 quote, or the L2 book of the cache."""
+        if self._l2:
+            book = self._book or self.cache.order_book(self.config.instrument_id)
+            self._book = book
+            if book is None:
+                return None
+            bid, ask = book.best_bid_price(), book.best_ask_price()
+            if bid is None or ask is None:
+                return None
+            return bid.as_double(), ask.as_double()
+        quote = self.cache.quote_tick(self.config.instrument_id)
+        if quote is None:
+            return None
+        return quote.bid_price.as_double(), quote.ask_price.as_double()
+
+    def observe(self, ts_ns: int, top: tuple[float, float] | None) -> np.ndarray:
+        """The observation now (the env hands the same vector to the agent in training)."""
+        ledger = self.ledger
+        bid = self.quote_manager.bid
+        ask = self.quote_manager.ask
+        return self.observer.build(
+            ts_ns,
+            position=ledger.position,
+            unrealised_pnl=ledger.unrealised(0.5 * (top[0] + top[1])) if top is not None else 0.0,
+            step=self.step_index,
+            bid_price=None if bid is None else bid.price.as_double(),
+            ask_price=None if ask is None else ask.price.as_double(),
+        )
 
 
 # -- loaders -----------------------------------------------------------------------------------------

@@ -29,6 +29,10 @@ Units here follow the project's reward (``rl.config.RewardConfig``): prices in t
 units of ``order_qty``, time in seconds. A reward with ``running_inventory_penalty = c`` per step of
 ``dt_s`` on ``(q / q_max)^2`` is this criterion with ``phi = c / (q_max^2 * dt_s)`` ticks per unit^2
 per second (:func:`phi_from_reward`).
+
+The depths are quoted by one reference quoter, ``rl.synth.ReferencePolicy``: a policy over the
+agent's observation, so it runs through the training environment and through
+:class:`strategies.policy.PolicyMarketMaker` exactly as a trained model does.
 """
 
 from __future__ import annotations
@@ -37,11 +41,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from nautilus_trader.config import NonNegativeFloat, PositiveFloat
-
-from catalog.features import FeatureVector
-from strategies.base import MarketMakerConfig, MarketMakerStrategy
-from strategies.quoting import Quotes
 
 
 def phi_from_reward(running_inventory_penalty: float, max_inventory_units: int, dt_s: float) -> float:
@@ -146,82 +145,3 @@ def optimal_depths(
         log_rows.append(np.log(omega))
     bid, ask = _depths_from_omega(np.asarray(log_rows), kappa_per_tick)
     return OptimalDepths(bid, ask, q_max, dt_s)
-
-
-class ReferenceConfig(MarketMakerConfig, frozen=True):
-    """
-    Configuration of :class:`ReferenceMarketMaker` (the model's parameters, known exactly on
-    synthetic data from ``rl.synth``).
-
-    Parameters
-    ----------
-    kappa_per_tick : PositiveFloat
-        Fill-probability decay per tick of depth.
-    arrival_rate_per_s : PositiveFloat
-        Market-order arrival rate per side.
-    phi : NonNegativeFloat
-        Running inventory penalty (ticks per unit^2 per second; see :func:`phi_from_reward`).
-    alpha : NonNegativeFloat, default 0.0
-        Terminal inventory penalty (ticks per unit^2).
-    horizon_s : PositiveFloat, optional
-        Trading horizon counted from the strategy start; None = stationary quotes.
-
-    Inventory units are ``order_qty``; ``q_max = floor(max_inventory / order_qty)``. The decision
-    interval ``quote_interval_ms`` (> 0) is the time grid of the solution.
-    """
-
-    kappa_per_tick: PositiveFloat = 0.2
-    arrival_rate_per_s: PositiveFloat = 1.0
-    phi: NonNegativeFloat = 0.0
-    alpha: NonNegativeFloat = 0.0
-    horizon_s: PositiveFloat | None = None
-
-
-class ReferenceMarketMaker(MarketMakerStrategy):
-    """Quote the CJP (2015, ch. 10) optimal depths around the mid.
-
-    Parameters
-    ----------
-    config : ReferenceConfig
-        The configuration for the instance.
-    """
-
-    def __init__(self, config: ReferenceConfig) -> None:
-        super().__init__(config)
-        if config.quote_interval_ms <= 0:
-            raise ValueError("ReferenceConfig.quote_interval_ms: must be > 0 (the solution's time grid)")
-        q_max = int(float(config.max_inventory) / float(config.order_qty) + 1e-9)
-        self.depths = optimal_depths(
-            kappa_per_tick=config.kappa_per_tick,
-            arrival_rate_per_s=config.arrival_rate_per_s,
-            phi=config.phi,
-            q_max=q_max,
-            horizon_s=config.horizon_s,
-            dt_s=config.quote_interval_ms / 1000.0,
-            alpha=config.alpha,
-        )
-        self._start_ns: int | None = None
-
-    def on_market_maker_start(self) -> None:
-        self._start_ns = self.clock.timestamp_ns()
-
-    def on_reset(self) -> None:
-        super().on_reset()
-        self._start_ns = None
-
-    def compute_quotes(self, features: FeatureVector, inventory: float) -> Quotes:
-        cfg: ReferenceConfig = self.config
-        q_units = round(inventory / float(cfg.order_qty))
-        time_left = None
-        if cfg.horizon_s is not None and self._start_ns is not None:
-            elapsed = (self.clock.timestamp_ns() - self._start_ns) / 1e9
-            time_left = max(0.0, cfg.horizon_s - elapsed)
-        bid_d, ask_d = self.depths.at(q_units, time_left)
-        mid = features.mid
-        qty = float(cfg.order_qty)
-        return Quotes(
-            None if math.isnan(bid_d) else mid - bid_d * self._tick,
-            None if math.isnan(ask_d) else mid + ask_d * self._tick,
-            qty,
-            qty,
-        )

@@ -12,7 +12,7 @@ import pytest
 
 from live.config import load_config
 from live.node import build_node, preflight_strategies
-from rl.config import AgentConfig
+from strategies.agent import AgentConfig
 from rl.manifest import ModelIntegrityError, write_manifest
 from tests.live import helpers
 

@@ -10,7 +10,8 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import rl
 from backtests.venue import VenueModelConfig
-from rl.config import ActionConfig, AgentConfig, EnvConfig, RewardConfig
+from strategies.agent import ActionConfig, AgentConfig
+from rl.config import EnvConfig, RewardConfig
 from rl.env import MarketMakingEnv
 
 WINDOW = ("2024-08-08T23:55:00Z", "2024-08-08T23:57:30Z")
@@ -140,7 +141,7 @@ def test_fixed_start_for_evaluation(usdm_catalog):
 def test_ruin_terminates(usdm_catalog):
     # a loss limit below one maker fee: the first fill ruins the agent
     cfg = make_config(
-        usdm_catalog, horizon=400, agent={"reward": RewardConfig(max_loss=1e-4)},
+        usdm_catalog, horizon=400, reward=RewardConfig(max_loss=1e-4),
     )
     env = MarketMakingEnv(cfg)
     try:
@@ -172,10 +173,10 @@ def test_engine_exception_surfaces_in_step_and_env_recovers(usdm_catalog, monkey
         env.reset(seed=0)
         env.step(0)
 
-        def boom(self, action, top):
+        def boom(self, action, best_bid, best_ask):
             raise ValueError("boom inside the engine")
 
-        monkeypatch.setattr(type(env.host), "act", boom)
+        monkeypatch.setattr(type(env.host.actions), "quotes", boom)  # mapping step()'s action
         with pytest.raises(ValueError, match="boom inside the engine"):
             env.step(0)
         monkeypatch.undo()
@@ -183,31 +184,6 @@ def test_engine_exception_surfaces_in_step_and_env_recovers(usdm_catalog, monkey
             env.step(0)
         traj, _, trunc = run_episode(env, [0] * 20, seed=0)
         assert trunc and env.engines_built == 2
-    finally:
-        env.close()
-
-
-def test_thread_channel_gives_the_same_trajectory(usdm_catalog):
-    actions = np.random.default_rng(4).integers(0, 36, 40)
-    results = []
-    for coroutine in ("greenlet", "thread"):
-        env = MarketMakingEnv(make_config(usdm_catalog, horizon=40, coroutine=coroutine))
-        try:
-            results.append(run_episode(env, actions, seed=9)[0])
-            env.reset(seed=1)
-            env.step(0)  # leave a paused engine behind: close must unwind it
-        finally:
-            env.close()
-    assert [x[1:] for x in results[0]] == [x[1:] for x in results[1]]
-
-
-def test_thread_channel_error_surfaces(usdm_catalog, monkeypatch):
-    env = MarketMakingEnv(make_config(usdm_catalog, horizon=20, coroutine="thread"))
-    try:
-        env.reset(seed=0)
-        monkeypatch.setattr(type(env.host), "act", lambda *a: 1 / 0)
-        with pytest.raises(ZeroDivisionError):
-            env.step(0)
     finally:
         env.close()
 

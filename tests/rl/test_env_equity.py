@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from backtests.venue import VenueModelConfig
-from rl.config import AgentConfig, EnvConfig
+from strategies.agent import AgentConfig
+from rl.config import EnvConfig
 from rl.env import MarketMakingEnv
 
 NASDAQ = VenueModelConfig(

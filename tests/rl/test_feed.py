@@ -21,7 +21,8 @@ from nautilus_trader.trading.strategy import Strategy
 from backtests.data import Window
 from backtests.venue import VenueModelConfig
 from catalog.checkpoints import levels_equal
-from rl.config import AgentConfig, EnvConfig
+from strategies.agent import AgentConfig
+from rl.config import EnvConfig
 from rl.env import EpisodeFeed, MarketMakingEnv
 
 

@@ -82,7 +82,9 @@ def test_policy_market_maker_default_loader_refuses_a_tampered_model(saved) -> N
     from strategies.policy import PolicyMarketMakerConfig, load_policy
 
     _, path = saved
-    default_loader = PolicyMarketMakerConfig(agent={}).policy_loader
+    from strategies.agent import AgentConfig
+
+    default_loader = PolicyMarketMakerConfig(agent=AgentConfig()).policy_loader
     policy = load_policy(default_loader, str(path))  # intact: loads, wrapped with VecNormalize
     assert callable(policy.predict)
     data = bytearray(path.read_bytes())

@@ -8,7 +8,8 @@ import psutil
 import pytest
 
 from backtests.venue import VenueModelConfig
-from rl.config import AgentConfig, EnvConfig
+from strategies.agent import AgentConfig
+from rl.config import EnvConfig
 from rl.env import MarketMakingEnv
 
 

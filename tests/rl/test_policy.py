@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from nautilus_trader.config import ImportableStrategyConfig
 from nautilus_trader.trading.config import StrategyFactory
 
-from rl.config import AgentConfig, EnvConfig
+from strategies.agent import AgentConfig
+from rl.config import EnvConfig
 from rl.env import MarketMakingEnv
 from strategies.policy import PolicyMarketMaker, load_sb3_policy
 
@@ -42,9 +45,13 @@ def test_bad_policy_configs_fail_clearly(tmp_path):
     from strategies.policy import PolicyMarketMakerConfig, load_policy
 
     with pytest.raises(ValueError, match="module:function"):
-        PolicyMarketMakerConfig(agent={}, policy_loader="nocolon")
-    with pytest.raises(ValueError, match="unknown agent field"):
-        PolicyMarketMakerConfig(agent={"bogus": 1})
+        PolicyMarketMakerConfig(agent=AgentConfig(), policy_loader="nocolon")
+    with pytest.raises(ValueError, match="unknown field `bogus`"):
+        PolicyMarketMakerConfig.parse(b'{"agent": {"bogus": 1}}')
+    with pytest.raises(ValueError, match="unknown field `max_loos`"):
+        PolicyMarketMakerConfig.parse(b'{"agent": {}, "max_loos": 10}')
+    with pytest.raises(ValueError, match="order_qty"):
+        PolicyMarketMakerConfig(agent=AgentConfig(), order_qty=Decimal("0.5"))
     with pytest.raises(FileNotFoundError, match="model file not found"):
         load_sb3_policy(str(tmp_path / "missing.zip"))
     with pytest.raises(ValueError, match="cannot import"):

@@ -3,7 +3,7 @@
 Cartea, Jaimungal & Penalva (2015, ch. 10): with a martingale mid the inventory term of the PnL
 marked to mid has zero mean for any policy, so rewarding only the spread part keeps the expected
 return (and the optimum) while removing most of the variance. These tests drive the same
-``PnLTracker`` + ``RewardFunction`` the env's host strategy uses.
+``FillLedger`` + ``RewardFunction`` the env's host strategy uses.
 """
 
 from __future__ import annotations
@@ -13,14 +13,21 @@ import math
 import numpy as np
 import pytest
 
+from catalog.instruments import build_instrument, get_spec
 from rl.config import RewardConfig
-from rl.reward import PnLTracker, RewardFunction
+from rl.reward import RewardFunction
+from strategies.ledger import FillLedger
 
 TICK = 0.01
 
 
-def _step(pnl: PnLTracker, fn: RewardFunction, *, last_total: float, last_mid: float, last_q: float, mid: float):
-    total = pnl.total(mid)
+def _ledger() -> FillLedger:
+    """A ledger of a linear contract of multiplier 1 (prices in quote currency)."""
+    return FillLedger(build_instrument(get_spec("BTCUSDT-PERP.BINANCE")))
+
+
+def _step(pnl: FillLedger, fn: RewardFunction, *, last_total: float, last_mid: float, last_q: float, mid: float):
+    total = pnl.equity(mid)
     return fn(pnl_change=total - last_total, inventory_pnl=pnl.inventory_pnl(last_q, last_mid, mid),
               position=pnl.position, last=False), total
 
@@ -32,13 +39,13 @@ def test_risk_neutral_is_symmetric_dampening_with_eta_one() -> None:
 
 
 def test_reward_is_spread_captured_minus_penalty() -> None:
-    pnl = PnLTracker()
+    pnl = _ledger()
     rn = RewardFunction(RewardConfig.risk_neutral(running_inventory_penalty=1.0), value_per_tick=TICK,
                         order_qty=1.0, max_inventory=5.0)
     mtm = RewardFunction(RewardConfig(running_inventory_penalty=1.0), value_per_tick=TICK,
                          order_qty=1.0, max_inventory=5.0)
     # step 1: bid 5 ticks under a 100.00 mid is filled; the mid stays
-    pnl.on_fill(is_buy=True, qty=1.0, price=99.95, commission=0.0)
+    pnl.apply(is_buy=True, qty=1.0, price=99.95, fee=0.0)
     a, total = _step(pnl, rn, last_total=0.0, last_mid=100.0, last_q=0.0, mid=100.0)
     b, _ = _step(pnl, mtm, last_total=0.0, last_mid=100.0, last_q=0.0, mid=100.0)
     pen = (1 / 5) ** 2
@@ -60,7 +67,7 @@ def test_same_expected_return_as_mark_to_mid_with_far_less_variance() -> None:
         for kind, cfg in (("mtm", RewardConfig(running_inventory_penalty=1.25)),
                           ("rn", RewardConfig.risk_neutral(running_inventory_penalty=1.25)))
     }
-    pnl = PnLTracker()
+    pnl = _ledger()
     mid, last_total, last_q = 10_000 * TICK, 0.0, 0.0
     rewards = {"mtm": np.empty(n), "rn": np.empty(n)}
     held = np.empty(n)
@@ -68,11 +75,11 @@ def test_same_expected_return_as_mark_to_mid_with_far_less_variance() -> None:
         q = pnl.position
         bid_d, ask_d = 5 + 0.8 * q, 5 - 0.8 * q  # skew toward flat
         if q < q_max and rng.random() < 1 - math.exp(-lam * math.exp(-kappa * bid_d)):
-            pnl.on_fill(is_buy=True, qty=1.0, price=mid - bid_d * TICK, commission=0.0)
+            pnl.apply(is_buy=True, qty=1.0, price=mid - bid_d * TICK, fee=0.0)
         if q > -q_max and rng.random() < 1 - math.exp(-lam * math.exp(-kappa * ask_d)):
-            pnl.on_fill(is_buy=False, qty=1.0, price=mid + ask_d * TICK, commission=0.0)
+            pnl.apply(is_buy=False, qty=1.0, price=mid + ask_d * TICK, fee=0.0)
         new_mid = mid + sigma * TICK * rng.standard_normal()
-        total = pnl.total(new_mid)
+        total = pnl.equity(new_mid)
         for kind, fn in fns.items():
             rewards[kind][k] = fn(pnl_change=total - last_total, inventory_pnl=pnl.inventory_pnl(last_q, mid, new_mid),
                                   position=pnl.position, last=False).reward

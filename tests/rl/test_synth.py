@@ -130,7 +130,7 @@ def test_run_config_centres_actions_on_the_optimum_and_scores_the_true_criterion
     (never clipped), training uses the risk-neutral reward and the synth hyperparameter version."""
     import yaml
 
-    from rl.actions import ActionMapper
+    from strategies.actions import ActionMapper
     from rl.config import RewardConfig
     from rl.synth import ReferencePolicy, criterion_env, synth_reward, synth_run_config
     from rl.train import load_run_config
@@ -142,7 +142,7 @@ def test_run_config_centres_actions_on_the_optimum_and_scores_the_true_criterion
     run = load_run_config(path)
     assert run.hyperparams["file"] == "ppo-synth.yml" and run.hyperparams["kwargs"]["gamma"] == 0.95
     env = run.env_config()
-    assert env.agent.reward == RewardConfig.risk_neutral(running_inventory_penalty=1.25)
+    assert env.reward == RewardConfig.risk_neutral(running_inventory_penalty=1.25)
     assert synth_reward("mark_to_mid")["dampening"] == "none"
     with pytest.raises(ValueError, match="synth reward"):
         synth_reward("sharpe")
@@ -153,6 +153,6 @@ def test_run_config_centres_actions_on_the_optimum_and_scores_the_true_criterion
     assert np.abs(acts).max() < 0.95  # the closed-form optimum is reachable, not clipped
     # the comparison scores PnL marked to mid minus the same penalty, whatever the training reward
     scored = criterion_env(raw["env"], tmp_path / "other")
-    assert scored["agent"]["reward"] == {"dampening": "none", "eta": 0.0, "running_inventory_penalty": 1.25}
+    assert scored["reward"] == {"dampening": "none", "eta": 0.0, "running_inventory_penalty": 1.25}
     assert scored["catalog_path"] == str(tmp_path / "other")
-    assert raw["env"]["agent"]["reward"]["dampening"] == "symmetric"  # input untouched
+    assert raw["env"]["reward"]["dampening"] == "symmetric"  # input untouched

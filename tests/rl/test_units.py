@@ -1,13 +1,14 @@
-"""Unit tests of the action mapping, PnL accounting, reward and configs (no engine)."""
+"""Unit tests of the action mapping, reward and agent config (no engine)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rl.actions import ActionMapper
-from rl.config import ActionConfig, AgentConfig, RewardConfig
-from rl.reward import PnLTracker, RewardFunction
+from strategies.actions import ActionMapper
+from strategies.agent import ActionConfig, AgentConfig
+from rl.config import RewardConfig
+from rl.reward import RewardFunction
 
 
 def test_discrete_grid_offsets_and_no_quote():
@@ -37,20 +38,6 @@ def test_continuous_half_spread_and_skew():
         m.quotes(np.array([np.nan, 0.0]), 100.0, 100.5)
 
 
-def test_pnl_tracker_average_cost_flip_and_fees():
-    p = PnLTracker()
-    p.on_fill(is_buy=True, qty=2, price=100, commission=0.1)
-    p.on_fill(is_buy=True, qty=2, price=102, commission=0.1)
-    assert p.position == 4 and p.avg_px == pytest.approx(101)
-    p.on_fill(is_buy=False, qty=5, price=103, commission=-0.05)  # closes 4 (+8), opens -1 @103
-    assert p.realised == pytest.approx(8) and p.position == pytest.approx(-1)
-    assert p.avg_px == 103
-    assert p.total(104) == pytest.approx(8 - 1 - 0.15)
-    inv = PnLTracker(multiplier=100, is_inverse=True)
-    inv.on_fill(is_buy=True, qty=10, price=50_000, commission=0)
-    assert inv.unrealised(55_000) == pytest.approx(10 * 100 * (1 / 50_000 - 1 / 55_000))
-
-
 def test_dampened_rewards_follow_spooner():
     kw = dict(value_per_tick=0.5, order_qty=1.0, max_inventory=4.0)
     base = RewardFunction(RewardConfig(), **kw)
@@ -70,19 +57,25 @@ def test_dampened_rewards_follow_spooner():
 
 
 def test_agent_config_round_trip_and_errors():
-    agent = AgentConfig(action=ActionConfig(kind="continuous"), reward=RewardConfig(eta=0.2))
+    agent = AgentConfig(action=ActionConfig(kind="continuous"), episode_clock="off")
     again = AgentConfig.from_dict(agent.to_dict())
     assert again == agent
     with pytest.raises(ValueError, match="decision_interval_ms"):
         AgentConfig(decision_interval_ms=50)
-    with pytest.raises(ValueError, match="unknown agent field"):
+    with pytest.raises(ValueError, match="decision_interval_ms"):
+        AgentConfig.from_dict({"decision_interval_ms": 50})
+    with pytest.raises(ValueError, match="unknown field `bogus`"):
         AgentConfig.from_dict({"bogus": 1})
+    with pytest.raises(ValueError, match=r"action\.kind"):
+        AgentConfig.from_dict({"action": {"kind": "both"}})
+    with pytest.raises(ValueError, match="distinct"):
+        ActionConfig(bid_offsets_ticks=(1, 1))
 
 
 def test_agents_refuse_inverse_contracts_whose_pnl_is_not_in_quote_ticks() -> None:
     """A COIN-M reward would come out ~mid**2 too small (2.8e-10 instead of 1.0 per tick captured)."""
     from catalog.instruments import build_instrument, get_spec
-    from rl.host import build_codecs
+    from strategies.policy import build_codecs
 
     linear = build_instrument(get_spec("BTCUSDT-PERP.BINANCE"))
     mapper, observer = build_codecs(AgentConfig(instrument_id="BTCUSDT-PERP.BINANCE"), linear)

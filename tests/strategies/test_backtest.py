@@ -177,7 +177,7 @@ def test_equity_matches_the_venue_account(market: MarketData) -> None:
     strategy, cache = result.strategy, result.engine.cache
     account = cache.account_for_venue(Venue("BINANCE"))
     balance_pnl = account.balance_total(USDT).as_double() - 100_000.0
-    mid = strategy.last_mid
+    mid = strategy.features.mid
     unrealized = sum(
         p.unrealized_pnl(Price(mid, 2)).as_double()
         for p in cache.positions_open(strategy_id=strategy.id)

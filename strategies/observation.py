@@ -29,7 +29,7 @@ OBS_NAMES: tuple[str, ...] = (
     "log_trade_count",  # log1p(count) / 5
     "inventory",  # position / max_inventory
     "unrealised_pnl",  # pnl / (pnl_scale_ticks * tick * order_qty * multiplier)
-    "time_left",  # 1 - step / horizon, in [0, 1]
+    "time_left",  # 1 - (step mod horizon) / horizon, in (0, 1] (AgentConfig.episode_clock)
     "bid_quoted",  # 1 if a bid rests, else 0
     "bid_distance_ticks",  # (mid - bid) / tick / 10
     "ask_quoted",
@@ -49,7 +49,11 @@ class ObservationBuilder:
     multiplier : float
         Contract multiplier (PnL normaliser).
     horizon_steps : int
-        Decisions per episode (time-left normaliser).
+        Decisions per training episode: the period of the time-left clock.
+    episode_clock : {"cyclic", "off"}
+        ``cyclic``: time left is ``1 - (step mod horizon_steps) / horizon_steps``, so a deployed
+        policy, whose decision count grows without end, sees the values of a training episode
+        over and over; ``off``: always 0.
     pnl_scale_ticks : float
         Unrealised PnL is expressed in units of ``pnl_scale_ticks`` ticks on one ``order_qty``.
     obs_clip : float
@@ -64,6 +68,7 @@ class ObservationBuilder:
         max_inventory: float,
         multiplier: float,
         horizon_steps: int,
+        episode_clock: str = "cyclic",
         pnl_scale_ticks: float,
         obs_clip: float,
     ) -> None:
@@ -73,6 +78,9 @@ class ObservationBuilder:
         self._qmax = float(max_inventory)
         self._pnl_unit = float(pnl_scale_ticks) * self._tick * self._qty * float(multiplier)
         self._horizon = int(horizon_steps)
+        if episode_clock not in ("cyclic", "off"):
+            raise ValueError(f"episode_clock must be 'cyclic' or 'off', got {episode_clock!r}")
+        self._clock = episode_clock == "cyclic"
         self._clip = float(obs_clip)
         self._raw = np.zeros(len(FEATURE_NAMES), dtype=np.float64)
         self._last_values: tuple | None = None
@@ -128,7 +136,7 @@ class ObservationBuilder:
             log1p(count) / 5.0,
             position / self._qmax,
             unrealised_pnl / self._pnl_unit,
-            max(0.0, 1.0 - step / self._horizon),
+            1.0 - (step % self._horizon) / self._horizon if self._clock else 0.0,
             1.0 if bid_price is not None else 0.0,
             bid_d,
             1.0 if ask_price is not None else 0.0,

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from gymnasium import spaces
 
-from rl.config import ActionConfig
+from strategies.agent import ActionConfig
 from strategies.quoting import Quotes
 
 

@@ -1,0 +1,70 @@
+"""The package graph points one way: ``strategies`` runs a trained policy without ``rl``.
+
+Everything a live node needs to run an agent (observation, action mapping, agent settings, the
+runtime) lives in ``strategies``; ``rl`` is the training harness on top. A subprocess makes
+``rl`` unimportable, imports every ``strategies`` module and backtests a ``PolicyMarketMaker`` on
+the recorded USD-M capture.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from catalog.settings import REPO_ROOT
+
+SCRIPT = textwrap.dedent(
+    """
+    import importlib, pkgutil, sys
+
+    class Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name == "rl" or name.startswith("rl."):
+                raise ImportError(f"strategies imported {name}")
+            return None
+
+    sys.meta_path.insert(0, Blocker())
+    import strategies
+    names = [m.name for m in pkgutil.walk_packages(strategies.__path__, "strategies.")]
+    for name in names:
+        importlib.import_module(name)
+
+    from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+    from nautilus_trader.config import LoggingConfig
+    from backtests.data import load_window
+    from backtests.venue import VenueModelConfig
+    from strategies.agent import AgentConfig
+    from strategies.policy import PolicyMarketMaker, PolicyMarketMakerConfig
+
+    class Alternate:
+        def __init__(self):
+            self.n = 0
+        def predict(self, obs, deterministic=True):
+            self.n += 1
+            return self.n % 2, None
+
+    catalog, = sys.argv[1:]
+    agent = AgentConfig(warmup_ms=2_000, max_inventory=0.005)
+    window = load_window(catalog, agent.instrument_id, "2024-08-08T23:56:00Z", "2024-08-08T23:57:00Z", "L1_MBP")
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
+    VenueModelConfig(seed=1).add_to_engine(engine, [window.instrument])
+    window.add_to_engine(engine)
+    policy = Alternate()
+    strategy = PolicyMarketMaker(PolicyMarketMakerConfig(agent=agent, max_loss=1_000.0), policy=policy)
+    engine.add_strategy(strategy)
+    engine.run()
+    assert policy.n > 100, policy.n
+    assert strategy.ledger.fill_count > 0
+    assert not any(m == "rl" or m.startswith("rl.") for m in sys.modules)
+    print(len(names), policy.n, strategy.ledger.fill_count)
+    """,
+)
+
+
+def test_strategies_import_and_run_a_policy_without_rl(usdm_catalog) -> None:
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(usdm_catalog)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    modules, decisions, fills = (int(x) for x in done.stdout.split()[-3:])
+    assert modules >= 10 and decisions > 100 and fills > 0
