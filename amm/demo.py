@@ -1,4 +1,4 @@
-"""``python -m rl.demo``: the whole pipeline on the bundled Binance USD-M capture, end to end.
+"""``python -m amm.demo``: the whole pipeline on the bundled Binance USD-M capture, end to end.
 
 Walk-forward on ``binance_ws/usdm/btcusdt_20240808.gz`` (BTCUSDT-PERP.BINANCE, 2024-08-08
 23:54:15 -> 23:59:59 UTC), with the windows of ``rl/configs/usdm_btcusdt_<algo>.yml``
@@ -42,7 +42,7 @@ import typer
 
 SOURCE = "binance_ws/usdm/btcusdt_20240808.gz"
 INSTRUMENT_ID = "BTCUSDT-PERP.BINANCE"
-CONFIGS_DIR = Path(__file__).with_name("configs")
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "rl" / "configs"
 BASELINES_CONFIG = Path(__file__).resolve().parent.parent / "backtests" / "configs" / "usdm_btcusdt_baselines.toml"
 
 FEE_TIERS: dict[str, dict[str, str]] = {
