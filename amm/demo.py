@@ -40,6 +40,8 @@ from typing import Annotated, Any
 
 import typer
 
+from amm.errors import run_with_policy
+
 SOURCE = "binance_ws/usdm/btcusdt_20240808.gz"
 INSTRUMENT_ID = "BTCUSDT-PERP.BINANCE"
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "rl" / "configs"
@@ -402,16 +404,12 @@ def main(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars.")] = True,
 ) -> None:
     """Ingest, run the baselines, train, evaluate on held-out data, print the comparison."""
-    try:
-        cfg = DemoConfig(data_dir=data_dir, catalog=catalog, out=out, timesteps=timesteps,
-                         algorithms=tuple(algorithm or ("ppo",)), seeds=tuple(seed or (0,)),
-                         fee_tiers=tuple(fee_tier or ("vip0", "mm_rebate")), baselines=baselines,
-                         progress=progress)
-        run_demo(cfg)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, OSError) as e:
-        typer.echo(f"error: {type(e).__name__}: {e}", err=True)
-        raise typer.Exit(1) from None
+    cfg = DemoConfig(data_dir=data_dir, catalog=catalog, out=out, timesteps=timesteps,
+                     algorithms=tuple(algorithm or ("ppo",)), seeds=tuple(seed or (0,)),
+                     fee_tiers=tuple(fee_tier or ("vip0", "mm_rebate")), baselines=baselines,
+                     progress=progress)
+    run_demo(cfg)
 
 
 if __name__ == "__main__":
-    sys.exit(app())
+    run_with_policy(app)

@@ -68,7 +68,7 @@ def test_demo_exits_nonzero_with_one_error_line(tmp_path: Path) -> None:
                  "--out", str(tmp_path / "o"), "--no-progress", timeout=120)
     assert proc.returncode == 1
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert lines[-1].startswith("error: FileNotFoundError:") and "btcusdt_20240808.gz" in lines[-1]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "btcusdt_20240808.gz" in lines[0]
 
 
 def test_demo_refuses_unknown_fee_tier(tmp_path: Path) -> None:
