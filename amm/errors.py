@@ -7,8 +7,8 @@
   manifest, missing credentials, a catalog written by another process), with a message that names
   the file and the field or row; commands raise them too and never print errors themselves.
 * Ctrl-C exits 130 (Typer maps ``KeyboardInterrupt`` inside a command; this catches it elsewhere).
-* Anything else is a bug and keeps its traceback, as do ``NotImplementedError`` and
-  ``RecursionError`` although they are ``RuntimeError``\\ s.
+* Anything else is a bug and keeps its traceback; so do ``NotImplementedError`` and
+  ``RecursionError``, although both subclass ``RuntimeError``.
 * Click's own usage errors (unknown option, missing argument) keep Click's message and exit 2.
 """
 
