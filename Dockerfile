@@ -30,6 +30,7 @@ COPY strategies ./strategies
 COPY backtests ./backtests
 COPY rl ./rl
 COPY live ./live
+COPY amm ./amm
 RUN pip install . && pip check
 
 # --- runtime: the virtualenv, a non-root user, nothing else -----------------------------------------

@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m rl.demo
+	$(BIN)/python -m amm.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

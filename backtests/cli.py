@@ -1,7 +1,8 @@
 """``amm backtest`` and ``amm report``.
 
 Heavy imports (NautilusTrader, QuantStats, matplotlib) happen inside the command bodies so that
-``amm --help`` stays fast.
+``amm --help`` stays fast. Bad input raises ``ValueError`` or ``OSError`` naming the file; the
+application (:mod:`amm.errors`) prints it as one line.
 """
 
 from __future__ import annotations
@@ -13,16 +14,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text if isinstance(e, ValueError | FileNotFoundError) else f"{type(e).__name__}: {text}"
 
 
 def register(app: typer.Typer) -> None:
@@ -45,17 +36,12 @@ def register(app: typer.Typer) -> None:
         reports (CSV), metrics.json, the equity curve, plots, tearsheets and a comparison table.
         """
         if not config.exists():
-            _fail(f"{config}: config file not found", 2)
-        try:
-            from backtests.config import load_run_config
-            from backtests.runner import run_backtest
+            raise FileNotFoundError(f"{config}: config file not found")
+        from backtests.config import load_run_config
+        from backtests.runner import run_backtest
 
-            spec = load_run_config(config).with_overrides(catalog=catalog, start=start, end=end, out_dir=out)
-            result = run_backtest(spec, progress=progress and sys.stderr.isatty(), tearsheets=tearsheets)
-        except typer.Exit:
-            raise
-        except Exception as e:  # noqa: BLE001 - one clear line, whatever failed
-            _fail(_one_line(e))
+        spec = load_run_config(config).with_overrides(catalog=catalog, start=start, end=end, out_dir=out)
+        result = run_backtest(spec, progress=progress and sys.stderr.isatty(), tearsheets=tearsheets)
         if json_output:
             typer.echo(json.dumps(result.summary(), default=str))
             return
@@ -79,20 +65,17 @@ def register(app: typer.Typer) -> None:
         tearsheets: Annotated[bool, typer.Option(help="Write QuantStats HTML tearsheets.")] = True,
     ) -> None:
         """Compare strategies of one or more runs: table (terminal, Markdown, HTML) and tearsheets."""
+        from backtests.tearsheet import rich_table, write_reports
+
         for rd in run_dirs:
             if not rd.is_dir():
-                _fail(f"{rd}: run directory not found", 2)
+                raise FileNotFoundError(f"{rd}: run directory not found")
         if out is None:
             if len(run_dirs) == 1:
                 out = run_dirs[0]
             else:
                 out = Path("runs") / f"report__{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-        try:
-            from backtests.tearsheet import rich_table, write_reports
-
-            result = write_reports(run_dirs, out_dir=out, benchmark=benchmark, tearsheets=tearsheets)
-        except Exception as e:  # noqa: BLE001
-            _fail(_one_line(e))
+        result = write_reports(run_dirs, out_dir=out, benchmark=benchmark, tearsheets=tearsheets)
         if json_output:
             from backtests.metrics import flatten_summary
 

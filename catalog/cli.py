@@ -1,45 +1,34 @@
-"""The ``amm`` command: one entry point for ingest, backtests, training, reports and live.
+"""``amm ingest``, ``amm catalog info`` and ``amm catalog migrate``: the catalog's own commands.
 
-Each package adds its commands through ``register(app)`` in its own ``cli.py``; heavy imports
-(Nautilus engines, torch) happen inside the commands so ``amm --help`` stays fast.
-Errors a user can fix (bad files, bad configs) print one line on stderr and exit 1.
+The ``amm`` root lives in the application (:mod:`amm.cli`), which adds these through
+:func:`register`, as it does every package's. Heavy imports (NautilusTrader, rich tables) happen
+inside the commands so ``amm --help`` stays fast. Bad input raises ``ValueError`` or ``OSError``
+with a message naming the file; the application prints it as one line.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from catalog.loaders.registry import FORMATS  # imports no loader (they load lazily)
 
-app = typer.Typer(
-    name="amm",
-    help="Automated market making: ingest market data, backtest baselines, train and deploy RL market makers.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+if TYPE_CHECKING:
+    from catalog.ingest import IngestResult
+
 catalog_app = typer.Typer(help="Inspect a Parquet data catalog.", no_args_is_help=True)
-app.add_typer(catalog_app, name="catalog")
 
 
-
-class UserError(Exception):
-    """An error caused by input the user can fix; printed as one line, exit code 1."""
-
-
-def fail(message: str, code: int = 1) -> None:
-    """Print ``error: message`` on stderr and exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def register(app: typer.Typer) -> None:
+    """Add ``ingest`` and the ``catalog`` group (``info``, ``migrate``) to the root ``amm`` app."""
+    app.command("ingest")(ingest)
+    app.add_typer(catalog_app, name="catalog")
 
 
-@app.command()
 def ingest(
     fmt: Annotated[str, typer.Argument(metavar="FORMAT", help=f"Source format: {', '.join(FORMATS)}.")],
     files: Annotated[list[Path], typer.Argument(help="Input files; several files form one continuous stream.")],
@@ -58,7 +47,7 @@ def ingest(
     from catalog.ingest import ingest_files
 
     if fmt not in FORMATS:
-        fail(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}", code=2)
+        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     result = ingest_files(
         fmt,
         files,
@@ -75,7 +64,7 @@ def ingest(
     _print_quality(result)
 
 
-def _print_quality(result) -> None:  # noqa: ANN001 - catalog.ingest.IngestResult
+def _print_quality(result: IngestResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -166,36 +155,3 @@ def migrate(
     typer.echo(f"moved order book data of: {moved}")
     for iid, n in result.checkpoints.items():
         typer.echo(f"built {n} book checkpoint(s) for {iid}")
-
-
-def _register_subcommands() -> None:
-    """Add the commands of the other packages (each may not exist yet in a partial checkout)."""
-    for module_name in ("backtests.cli", "rl.cli", "live.cli", "catalog.download.cli"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name == module_name:
-                continue
-            raise
-        module.register(app)
-
-
-_register_subcommands()
-
-
-def main() -> None:
-    """Console-script entry: turn user errors into one stderr line and a non-zero exit."""
-    from catalog.quality import DataQualityError
-
-    try:
-        app()
-    except (DataQualityError, UserError, FileNotFoundError, ValueError, RuntimeError) as e:
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        typer.echo("error: interrupted", err=True)
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

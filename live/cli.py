@@ -1,9 +1,9 @@
 """``amm live`` (run, paper-trade, replay or dry-run a node) and ``amm live-persist``.
 
-Exit codes: 0 success; 1 a runtime failure (missing credentials, a node that could not start, open
-orders left after the kill switch); 2 a bad config or bad options. Every error is one line on
-stderr; secret values never appear in it (they are redacted from all output, see
-:mod:`live.redact`).
+Exit codes: 0 success; 1 an error: a bad config or option, missing credentials, a node that could
+not start, open orders left after the kill switch (the application's policy, :mod:`amm.errors`,
+prints the ``ValueError`` / ``RuntimeError`` raised here as one line on stderr). Secret values
+never appear in it (they are redacted from all output, see :mod:`live.redact`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,6 @@ if TYPE_CHECKING:
     from live.config import LiveConfig
 
 DEFAULT_REPLAY_CONFIG = Path(__file__).with_name("configs") / "replay.toml"
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
@@ -50,39 +45,29 @@ def live(
     (positions flattened if kill_switch.flatten_on_stop), then the node stops. API keys come only
     from the environment or a mounted secret (AMM_SECRETS_PATH).
     """
-    from live.config import ConfigError, ReplaySettings, load_config
-    from live.secrets import CredentialsError
+    from live.config import ReplaySettings, load_config
 
     if config is None and replay is None:
-        _fail("pass --config FILE (or --replay CATALOG for an offline replay)", 2)
+        raise ValueError("pass --config FILE (or --replay CATALOG for an offline replay)")
     if replay is None and (start or end or speed is not None):
-        _fail("--start/--end/--speed need --replay CATALOG", 2)
+        raise ValueError("--start/--end/--speed need --replay CATALOG")
     if speed is not None and speed < 0:
-        _fail(f"--speed must be >= 0 (0 = unthrottled), got {speed:g}", 2)
+        raise ValueError(f"--speed must be >= 0 (0 = unthrottled), got {speed:g}")
     if log_level is not None and log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        _fail(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}", 2)
-    try:
-        cfg = load_config(config or DEFAULT_REPLAY_CONFIG)
-        if replay is not None:
-            if not replay.is_dir():
-                _fail(f"--replay: {replay} is not a catalog directory", 2)
-            cfg = cfg.with_replay(ReplaySettings(
-                catalog_path=str(replay),
-                start=start or cfg.replay.start,
-                end=end or cfg.replay.end,
-                speed=speed if speed is not None else cfg.replay.speed,
-                data_types=cfg.replay.data_types,
-            ))
-        _check_replay_window(cfg)
-    except ConfigError as e:
-        _fail(str(e), 2)
-    try:
-        code = _run(cfg, dry_run=dry_run, log_level=log_level, as_json=as_json)
-    except ConfigError as e:
-        _fail(str(e), 2)
-    except CredentialsError as e:
-        _fail(str(e), 1)
-    raise typer.Exit(code)
+        raise ValueError(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    cfg = load_config(config or DEFAULT_REPLAY_CONFIG)
+    if replay is not None:
+        if not replay.is_dir():
+            raise NotADirectoryError(f"--replay: {replay} is not a catalog directory")
+        cfg = cfg.with_replay(ReplaySettings(
+            catalog_path=str(replay),
+            start=start or cfg.replay.start,
+            end=end or cfg.replay.end,
+            speed=speed if speed is not None else cfg.replay.speed,
+            data_types=cfg.replay.data_types,
+        ))
+    _check_replay_window(cfg)
+    raise typer.Exit(_run(cfg, dry_run=dry_run, log_level=log_level, as_json=as_json))
 
 
 def _check_replay_window(cfg: LiveConfig) -> None:
@@ -119,13 +104,13 @@ def _run(cfg: LiveConfig, *, dry_run: bool, log_level: str | None, as_json: bool
             return _live_run(cfg, log_level=log_level, colors=colors, emit_json=emit_json)
         except (typer.Exit, KeyboardInterrupt):
             raise
-        except Exception as e:  # noqa: BLE001 - one clean line, secrets redacted
+        except Exception as e:  # noqa: BLE001 - whatever the node raised, its message is redacted
             from live.config import ConfigError
 
             if isinstance(e, ConfigError):
                 raise
-            typer.echo(f"error: {type(e).__name__}: {redactor.redact(str(e)).splitlines()[0] if str(e) else ''}", err=True)
-            return 1
+            first_line = redactor.redact(str(e)).splitlines()[0] if str(e) else ""
+            raise RuntimeError(f"{type(e).__name__}: {first_line}") from None  # the cause may hold a secret
 
 
 def _dry_run(cfg: LiveConfig, credentials: list[str], emit_json: Callable[[str], None] | None) -> int:
@@ -212,7 +197,7 @@ def live_persist(
     from live.persist import persist_live_runs
 
     if not catalog.is_dir():
-        _fail(f"--catalog: {catalog} is not a directory", 2)
+        raise NotADirectoryError(f"--catalog: {catalog} is not a directory")
     done = persist_live_runs(catalog, keep_stream=keep_stream)
     if as_json:
         typer.echo(json.dumps(done, indent=2))

@@ -1,7 +1,8 @@
 """``amm train``, ``amm evaluate`` and ``amm synth as-model``.
 
 Heavy imports (torch, Stable-Baselines3, Nautilus engines) happen inside the commands so that
-``amm --help`` stays fast. Errors a user can fix print one line on stderr and exit 1.
+``amm --help`` stays fast. Bad input raises ``ValueError`` or ``OSError`` naming the file; the
+application (:mod:`amm.errors`) prints it as one line.
 """
 
 from __future__ import annotations
@@ -13,11 +14,6 @@ from typing import Annotated
 import typer
 
 synth_app = typer.Typer(help="Write synthetic market data with a known optimal strategy.", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def train_command(
@@ -43,18 +39,15 @@ def train_command(
         overrides["seed"] = seed
     if timesteps is not None:
         overrides["total_timesteps"] = timesteps
-    try:
-        if resume is not None:
-            if config is not None:
-                _fail("--resume uses the run's own config.yml; do not pass --config", code=2)
-            cfg = resume_config(resume)
-        elif config is None:
-            _fail("--config FILE is required (or --resume RUN_DIR)", code=2)
-        else:
-            cfg = load_run_config(config, catalog=catalog, n_envs=n_envs, overrides=overrides)
-        result = train(cfg, out_dir=out, resume=resume, progress_bar=progress and not as_json)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        _fail(str(e))
+    if resume is not None:
+        if config is not None:
+            raise ValueError("--resume uses the run's own config.yml; do not pass --config")
+        cfg = resume_config(resume)
+    elif config is None:
+        raise ValueError("--config FILE is required (or --resume RUN_DIR)")
+    else:
+        cfg = load_run_config(config, catalog=catalog, n_envs=n_envs, overrides=overrides)
+    result = train(cfg, out_dir=out, resume=resume, progress_bar=progress and not as_json)
     summary = {
         "run_dir": str(result.run_dir),
         "model": str(result.model_path),
@@ -91,13 +84,10 @@ def evaluate_command(
     from backtests.venue import VenueModelConfig
     from rl.evaluate import EvaluateRequest, evaluate, render_table
 
-    try:
-        overrides = VenueModelConfig.parse_overrides(venue or [])
-        report = evaluate(EvaluateRequest(model=model, catalog=catalog, instrument=instrument,
-                                          start=start, end=end, out=out, progress=not as_json,
-                                          venue_overrides=overrides or None))
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        _fail(str(e))
+    overrides = VenueModelConfig.parse_overrides(venue or [])
+    report = evaluate(EvaluateRequest(model=model, catalog=catalog, instrument=instrument,
+                                      start=start, end=end, out=out, progress=not as_json,
+                                      venue_overrides=overrides or None))
     if as_json:
         typer.echo(json.dumps(report, default=str))
     else:
@@ -124,17 +114,14 @@ def synth_as_model(
     from rl.agents import ALGORITHMS
     from rl.synth import ASModelConfig, synth_run_config, write_as_model
 
-    try:
-        cfg = ASModelConfig(duration_s=duration_s, start=start, step_ms=step_ms, sigma_ticks_per_sqrt_s=sigma_ticks,
-                            arrival_rate_per_s=arrival_rate, kappa_per_tick=kappa_per_tick, seed=seed)
-        result = write_as_model(cfg, catalog, progress=not as_json)
-        if configs_dir is not None:
-            configs_dir.mkdir(parents=True, exist_ok=True)
-            for algo in ALGORITHMS:
-                rc = synth_run_config(cfg, catalog.resolve(), algorithm=algo, exp=f"synth-{algo}", total_timesteps=timesteps)
-                (configs_dir / f"{algo}.yml").write_text(yaml.safe_dump(rc, sort_keys=False))
-    except (ValueError, RuntimeError) as e:
-        _fail(str(e))
+    cfg = ASModelConfig(duration_s=duration_s, start=start, step_ms=step_ms, sigma_ticks_per_sqrt_s=sigma_ticks,
+                        arrival_rate_per_s=arrival_rate, kappa_per_tick=kappa_per_tick, seed=seed)
+    result = write_as_model(cfg, catalog, progress=not as_json)
+    if configs_dir is not None:
+        configs_dir.mkdir(parents=True, exist_ok=True)
+        for algo in ALGORITHMS:
+            rc = synth_run_config(cfg, catalog.resolve(), algorithm=algo, exp=f"synth-{algo}", total_timesteps=timesteps)
+            (configs_dir / f"{algo}.yml").write_text(yaml.safe_dump(rc, sort_keys=False))
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
     else:
@@ -153,11 +140,8 @@ def synth_compare(
     """Mean episode reward on the TEST window: reference (closed form) vs agents vs fixed spreads."""
     from rl.synth import compare
 
-    try:
-        report = compare(catalog, runs or [], config=config, episodes=episodes,
-                         fixed_half_spreads=fixed_half_spread or [1.0, 5.0])
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        _fail(str(e))
+    report = compare(catalog, runs or [], config=config, episodes=episodes,
+                     fixed_half_spreads=fixed_half_spread or [1.0, 5.0])
     if as_json:
         typer.echo(json.dumps(report))
         return

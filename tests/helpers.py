@@ -21,7 +21,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 def amm(capsys, *args: str) -> tuple[int, str, str]:
     """Run the ``amm`` console entry point in-process; return (exit code, stdout, stderr)."""
-    from catalog.cli import main
+    from amm.cli import main
 
     argv = sys.argv
     sys.argv = ["amm", *args]

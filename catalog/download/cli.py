@@ -1,9 +1,10 @@
 """``amm download binance|tardis|lobster``: fetch public archives into the cache, then ingest.
 
-Exit codes: 0 every file is in the cache, verified (and ingested with ``--catalog``); 1 a download
-or ingest failed (one line on stderr: unreachable host, missing file, checksum mismatch, bad data);
-2 the request itself is wrong (bad option, a Tardis day that needs an API key, bookTicker on spot).
-Heavy imports (Nautilus, through the ingest) happen inside the commands.
+Exit codes: 0 every file is in the cache, verified (and ingested with ``--catalog``); 1 the request
+is wrong (bad option, a Tardis day that needs an API key, bookTicker on spot: ``ValueError``) or a
+download or ingest failed (unreachable host, missing file, checksum mismatch, bad data). The
+application (:mod:`amm.errors`) prints the error as one line on stderr. Heavy imports (Nautilus,
+through the ingest) happen inside the commands.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -49,11 +50,6 @@ End = Annotated[str | None, typer.Option("--end", help="Last day, included (defa
 
 Plan = tuple[list[RemoteFile], str | None]
 """What a command will fetch, and the instrument id its ingest uses (None: the loader's own)."""
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
@@ -161,7 +157,7 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"{r['ticker']:<5} {r['levels']:>2} levels{'  (sha256 pinned)' if r['pinned_sha256'] else ''}")
             return
         if ticker is None:
-            _fail("pass --ticker (and --levels), or --list to see the samples", 2)
+            raise ValueError("pass --ticker (and --levels), or --list to see the samples")
 
         def plan() -> Plan:
             return lobster_files(str(ticker), levels, base_url=base_url), instrument
@@ -178,33 +174,23 @@ def _execute(
     as_json: bool,
     progress: bool,
 ) -> None:
-    """Plan (exit 2 on a bad request), download (exit 1 on failure), then ingest ``fmt`` or say how."""
+    """Plan (a bad request raises ``ValueError``), download, then ingest ``fmt`` or say how."""
     from catalog.download.cache import cache_root, download_all
-    from catalog.download.http import DownloadError
 
-    try:
-        remotes, iid = plan()
-    except ValueError as e:
-        _fail(str(e), 2)
+    remotes, iid = plan()
     root = cache_root(cache_dir)
     show = progress and not as_json and sys.stderr.isatty()
-    try:
-        fetched = download_all(remotes, root, progress=show)
-    except DownloadError as e:
-        _fail(str(e), 1)
-    except OSError as e:  # the cache directory cannot be written
-        _fail(" ".join(str(e).split()), 1)
+    fetched = download_all(remotes, root, progress=show)
     files = [f.path for f in fetched]
     command = _ingest_command(fmt, files, catalog, iid, spec_file)
     result = None
     if catalog is not None:
         from catalog.ingest import ingest_files
-        from catalog.quality import DataQualityError
 
         try:
             result = ingest_files(fmt, files, catalog, instrument_id=iid, spec_file=spec_file, progress=show)
-        except (DataQualityError, ValueError, RuntimeError, OSError) as e:
-            _fail(f"downloaded {len(files)} file(s) into {root}, but the ingest failed: {' '.join(str(e).split())}", 1)
+        except (ValueError, RuntimeError, OSError) as e:
+            raise RuntimeError(f"downloaded {len(files)} file(s) into {root}, but the ingest failed: {e}") from e
     if as_json:
         typer.echo(json.dumps({
             "cache_dir": str(root),

@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from backtests.cli import register
+from tests.helpers import amm
 
 from .conftest import INSTRUMENT_ID
 
@@ -58,19 +59,18 @@ def test_backtest_json_then_report(l1_catalog, tmp_path):
     assert (tmp_path / "rep" / "comparison.html").is_file()
 
 
-def test_errors_are_one_line_on_stderr(l1_catalog, tmp_path):
-    runner = CliRunner()
-    res = runner.invoke(_app(), ["backtest", "--config", str(tmp_path / "missing.toml")])
-    assert res.exit_code == 2
-    assert res.stderr.strip().count("\n") == 0 and "missing.toml: config file not found" in res.stderr
+def test_errors_are_one_line_on_stderr(l1_catalog, tmp_path, capsys):
+    code, _, err = amm(capsys, "backtest", "--config", str(tmp_path / "missing.toml"))
+    assert code == 1
+    assert err.strip().count("\n") == 0 and "missing.toml: config file not found" in err
     cfg = tmp_path / "bad.toml"
     cfg.write_text(CONFIG.format(catalog=tmp_path / "nowhere", iid=INSTRUMENT_ID))
-    res = runner.invoke(_app(), ["backtest", "--config", str(cfg)])
-    assert res.exit_code == 1
-    assert res.stderr.startswith("error: ") and "not a data catalog" in res.stderr
-    assert res.stderr.strip().count("\n") == 0
-    res = runner.invoke(_app(), ["report", str(tmp_path)])
-    assert res.exit_code == 1 and "no strategy results" in res.stderr
+    code, _, err = amm(capsys, "backtest", "--config", str(cfg))
+    assert code == 1
+    assert err.startswith("error: ") and "not a data catalog" in err
+    assert err.strip().count("\n") == 0
+    code, _, err = amm(capsys, "report", str(tmp_path))
+    assert code == 1 and "no strategy results" in err
 
 
 def test_help_in_subprocess_is_fast_and_clean():

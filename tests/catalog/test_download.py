@@ -287,7 +287,7 @@ def test_unreachable_host(tmp_path, capsys):
     assert err.startswith(f"error: could not reach 127.0.0.1:{port}: ")
 
 
-def test_bad_requests_exit_2_before_any_download(archive, tmp_path, capsys):
+def test_bad_requests_exit_1_before_any_download(archive, tmp_path, capsys):
     base = ["--base-url", archive.base, "--cache-dir", str(tmp_path)]
     cases = [
         (["download", "binance", "--market", "spot", "--kind", "bookTicker", "--symbol", "BTCUSDT",
@@ -299,7 +299,7 @@ def test_bad_requests_exit_2_before_any_download(archive, tmp_path, capsys):
     ]
     for args, message in cases:
         code, _, err = amm(capsys, *args, *base)
-        assert code == 2 and message in err and err.count("\n") == 1, err
+        assert code == 1 and message in err and err.count("\n") == 1, err
     assert archive.requests == []
 
 
@@ -376,7 +376,7 @@ def test_tardis_paid_day_needs_a_key(archive, tmp_path, capsys, monkeypatch):
             "--symbol", "BTCUSDT", "--start", "2020-09-01", "--end", "2020-09-02",
             "--base-url", f"{archive.base}/v1", "--cache-dir", str(tmp_path / "cache")]
     code, _, err = amm(capsys, *args)
-    assert code == 2 and err.count("\n") == 1
+    assert code == 1 and err.count("\n") == 1
     assert "only the first day of each month without an API key, and 2020-09-02 is not one" in err
     assert "--api-key or set TARDIS_API_KEY" in err and archive.requests == []
 
@@ -410,7 +410,7 @@ def test_lobster_sample_is_checked_against_its_pin(archive, tmp_path, capsys, mo
     assert code == 1 and err.count("\n") == 1
     assert LOBSTER_SHA256[LOBSTER_GOOG_1.name] in err and LOBSTER_SHA256[LOBSTER_AMZN_1.name] in err
     code, _, err = amm(capsys, "download", "lobster", "--ticker", "GOOG", "--levels", "7")
-    assert code == 2 and "no free sample GOOG with 7 levels" in err
+    assert code == 1 and "no free sample GOOG with 7 levels" in err
 
 
 def _lobster_loader_ready() -> bool:

@@ -188,7 +188,7 @@ def test_sequence_gap_strict_fails_and_lenient_marks_it(capsys, catalog_copy, tm
 
 def test_unknown_format_and_missing_file(capsys, tmp_path):
     code, _, err = amm(capsys, "ingest", "nope", str(USDM), "--catalog", str(tmp_path / "c"))
-    assert code == 2 and "unknown format" in err
+    assert code == 1 and "unknown format" in err
     code, _, err = amm(capsys, "ingest", "binance-ws", str(tmp_path / "missing.gz"), "--catalog", str(tmp_path / "c"))
     assert code == 1 and "missing.gz" in err
     assert not (tmp_path / "c" / "data").exists()

@@ -64,13 +64,13 @@ def test_migrate_moves_the_deltas_and_builds_checkpoints_once(old_catalog):
 
 def test_cli_migrate_json(old_catalog):
     done = subprocess.run(
-        [sys.executable, "-m", "catalog.cli", "catalog", "migrate", "--catalog", str(old_catalog), "--json"],
+        [sys.executable, "-m", "amm.cli", "catalog", "migrate", "--catalog", str(old_catalog), "--json"],
         capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["moved"] == [IID]
     info = subprocess.run(
-        [sys.executable, "-m", "catalog.cli", "catalog", "info", "--catalog", str(old_catalog), "--json"],
+        [sys.executable, "-m", "amm.cli", "catalog", "info", "--catalog", str(old_catalog), "--json"],
         capture_output=True, text=True, check=False,
     )
     rows = {(r["type"], r["identifier"]): r["rows"] for r in json.loads(info.stdout)["data"]}
@@ -79,7 +79,7 @@ def test_cli_migrate_json(old_catalog):
 
 def test_cli_info_on_an_old_catalog_is_one_line_error(old_catalog):
     done = subprocess.run(
-        [sys.executable, "-m", "catalog.cli", "catalog", "info", "--catalog", str(old_catalog)],
+        [sys.executable, "-m", "amm.cli", "catalog", "info", "--catalog", str(old_catalog)],
         capture_output=True, text=True, check=False,
     )
     assert done.returncode == 1 and done.stdout == ""

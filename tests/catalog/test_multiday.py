@@ -52,7 +52,7 @@ def test_cli_by_day_json(multiday):
 
     from typer.testing import CliRunner
 
-    from catalog.cli import app
+    from amm.cli import app
 
     out = CliRunner().invoke(app, ["catalog", "info", "-c", str(multiday), "--by-day", "--json"])
     assert out.exit_code == 0, out.output

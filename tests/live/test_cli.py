@@ -23,7 +23,7 @@ def amm(*args: str, env: dict[str, str] | None = None, timeout: int = 120) -> su
     base.pop("AMM_SECRETS_PATH", None)
     base.pop("AMM_HEALTH_FILE", None)
     return subprocess.run(
-        [sys.executable, "-m", "catalog.cli", *args],
+        [sys.executable, "-m", "amm.cli", *args],
         cwd=REPO, env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -69,25 +69,25 @@ def test_missing_credentials_exit_1_with_one_line_naming_the_variables():
     assert "BINANCE_FUTURES_TESTNET_API_KEY" in line and "BINANCE_FUTURES_TESTNET_API_SECRET" in line
 
 
-def test_bad_config_exits_2_with_one_line_naming_the_field(tmp_path):
+def test_bad_config_exits_1_with_one_line_naming_the_field(tmp_path):
     text = (CONFIGS / "binance_usdm_testnet.toml").read_text().replace('half_spread_ticks = 2.0', 'half_spread_ticks = -2.0')
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
     done = amm("live", "--config", str(bad), "--dry-run", env=TESTNET_KEYS)
-    assert done.returncode == 2
+    assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert f"{bad}: field 'strategies[0].config.half_spread_ticks'" in line
     assert done.stdout == ""
 
 
-def test_key_literal_in_config_exits_2_naming_the_field_not_the_value(tmp_path):
+def test_key_literal_in_config_exits_1_naming_the_field_not_the_value(tmp_path):
     text = (CONFIGS / "binance_usdm_testnet.toml").read_text().replace(
         'environment = "testnet"', f'environment = "testnet"\napi_secret = "{SECRET}"',
     )
     bad = tmp_path / "leaky.toml"
     bad.write_text(text)
     done = amm("live", "--config", str(bad), "--dry-run", env=TESTNET_KEYS)
-    assert done.returncode == 2
+    assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert "field 'venue.api_secret'" in line and "holds a credential" in line
     assert SECRET not in done.stdout + done.stderr
@@ -103,9 +103,9 @@ def test_key_literal_in_config_exits_2_naming_the_field_not_the_value(tmp_path):
         (("--config", str(CONFIGS / "replay.toml"), "--log-level", "LOUD"), "--log-level"),
     ],
 )
-def test_usage_errors_exit_2_with_one_line(args, message):
+def test_usage_errors_exit_1_with_one_line(args, message):
     done = amm("live", *args)
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == 1, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error:") and message in line
 
@@ -124,7 +124,7 @@ def test_replay_dry_run_needs_no_credentials(capture_catalog):
 def test_replay_window_end_before_start_is_a_config_error(capture_catalog):
     catalog, _, _ = capture_catalog
     done = amm("live", "--replay", str(catalog), "--start", "2024-08-09", "--end", "2024-08-08", "--dry-run")
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert "replay.end" in done.stderr
 
 
@@ -146,4 +146,4 @@ def test_live_persist_command(tmp_path):
     done = amm("live-persist", "--catalog", str(tmp_path), "--json")
     assert done.returncode == 0 and json.loads(done.stdout) == {}
     done = amm("live-persist", "--catalog", str(tmp_path / "missing"))
-    assert done.returncode == 2 and "is not a directory" in done.stderr
+    assert done.returncode == 1 and "is not a directory" in done.stderr

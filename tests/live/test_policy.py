@@ -88,7 +88,7 @@ def test_dry_run_refuses_a_tampered_model(tmp_path, capture_catalog, model):
     finally:
         node.dispose()
 
-    done = subprocess.run([sys.executable, "-m", "catalog.cli", "live", "--config", str(path), "--dry-run"],
+    done = subprocess.run([sys.executable, "-m", "amm.cli", "live", "--config", str(path), "--dry-run"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()

@@ -300,7 +300,7 @@ def test_cli_replay_stops_cleanly_on_sigterm(capture_catalog, tmp_path):
         'log_level = "WARNING"', f'log_level = "WARNING"\nlog_file = "{log}"',
     ))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "catalog.cli", "live", "--config", str(config), "--replay", str(catalog),
+        [sys.executable, "-m", "amm.cli", "live", "--config", str(config), "--replay", str(catalog),
          "--start", _iso(first), "--end", _iso(first + 50_000_000_000), "--speed", "2", "--json"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

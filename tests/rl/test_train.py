@@ -17,7 +17,7 @@ from rl.manifest import read_manifest, verify
 from rl.synth import ASModelConfig, synth_run_config, write_as_model
 from rl.train import RunConfig, load_run_config
 
-AMM = [sys.executable, "-c", "from catalog.cli import main; main()"]
+AMM = [sys.executable, "-c", "from amm.cli import main; main()"]
 TINY_OVERRIDES = {
     "ppo": {"kwargs": {"n_steps": 32, "batch_size": 32, "n_epochs": 1}},
     "a2c": {"kwargs": {"n_steps": 8}},

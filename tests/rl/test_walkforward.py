@@ -12,12 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
-from typer.testing import CliRunner
 
 from backtests.data import data_span
 from rl.train import RunConfig, load_run_config
+from tests.helpers import amm
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "rl" / "configs").glob("usdm_btcusdt_*.yml"))
 INSTRUMENT = "BTCUSDT-PERP.BINANCE"
@@ -108,39 +107,32 @@ def _fake_run(usdm_catalog: Path, tmp_path: Path) -> Path:
         (None, "2024-08-08T23:59:59Z", "train"),  # open start: reads from the first event
     ],
 )
-def test_amm_evaluate_refuses_overlapping_windows(usdm_catalog: Path, tmp_path: Path, start, end, which) -> None:
-    from rl.cli import register
-
-    app = typer.Typer()
-    register(app)
+def test_amm_evaluate_refuses_overlapping_windows(usdm_catalog: Path, tmp_path: Path, capsys, start, end, which) -> None:
     run = _fake_run(usdm_catalog, tmp_path)
     args = ["evaluate", "--model", str(run)]
     if start:
         args += ["--start", start]
     if end:
         args += ["--end", end]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 1
-    assert f"overlaps the run's {which} window" in result.stderr
+    code, _, err = amm(capsys, *args)
+    assert code == 1
+    assert f"overlaps the run's {which} window" in err
 
 
-def test_amm_evaluate_venue_flag_reaches_the_request(monkeypatch, tmp_path: Path) -> None:
+def test_amm_evaluate_venue_flag_reaches_the_request(monkeypatch, tmp_path: Path, capsys) -> None:
     import rl.evaluate
-    from rl.cli import register
 
     seen = []
     monkeypatch.setattr(rl.evaluate, "evaluate", lambda request: seen.append(request) or {"runs": []})
     monkeypatch.setattr(rl.evaluate, "render_table", lambda report: None)
-    app = typer.Typer()
-    register(app)
     args = ["evaluate", "--model", str(tmp_path), "--venue", "fee_model=fixed_rates",
             "--venue", "maker_fee=-0.00005", "--venue", "taker_fee=0.00025"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
+    code, _, err = amm(capsys, *args)
+    assert code == 0, err
     assert seen[0].venue_overrides == {"fee_model": "fixed_rates", "maker_fee": "-0.00005",
                                        "taker_fee": "0.00025"}
 
-    result = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path), "--venue", "fees=0"])
-    assert result.exit_code == 1
-    assert result.stderr.startswith("error: --venue: unknown venue field 'fees'")
+    code, _, err = amm(capsys, "evaluate", "--model", str(tmp_path), "--venue", "fees=0")
+    assert code == 1
+    assert err.startswith("error: --venue: unknown venue field 'fees'")
     assert len(seen) == 1

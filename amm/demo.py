@@ -1,4 +1,4 @@
-"""``python -m rl.demo``: the whole pipeline on the bundled Binance USD-M capture, end to end.
+"""``python -m amm.demo``: the whole pipeline on the bundled Binance USD-M capture, end to end.
 
 Walk-forward on ``binance_ws/usdm/btcusdt_20240808.gz`` (BTCUSDT-PERP.BINANCE, 2024-08-08
 23:54:15 -> 23:59:59 UTC), with the windows of ``rl/configs/usdm_btcusdt_<algo>.yml``
@@ -40,9 +40,11 @@ from typing import Annotated, Any
 
 import typer
 
+from amm.errors import run_with_policy
+
 SOURCE = "binance_ws/usdm/btcusdt_20240808.gz"
 INSTRUMENT_ID = "BTCUSDT-PERP.BINANCE"
-CONFIGS_DIR = Path(__file__).with_name("configs")
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "rl" / "configs"
 BASELINES_CONFIG = Path(__file__).resolve().parent.parent / "backtests" / "configs" / "usdm_btcusdt_baselines.toml"
 
 FEE_TIERS: dict[str, dict[str, str]] = {
@@ -402,16 +404,12 @@ def main(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars.")] = True,
 ) -> None:
     """Ingest, run the baselines, train, evaluate on held-out data, print the comparison."""
-    try:
-        cfg = DemoConfig(data_dir=data_dir, catalog=catalog, out=out, timesteps=timesteps,
-                         algorithms=tuple(algorithm or ("ppo",)), seeds=tuple(seed or (0,)),
-                         fee_tiers=tuple(fee_tier or ("vip0", "mm_rebate")), baselines=baselines,
-                         progress=progress)
-        run_demo(cfg)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, OSError) as e:
-        typer.echo(f"error: {type(e).__name__}: {e}", err=True)
-        raise typer.Exit(1) from None
+    cfg = DemoConfig(data_dir=data_dir, catalog=catalog, out=out, timesteps=timesteps,
+                     algorithms=tuple(algorithm or ("ppo",)), seeds=tuple(seed or (0,)),
+                     fee_tiers=tuple(fee_tier or ("vip0", "mm_rebate")), baselines=baselines,
+                     progress=progress)
+    run_demo(cfg)
 
 
 if __name__ == "__main__":
-    sys.exit(app())
+    run_with_policy(app)

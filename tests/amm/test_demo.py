@@ -1,4 +1,4 @@
-"""``python -m rl.demo``: end-to-end smoke run with a tiny budget, failure exit codes, aggregation."""
+"""``python -m amm.demo``: end-to-end smoke run with a tiny budget, failure exit codes, aggregation."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from catalog.settings import data_dir
-from rl.demo import aggregate, markdown, verdict
+from amm.demo import aggregate, markdown, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _demo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rl.demo", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "amm.demo", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
 
@@ -68,7 +68,7 @@ def test_demo_exits_nonzero_with_one_error_line(tmp_path: Path) -> None:
                  "--out", str(tmp_path / "o"), "--no-progress", timeout=120)
     assert proc.returncode == 1
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert lines[-1].startswith("error: FileNotFoundError:") and "btcusdt_20240808.gz" in lines[-1]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "btcusdt_20240808.gz" in lines[0]
 
 
 def test_demo_refuses_unknown_fee_tier(tmp_path: Path) -> None:
