@@ -41,7 +41,7 @@ from catalog.loaders.binance_ws.wire import (
     msgspec_field,
     stream_kind,
 )
-from catalog.quality import Issue, QualityReport
+from catalog.quality import Issue, QualityReport, RowRejected
 
 F_LAST = int(RecordFlag.F_LAST)
 F_SNAPSHOT = int(RecordFlag.F_SNAPSHOT)
@@ -50,16 +50,6 @@ _BUY, _SELL = OrderSide.BUY, OrderSide.SELL
 
 _CACHE_MAX = 500_000
 """Distinct price/size strings cached before the caches are reset (bounds memory)."""
-
-
-class _Reject(Exception):
-    """Internal: a row fails validation with ``issue`` in ``field``."""
-
-    def __init__(self, issue: Issue, field_name: str | None, detail: str) -> None:
-        super().__init__(detail)
-        self.issue = issue
-        self.field_name = field_name
-        self.detail = detail
 
 
 class Session:
@@ -132,17 +122,17 @@ class Session:
         try:
             value = float(text)
         except ValueError:
-            raise _Reject(Issue.MALFORMED, field_name, f"price {text!r} is not a number") from None
+            raise RowRejected(Issue.MALFORMED, field_name, f"price {text!r} is not a number") from None
         if math.isnan(value) or math.isinf(value):
-            raise _Reject(Issue.NAN, field_name, f"price {text!r} is not finite")
+            raise RowRejected(Issue.NAN, field_name, f"price {text!r} is not finite")
         if value <= 0:
-            raise _Reject(Issue.NON_POSITIVE_PRICE, field_name, f"price {text} <= 0")
+            raise RowRejected(Issue.NON_POSITIVE_PRICE, field_name, f"price {text} <= 0")
         try:
             ticks_dec = Decimal(text) / self.tick
         except InvalidOperation:
-            raise _Reject(Issue.MALFORMED, field_name, f"price {text!r} is not a number") from None
+            raise RowRejected(Issue.MALFORMED, field_name, f"price {text!r} is not a number") from None
         if ticks_dec != ticks_dec.to_integral_value():
-            raise _Reject(
+            raise RowRejected(
                 Issue.MALFORMED, field_name,
                 f"price {text} is not on the tick grid ({self.tick}) of {self.iid}",
             )
@@ -161,7 +151,7 @@ class Session:
             self._sizes[text] = hit
         qty, value, rounded = hit
         if value == 0.0 and not allow_zero:
-            raise _Reject(Issue.ZERO_SIZE, field_name, f"size {text} is zero")
+            raise RowRejected(Issue.ZERO_SIZE, field_name, f"size {text} is zero")
         if rounded:
             self.stats.sizes_rounded += 1
         return qty, value
@@ -171,11 +161,11 @@ class Session:
             value = float(text)
             dec = Decimal(text)
         except (ValueError, InvalidOperation):
-            raise _Reject(Issue.MALFORMED, field_name, f"size {text!r} is not a number") from None
+            raise RowRejected(Issue.MALFORMED, field_name, f"size {text!r} is not a number") from None
         if math.isnan(value) or math.isinf(value):
-            raise _Reject(Issue.NAN, field_name, f"size {text!r} is not finite")
+            raise RowRejected(Issue.NAN, field_name, f"size {text!r} is not finite")
         if value < 0:
-            raise _Reject(Issue.NEGATIVE_SIZE, field_name, f"size {text} < 0")
+            raise RowRejected(Issue.NEGATIVE_SIZE, field_name, f"size {text} < 0")
         if value == 0:
             return self.zero_qty, 0.0, False
         lots = dec / self.lot
@@ -281,7 +271,7 @@ class Session:
     def check_outlier(self, price: float, field_name: str) -> None:
         ref = self.ref_mid
         if ref is not None and abs(price - ref) > self.outlier_frac * ref:
-            raise _Reject(
+            raise RowRejected(
                 Issue.OUTLIER, field_name,
                 f"price {price} is {abs(price / ref - 1) * 1e4:.0f} bps from the last good mid {ref}",
             )
@@ -295,15 +285,15 @@ class Session:
             ask_sz, _ = self.size(m.A, "A", allow_zero=False)
             if bid_ticks >= ask_ticks:
                 issue = Issue.CROSSED_BOOK if bid_ticks > ask_ticks else Issue.LOCKED_BOOK
-                raise _Reject(issue, "b", f"bid {m.b} >= ask {m.a}")
+                raise RowRejected(issue, "b", f"bid {m.b} >= ask {m.a}")
             if self.last_quote_u is not None and m.u <= self.last_quote_u:
                 issue = Issue.DUPLICATE if m.u == self.last_quote_u else Issue.OUT_OF_ORDER
-                raise _Reject(issue, "u", f"bookTicker update id {m.u} after {self.last_quote_u}")
+                raise RowRejected(issue, "u", f"bookTicker update id {m.u} after {self.last_quote_u}")
             bid_f = bid_px.as_double()
             ask_f = ask_px.as_double()
             self.check_outlier(bid_f, "b")
             self.check_outlier(ask_f, "a")
-        except _Reject as r:
+        except RowRejected as r:
             self.drop("bookTicker", r.issue, file, line, r.field_name, r.detail)
             return None
         except msgspec.ValidationError as e:
@@ -326,12 +316,12 @@ class Session:
             tid = m.t
             if self.max_trade_id is not None and tid <= self.max_trade_id:
                 if tid in self.recent_trade_ids:
-                    raise _Reject(Issue.DUPLICATE, "t", f"trade id {tid} already seen")
-                raise _Reject(Issue.OUT_OF_ORDER, "t",
+                    raise RowRejected(Issue.DUPLICATE, "t", f"trade id {tid} already seen")
+                raise RowRejected(Issue.OUT_OF_ORDER, "t",
                               f"trade id {tid} arrived after {self.max_trade_id}")
             px_f = px.as_double()
             self.check_outlier(px_f, "p")
-        except _Reject as r:
+        except RowRejected as r:
             self.drop("trade", r.issue, file, line, r.field_name, r.detail)
             return None
         except msgspec.ValidationError as e:
@@ -386,7 +376,7 @@ class Session:
             snap = SNAPSHOT.decode(payload)
             levels = self.parse_levels(snap.bids, snap.asks, allow_zero=False,
                                        prefix=("bids", "asks"))
-        except _Reject as r:
+        except RowRejected as r:
             self.drop("snapshot", r.issue, file, line, r.field_name, r.detail,
                       "snapshot dropped; book stays as it was")
             return []
@@ -405,10 +395,10 @@ class Session:
         try:
             m = DEPTH.decode(raw)
             if self.futures and m.pu is None:
-                raise _Reject(Issue.MALFORMED, "pu", "futures depth diff without 'pu'")
+                raise RowRejected(Issue.MALFORMED, "pu", "futures depth diff without 'pu'")
             levels = self.parse_levels(m.b, m.a, allow_zero=True)
-        except (_Reject, msgspec.ValidationError) as e:
-            if isinstance(e, _Reject):
+        except (RowRejected, msgspec.ValidationError) as e:
+            if isinstance(e, RowRejected):
                 issue, fname, detail = e.issue, e.field_name, e.detail
             else:
                 issue, fname, detail = Issue.MALFORMED, msgspec_field(e), str(e)
