@@ -52,6 +52,14 @@ _CACHE_MAX = 500_000
 """Distinct price/size strings cached before the caches are reset (bounds memory)."""
 
 
+def _decode(decoder: msgspec.json.Decoder, raw: bytes | msgspec.Raw):
+    """Decode one message; a schema mismatch is a MALFORMED row naming the field."""
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as e:
+        raise RowRejected(Issue.MALFORMED, msgspec_field(e), str(e)) from None
+
+
 class Session:
     """State of one ``iter_data`` run: depth sync, last quote/trade, caches, clock."""
 
@@ -278,7 +286,7 @@ class Session:
 
     def on_book_ticker(self, raw: msgspec.Raw, file: str, line: int, ts_local: int) -> QuoteTick | None:
         try:
-            m = BOOK_TICKER.decode(raw)
+            m = _decode(BOOK_TICKER, raw)
             bid_px, bid_ticks = self.price(m.b, "b")
             ask_px, ask_ticks = self.price(m.a, "a")
             bid_sz, _ = self.size(m.B, "B", allow_zero=False)
@@ -296,9 +304,6 @@ class Session:
         except RowRejected as r:
             self.drop("bookTicker", r.issue, file, line, r.field_name, r.detail)
             return None
-        except msgspec.ValidationError as e:
-            self.drop("bookTicker", Issue.MALFORMED, file, line, msgspec_field(e), str(e))
-            return None
         self.last_quote_u = m.u
         self.ref_mid = 0.5 * (bid_f + ask_f)
         self.ref_from_quote = True
@@ -310,7 +315,7 @@ class Session:
 
     def on_trade(self, raw: msgspec.Raw, file: str, line: int, ts_local: int) -> TradeTick | None:
         try:
-            m = TRADE.decode(raw)
+            m = _decode(TRADE, raw)
             px, _ = self.price(m.p, "p")
             sz, _ = self.size(m.q, "q", allow_zero=False)
             tid = m.t
@@ -318,14 +323,11 @@ class Session:
                 if tid in self.recent_trade_ids:
                     raise RowRejected(Issue.DUPLICATE, "t", f"trade id {tid} already seen")
                 raise RowRejected(Issue.OUT_OF_ORDER, "t",
-                              f"trade id {tid} arrived after {self.max_trade_id}")
+                                  f"trade id {tid} arrived after {self.max_trade_id}")
             px_f = px.as_double()
             self.check_outlier(px_f, "p")
         except RowRejected as r:
             self.drop("trade", r.issue, file, line, r.field_name, r.detail)
-            return None
-        except msgspec.ValidationError as e:
-            self.drop("trade", Issue.MALFORMED, file, line, msgspec_field(e), str(e))
             return None
         self.max_trade_id = tid
         self.recent_trade_ids.add(tid)
@@ -373,15 +375,11 @@ class Session:
 
     def on_snapshot(self, payload: bytes, file: str, line: int, ts_local: int) -> list[OrderBookDelta]:
         try:
-            snap = SNAPSHOT.decode(payload)
+            snap = _decode(SNAPSHOT, payload)
             levels = self.parse_levels(snap.bids, snap.asks, allow_zero=False,
                                        prefix=("bids", "asks"))
         except RowRejected as r:
             self.drop("snapshot", r.issue, file, line, r.field_name, r.detail,
-                      "snapshot dropped; book stays as it was")
-            return []
-        except msgspec.ValidationError as e:
-            self.drop("snapshot", Issue.MALFORMED, file, line, msgspec_field(e), str(e),
                       "snapshot dropped; book stays as it was")
             return []
         exch = snap.T or snap.E
@@ -393,18 +391,13 @@ class Session:
 
     def on_depth(self, raw: msgspec.Raw, file: str, line: int, ts_local: int) -> list[OrderBookDelta]:
         try:
-            m = DEPTH.decode(raw)
+            m = _decode(DEPTH, raw)
             if self.futures and m.pu is None:
                 raise RowRejected(Issue.MALFORMED, "pu", "futures depth diff without 'pu'")
             levels = self.parse_levels(m.b, m.a, allow_zero=True)
-        except (RowRejected, msgspec.ValidationError) as e:
-            if isinstance(e, RowRejected):
-                issue, fname, detail = e.issue, e.field_name, e.detail
-            else:
-                issue, fname, detail = Issue.MALFORMED, msgspec_field(e), str(e)
-            live = self.sync.live
-            handling = "dropped; book invalid until next snapshot" if live else "dropped"
-            self.drop("depth", issue, file, line, fname, detail, handling)
+        except RowRejected as r:
+            handling = "dropped; book invalid until next snapshot" if self.sync.live else "dropped"
+            self.drop("depth", r.issue, file, line, r.field_name, r.detail, handling)
             return self.on_sync(self.sync.break_sequence(
                 file, line, "a depth diff could not be applied (see previous event)"), ts_local)
         exch = m.T or m.E
