@@ -48,6 +48,20 @@ class DataQualityError(ValueError):
     """Bad input: the message names the file, line and field."""
 
 
+class RowRejected(Exception):
+    """A loader's row fails validation with ``issue`` in ``field_name``.
+
+    Raised deep in a loader's parsing and caught where the row's file and line are known, which
+    reports it (:meth:`QualityReport.problem`) and drops the row.
+    """
+
+    def __init__(self, issue: Issue, field_name: str | None, detail: str) -> None:
+        super().__init__(detail)
+        self.issue = issue
+        self.field_name = field_name
+        self.detail = detail
+
+
 @dataclass
 class Event:
     """A marked event (sequence gap, time gap...) with where it was found and how it was handled."""

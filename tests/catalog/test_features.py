@@ -1,6 +1,7 @@
-"""Tests of ``catalog.features``: hand-computed formulas, and agreement of the incremental and
-vectorised implementations on real Binance data (``fixtures/binance/btcusdt-*.parquet`` and
-``binance_ws/spot/btcusdt_20240808.gz``)."""
+"""Tests of ``catalog.features``: hand-computed formulas, and on real Binance data
+(``fixtures/binance/btcusdt-*.parquet`` and ``binance_ws/spot/btcusdt_20240808.gz``) that every way
+of feeding :class:`IncrementalFeatures` (events directly, book deltas through its ladder or a
+Nautilus ``OrderBook``, inside a ``BacktestEngine`` strategy on a timer) gives the same values."""
 
 from __future__ import annotations
 
@@ -30,12 +31,6 @@ from catalog.features import (
     FeatureVector,
     IncrementalFeatures,
     L2Ladder,
-    book_top_from_deltas,
-    compute_features,
-    frames_from_catalog,
-    frames_from_data,
-    quotes_frame,
-    trades_frame,
 )
 from catalog.settings import data_dir
 
@@ -120,17 +115,13 @@ def replay(
     return pd.DataFrame(np.vstack(rows), columns=list(FEATURE_NAMES), index=times)
 
 
-def assert_agree(incremental: pd.DataFrame, vectorised: pd.DataFrame) -> None:
-    assert list(vectorised.columns) == list(FEATURE_NAMES)
-    np.testing.assert_array_equal(incremental.index.to_numpy(), vectorised.index.to_numpy())
+def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Two feature frames are equal bit for bit (NaN where the other has NaN)."""
+    assert list(a.columns) == list(b.columns) == list(FEATURE_NAMES)
+    np.testing.assert_array_equal(a.index.to_numpy(), b.index.to_numpy())
     for name in FEATURE_NAMES:
-        a = incremental[name].to_numpy(np.float64)
-        b = vectorised[name].to_numpy(np.float64)
-        np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=f"NaN pattern of {name}")
-        # Only the volatility sums are reordered (pairwise vs sequential): everything else is
-        # bit-identical by construction.
-        rtol = 1e-12 if name == "volatility" else 0.0
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=0.0, equal_nan=True, err_msg=name)
+        np.testing.assert_array_equal(a[name].to_numpy(np.float64), b[name].to_numpy(np.float64),
+                                      err_msg=name)
 
 
 def one(config: FeatureConfig, events: list, t: int) -> FeatureVector:
@@ -158,16 +149,13 @@ def test_everything_undefined_before_events() -> None:
                                                     "imbalance", "volatility",
                                                     "time_since_trade_s"))
     assert (fv.trade_flow, fv.buy_volume, fv.sell_volume, fv.trade_count) == (0.0, 0.0, 0.0, 0)
-    vec = compute_features(None, None, np.array([T0]), FeatureConfig(tick_size=0.01))
-    np.testing.assert_array_equal(np.isnan(vec.iloc[0].to_numpy(float)), np.isnan(fv.as_array()))
 
 
 def test_event_at_sample_time_is_included() -> None:
     cfg = FeatureConfig(tick_size=0.01)
     events = [quote(T0, 100.0, 100.02, 1.0, 1.0), quote(T0 + 5, 200.0, 200.02, 1.0, 1.0)]
     assert one(cfg, events, T0 + 5).mid == pytest.approx(200.01)
-    vec = compute_features(quotes_frame(events), None, np.array([T0 + 4, T0 + 5]), cfg)
-    assert vec["mid"].tolist() == pytest.approx([100.01, 200.01])
+    assert replay(events, [T0 + 4, T0 + 5], cfg)["mid"].tolist() == pytest.approx([100.01, 200.01])
 
 
 def _book_events(ts: int) -> list[OrderBookDelta]:
@@ -200,9 +188,6 @@ def test_book_imbalance_over_k_levels(book_mode: str) -> None:
     assert out["imbalance"] == pytest.approx((12.0 - 5.0) / 17.0)  # bids 2+10, asks 1+4
     assert out["mid"] == 100.0 and out["spread_ticks"] == 2.0
     assert out["microprice"] == pytest.approx((99.0 * 1.0 + 101.0 * 2.0) / 3.0)
-    top = book_top_from_deltas(events + later, levels=2)
-    vec = compute_features(None, None, np.array([T0, T0 + 1]), cfg, book_top=top)
-    assert vec["imbalance"].tolist() == pytest.approx([0.2, 7.0 / 17.0])
 
 
 def test_book_with_fewer_levels_than_k_and_empty_side() -> None:
@@ -213,9 +198,7 @@ def test_book_with_fewer_levels_than_k_and_empty_side() -> None:
     assert out["imbalance"].iloc[0] == pytest.approx((13.0 - 7.0) / 20.0)
     assert out["imbalance"].iloc[1] == 1.0  # no asks: all bid
     assert math.isnan(out["mid"].iloc[1])  # one-sided book: no mid
-    vec = compute_features(None, None, out.index.to_numpy(), cfg,
-                           book_top=book_top_from_deltas(events, 5))
-    assert_agree(out, vec)
+    assert_same(out, replay(events, [T0, T0 + 1], cfg, "nautilus"))
 
 
 def test_auto_top_of_book_prefers_quotes_and_book_imbalance() -> None:
@@ -230,11 +213,9 @@ def test_auto_top_of_book_prefers_quotes_and_book_imbalance() -> None:
     assert book_only["mid"].iloc[0] == 100.5
     quotes_only = replay(events, [T0, T0 + 10], quotes_cfg)
     assert math.isnan(quotes_only["mid"].iloc[0]) and quotes_only["mid"].iloc[1] == 101.0
-    top = book_top_from_deltas(events[:-1], 2)
     for c in (cfg, quotes_cfg, book_cfg):
         times = [T0 - 1, T0, T0 + 9, T0 + 10]
-        assert_agree(replay(events, times, c),
-                     compute_features(quotes_frame(events[-1:]), None, np.array(times), c, top))
+        assert_same(replay(events, times, c), replay(events, times, c, "nautilus"))
 
 
 def test_trade_flow_window_is_half_open() -> None:
@@ -254,8 +235,6 @@ def test_trade_flow_window_is_half_open() -> None:
     assert out["trade_flow"].tolist() == pytest.approx([0.0, 1.0, 1 / 3, 0.0, 0.0, 0.0, 0.0])
     since = out["time_since_trade_s"].tolist()
     assert math.isnan(since[0]) and since[1:] == [0.0, 0.0, 0.0, 0.5, 2.0, 3.0]
-    vec = compute_features(None, trades_frame(events), np.array(times), cfg)
-    assert_agree(out, vec)
     feats = IncrementalFeatures(cfg)
     for ev in events[:3]:
         feats.on_trade(ev)
@@ -279,7 +258,6 @@ def test_realised_volatility_on_the_grid() -> None:
     assert vol[3] == pytest.approx(math.sqrt((1 + 4 + 0) / 3))
     assert vol[4] == pytest.approx(math.sqrt((4 + 0 + 9) / 3))  # window slides
     assert vol[5] == vol[4]  # unchanged until the next grid point
-    assert_agree(out, compute_features(quotes_frame(events), None, np.array(times), cfg))
     # per sqrt(second): a 2 s grid with the same returns gives 1/sqrt(2) of the value
     cfg2 = FeatureConfig(tick_size=0.01, vol_sample_interval_ns=2 * S, vol_window=3)
     slow = [quote(T0 + 2 * j * S, m - 0.01, m + 0.01, 1.0, 1.0) for j, m in enumerate(mids)]
@@ -298,7 +276,6 @@ def test_volatility_across_a_gap_counts_zero_returns() -> None:
     assert vol[1] == pytest.approx(math.sqrt(4 / 7))  # six grid points closed at once: 2, 0 x 6
     assert vol[2] == 0.0 and vol[3] == 0.0  # flat for longer than the window
     assert vol[4] == pytest.approx(math.sqrt(4 / 8)) and vol[5] == vol[4]
-    assert_agree(out, compute_features(quotes_frame(events), None, np.array(times), cfg))
 
 
 def test_sample_into_and_as_array_use_feature_names_order() -> None:
@@ -319,7 +296,7 @@ def test_sample_into_and_as_array_use_feature_names_order() -> None:
     assert math.isnan(feats.sample(T0 + S).mid)
 
 
-def test_config_and_frame_validation() -> None:
+def test_config_validation() -> None:
     with pytest.raises(ValueError, match="tick_size"):
         FeatureConfig(tick_size=0.0)
     with pytest.raises(ValueError, match="vol_window"):
@@ -328,18 +305,6 @@ def test_config_and_frame_validation() -> None:
         FeatureConfig(tick_size=0.01, vol_window=3, vol_min_returns=4)
     with pytest.raises(ValueError, match="top_of_book"):
         FeatureConfig(tick_size=0.01, top_of_book="mid")  # type: ignore[arg-type]
-    cfg = FeatureConfig(tick_size=0.01)
-    q = quotes_frame([quote(T0 + 1, 1, 2, 1, 1), quote(T0, 1, 2, 1, 1)])
-    with pytest.raises(ValueError, match=r"quotes: field 'ts_init' decreases at row 1"):
-        compute_features(q, None, np.array([T0]), cfg)
-    with pytest.raises(ValueError, match=r"trades: missing column\(s\) \['aggressor'\]"):
-        compute_features(None, pd.DataFrame({"ts_init": [T0], "size": [1.0]}), np.array([T0]), cfg)
-    bad = pd.DataFrame({"ts_init": [T0], "size": [1.0], "aggressor": [2]})
-    with pytest.raises(ValueError, match="row 0 field 'aggressor'"):
-        compute_features(None, bad, np.array([T0]), cfg)
-    top = book_top_from_deltas(_book_events(T0), levels=2)
-    with pytest.raises(ValueError, match="book_top: missing column"):
-        compute_features(None, None, np.array([T0]), FeatureConfig(tick_size=1.0), book_top=top)
 
 
 # -- real data ------------------------------------------------------------------------------------
@@ -389,36 +354,19 @@ def _sample_grid(events: list, step_ns: int, rng: np.random.Generator) -> np.nda
     return np.unique(np.concatenate([grid, rand, exact, exact - 1]))
 
 
-def test_agreement_on_binance_fixture_via_catalog(tmp_path) -> None:
-    from nautilus_trader.persistence.catalog import ParquetDataCatalog
-
+def test_features_on_binance_fixture() -> None:
     events = _fixture_stream()
-    catalog = ParquetDataCatalog(str(tmp_path))
-    catalog.write_data([e for e in events if isinstance(e, QuoteTick)])
-    catalog.write_data([e for e in events if isinstance(e, TradeTick)])
-    quotes, trades = frames_from_catalog(tmp_path, "BTCUSDT.BINANCE")
-    assert (len(quotes), len(trades)) == (451, 2001)
-    assert quotes["ts_init"].dtype == np.int64 and set(trades["aggressor"]) == {-1, 1}
-
+    assert sum(isinstance(e, QuoteTick) for e in events) == 451 and len(events) == 451 + 2001
     times = _sample_grid(events, 100_000_000, np.random.default_rng(7))
     for cfg in (
         FeatureConfig(tick_size=0.01),
         FeatureConfig(tick_size=0.01, vol_sample_interval_ns=250_000_000, vol_window=20,
                       trade_window_ns=1_500_000_000, vol_min_returns=5),
     ):
-        inc = replay(events, times, cfg)
-        vec = compute_features(quotes, trades, times, cfg)
-        assert_agree(inc, vec)
-        body = vec.loc[events[0].ts_init + 5 * S: events[-1].ts_init]
+        out = replay(events, times, cfg)
+        body = out.loc[events[0].ts_init + 5 * S: events[-1].ts_init]
         assert body[list(FEATURE_NAMES)].notna().all().all()  # defined once data flows
         assert (body["trade_count"] > 0).all() and (body["volatility"] > 0).all()
-    # sparse samples over a fine grid take the per-sample-block path of the vectorised volatility
-    cfg = FeatureConfig(tick_size=0.01, vol_sample_interval_ns=100_000_000, vol_window=5)
-    sparse = times[::97]
-    assert len(sparse) * (cfg.vol_window + 1) < (sparse[-1] - sparse[0]) // 100_000_000
-    vec = compute_features(quotes, trades, sparse, cfg)
-    assert_agree(replay(events, sparse, cfg), vec)
-    assert vec["volatility"].notna().sum() >= len(sparse) - 3
 
 
 @pytest.fixture(scope="module")
@@ -462,31 +410,23 @@ def test_ladder_matches_nautilus_order_book_on_binance_depth(ws_stream: list) ->
     assert checked > 1000
 
 
-@pytest.mark.parametrize(
-    ("book_mode", "top_of_book"),
-    [("ladder", "auto"), ("nautilus", "auto"), ("ladder", "book")],
-)
-def test_agreement_on_binance_ws_capture(ws_stream: list, book_mode: str, top_of_book: str) -> None:
+@pytest.mark.parametrize("top_of_book", ["auto", "book"])
+def test_ladder_and_order_book_agree_on_binance_ws_capture(ws_stream: list, top_of_book: str) -> None:
     cfg = FeatureConfig(tick_size=0.01, book_levels=5, vol_window=30,
                         trade_window_ns=5 * S, top_of_book=top_of_book)
     events = ws_stream
-    step = 250_000_000 if book_mode == "ladder" else S  # OrderBook.bids() is slow to read
-    times = _sample_grid(events, step, np.random.default_rng(11))
-    inc = replay(events, times, cfg, book_mode)
-    frames = frames_from_data(events, book_levels=cfg.book_levels)
-    assert frames.book_top is not None and len(frames.book_top) > 2000
-    vec = compute_features(frames.quotes, frames.trades, times, cfg, book_top=frames.book_top)
-    assert_agree(inc, vec)
-    body = vec.loc[events[0].ts_init + 40 * S: events[-1].ts_init]
+    times = _sample_grid(events, S, np.random.default_rng(11))  # OrderBook.bids() is slow to read
+    out = replay(events, times, cfg)
+    assert_same(out, replay(events, times, cfg, "nautilus"))
+    body = out.loc[events[0].ts_init + 40 * S: events[-1].ts_init]
     assert body[list(FEATURE_NAMES)].notna().all().all()
     assert body["imbalance"].between(-1, 1).all() and body["imbalance"].std() > 0.1
     assert (body["spread_ticks"] >= 1).all() and (body["volatility"] > 0).all()
     # sigma of BTC mid in USD per sqrt(second): a few dollars on a quiet night, not 0 or 1000
     assert 0.1 < body["volatility"].median() < 50
     if top_of_book == "book":  # the book touch differs from bookTicker at some samples
-        auto = compute_features(frames.quotes, frames.trades, times,
-                                FeatureConfig(tick_size=0.01), book_top=frames.book_top)
-        assert (auto["mid"] != vec["mid"]).any()
+        auto = replay(events, times, FeatureConfig(tick_size=0.01))
+        assert (auto["mid"] != out["mid"]).any()
 
 
 # -- inside a Nautilus strategy -------------------------------------------------------------------
@@ -572,20 +512,19 @@ def _run_feature_strategy(
     return times, rows
 
 
-def test_agreement_inside_a_backtest_engine_on_fixture() -> None:
+def test_same_features_inside_a_backtest_engine_on_fixture() -> None:
     events = _fixture_stream()
     cfg = FeatureConfig(tick_size=0.01, vol_sample_interval_ns=500_000_000, vol_window=20,
                         trade_window_ns=2 * S)
     # 100 ms timer: many samples fall exactly on the 1 ms-resolution event times
     times, rows = _run_feature_strategy(events, _fixture_instrument(), cfg, 100_000_000, "none")
     assert len(times) > 400 and np.isin(times, [e.ts_init for e in events]).sum() > 10
-    frames = frames_from_data(events)
     inc = pd.DataFrame(rows, columns=list(FEATURE_NAMES), index=times)
-    assert_agree(inc, compute_features(frames.quotes, frames.trades, times, cfg))
+    assert_same(inc, replay(events, times, cfg))
 
 
 @pytest.mark.parametrize("book", ["deltas", "cache"])
-def test_agreement_inside_a_backtest_engine_on_binance_ws(ws_stream: list, book: str) -> None:
+def test_same_features_inside_a_backtest_engine_on_binance_ws(ws_stream: list, book: str) -> None:
     events = ws_stream[: len(ws_stream) // 2]  # ~2 minutes
     cfg = FeatureConfig(tick_size=0.01, vol_window=30, trade_window_ns=5 * S)
     from catalog.instruments import build_instrument, get_spec
@@ -593,27 +532,5 @@ def test_agreement_inside_a_backtest_engine_on_binance_ws(ws_stream: list, book:
     instrument = build_instrument(get_spec("BTCUSDT.BINANCE"))
     times, rows = _run_feature_strategy(events, instrument, cfg, 500_000_000, book)
     assert len(times) > 200
-    frames = frames_from_data(events, book_levels=cfg.book_levels)
     inc = pd.DataFrame(rows, columns=list(FEATURE_NAMES), index=times)
-    assert_agree(inc, compute_features(frames.quotes, frames.trades, times, cfg,
-                                       book_top=frames.book_top))
-
-
-def test_catalog_round_trip_of_binance_ws_frames(ws_stream: list, tmp_path) -> None:
-    from nautilus_trader.persistence.catalog import ParquetDataCatalog
-
-    from catalog.features import book_top_from_catalog
-
-    events = ws_stream[: len(ws_stream) // 4]
-    catalog = ParquetDataCatalog(str(tmp_path))
-    for kind in (OrderBookDelta, QuoteTick, TradeTick):
-        catalog.write_data([e for e in events if isinstance(e, kind)])
-    want = frames_from_data(events, book_levels=3)
-    quotes, trades = frames_from_catalog(tmp_path, "BTCUSDT.BINANCE")
-    book_top = book_top_from_catalog(tmp_path, "BTCUSDT.BINANCE", levels=3)
-    pd.testing.assert_frame_equal(quotes, want.quotes)
-    pd.testing.assert_frame_equal(trades, want.trades)
-    pd.testing.assert_frame_equal(book_top, want.book_top)
-    assert book_top["bid_size_2"].notna().all() and len(book_top) > 500
-    with pytest.raises(FileNotFoundError, match="catalog directory not found"):
-        frames_from_catalog(tmp_path / "missing", "BTCUSDT.BINANCE")
+    assert_same(inc, replay(events, times, cfg))

@@ -18,7 +18,7 @@ from typing import Literal
 
 from nautilus_trader.model.enums import AggressorSide, RecordFlag
 
-from catalog.quality import Issue
+from catalog.quality import Issue, RowRejected
 
 F_LAST = int(RecordFlag.F_LAST)
 F_SNAPSHOT = int(RecordFlag.F_SNAPSHOT)
@@ -212,18 +212,8 @@ class BitstampStats:
     meta: dict = field(default_factory=dict)
 
 
-class _Reject(Exception):
-    """Internal: a row fails validation with ``issue`` in ``field_name``."""
-
-    def __init__(self, issue: Issue, field_name: str | None, detail: str) -> None:
-        super().__init__(detail)
-        self.issue = issue
-        self.field_name = field_name
-        self.detail = detail
-
-
 def to_units(value: str | float | int, scale: int, field_name: str, *, what: str) -> int:
-    """``value * scale`` as an integer (ticks or lots); raise ``_Reject`` if it is off the grid.
+    """``value * scale`` as an integer (ticks or lots); raise ``RowRejected`` if it is off the grid.
 
     Float noise up to 1e-6 of a unit is not information (the recorder writes Python floats);
     more than that means the value is not a multiple of the tick / lot.
@@ -232,17 +222,17 @@ def to_units(value: str | float | int, scale: int, field_name: str, *, what: str
         try:
             x = float(value)
         except ValueError:
-            raise _Reject(Issue.MALFORMED, field_name, f"{what} {value!r} is not a number") from None
+            raise RowRejected(Issue.MALFORMED, field_name, f"{what} {value!r} is not a number") from None
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         x = float(value)
     else:
-        raise _Reject(Issue.MALFORMED, field_name, f"{what} {value!r} is not a number")
+        raise RowRejected(Issue.MALFORMED, field_name, f"{what} {value!r} is not a number")
     if not math.isfinite(x):
-        raise _Reject(Issue.NAN, field_name, f"{what} {value!r} is not finite")
+        raise RowRejected(Issue.NAN, field_name, f"{what} {value!r} is not finite")
     scaled = x * scale
     units = round(scaled)
     if abs(scaled - units) > 1e-6 + 4e-16 * abs(scaled):
-        raise _Reject(Issue.MALFORMED, field_name, f"{what} {value} is not a multiple of {1 / scale:g}")
+        raise RowRejected(Issue.MALFORMED, field_name, f"{what} {value} is not a multiple of {1 / scale:g}")
     return units
 
 

@@ -55,11 +55,10 @@ from catalog.loaders.bitstamp.events import (
     OrderEvent,
     OrderImage,
     TradeEvent,
-    _Reject,
     to_units,
 )
 from catalog.loaders.tabular import MIN_TS_NS
-from catalog.quality import DataQualityError, Issue, QualityReport
+from catalog.quality import DataQualityError, Issue, QualityReport, RowRejected
 
 _LOG_LINE = re.compile(rb"^\d+ (order_created|order_changed|order_deleted|trade|order_book) ")
 _ORDERS_HEADER = ("id", "timestamp", "price", "volume", "action", "direction")
@@ -170,7 +169,7 @@ class _Reader:
         """``(ts_init, raw local ns)``: clamp a backward step (see the module docstring)."""
         ts = ms * MS
         if not MIN_TS_NS <= ts <= self.max_ts:
-            raise _Reject(Issue.MALFORMED, field_name, f"timestamp {ms} outside 2000-01-01 .. now+1d")
+            raise RowRejected(Issue.MALFORMED, field_name, f"timestamp {ms} outside 2000-01-01 .. now+1d")
         raw = ts
         if ts < self.last_ts:
             if ts < self.floor_ts and self.last_ts == self.floor_ts:
@@ -188,15 +187,15 @@ class _Reader:
         """A price in ticks; 0 only where ``allow_zero`` (an order's "no price", see the ``book`` module)."""
         t = to_units(value, self.tick_scale, field_name, what="price")
         if t < 0 or (t == 0 and not allow_zero):
-            raise _Reject(Issue.NON_POSITIVE_PRICE, field_name, f"price {value} <= 0")
+            raise RowRejected(Issue.NON_POSITIVE_PRICE, field_name, f"price {value} <= 0")
         return t
 
     def lots(self, value: str | float, field_name: str, *, positive: bool = False, scale: int | None = None) -> int:
         n = to_units(value, scale or self.lot_scale, field_name, what="amount")
         if n < 0:
-            raise _Reject(Issue.NEGATIVE_SIZE, field_name, f"amount {value} < 0")
+            raise RowRejected(Issue.NEGATIVE_SIZE, field_name, f"amount {value} < 0")
         if positive and n == 0:
-            raise _Reject(Issue.ZERO_SIZE, field_name, f"amount {value} is zero")
+            raise RowRejected(Issue.ZERO_SIZE, field_name, f"amount {value} is zero")
         return n
 
     # -- the raw log -----------------------------------------------------------------------------
@@ -220,7 +219,7 @@ class _Reader:
             self.report.read(kind)
             try:
                 ev = self._log_event(kind, parts[0], parts[2], lineno)
-            except _Reject as r:
+            except RowRejected as r:
                 self.drop(kind, r.issue, lineno, r.field_name, r.detail)
                 continue
             yield ev
@@ -229,12 +228,12 @@ class _Reader:
         try:
             ms = int(ts_text)
         except ValueError:
-            raise _Reject(Issue.MALFORMED, "local_ms", f"local time {ts_text[:40]!r} is not an integer") from None
+            raise RowRejected(Issue.MALFORMED, "local_ms", f"local time {ts_text[:40]!r} is not an integer") from None
         try:
             msg = _DECODERS[kind].decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             names = _FIELD_RE.findall(str(e))
-            raise _Reject(Issue.MALFORMED, names[0] if names else "json", f"invalid {kind} message: {e}") from None
+            raise RowRejected(Issue.MALFORMED, names[0] if names else "json", f"invalid {kind} message: {e}") from None
         ts_init, raw_ts = self.local_ts(ms, lineno, "local_ms")
         exch = _micro_ns(msg.microtimestamp)
         ts_event = exch if exch is not None else ts_init
@@ -247,11 +246,11 @@ class _Reader:
                                  ts_init, ts_event, self.file, lineno)
             if snap.bids and snap.asks and snap.bids[0][0] >= snap.asks[0][0]:
                 issue = Issue.CROSSED_BOOK if snap.bids[0][0] > snap.asks[0][0] else Issue.LOCKED_BOOK
-                raise _Reject(issue, "bids", f"best bid {snap.bids[0][0]} >= best ask {snap.asks[0][0]} (ticks)")
+                raise RowRejected(issue, "bids", f"best bid {snap.bids[0][0]} >= best ask {snap.asks[0][0]} (ticks)")
             self.stats.kept[kind] += 1
             return snap
         if msg.order_type not in (0, 1):
-            raise _Reject(Issue.MALFORMED, "order_type", f"order_type {msg.order_type} is not 0 (bid) or 1 (ask)")
+            raise RowRejected(Issue.MALFORMED, "order_type", f"order_type {msg.order_type} is not 0 (bid) or 1 (ask)")
         price = self.ticks(msg.price, "price", allow_zero=True)
         return OrderEvent(_ACTION_OF_KIND[kind], msg.id, msg.order_type == 0, price, self.lots(msg.amount, "amount"),
                           ts_init, ts_event, self.file, lineno, raw_ts)
@@ -300,7 +299,7 @@ class _Reader:
                 self.floor_ts = self.last_ts  # a step back below the REST book ends it (see local_ts)
             try:
                 ev, key = self.order_row(row, action, lineno, recorder)
-            except _Reject as r:
+            except RowRejected as r:
                 self.drop(kind, r.issue, lineno, r.field_name, r.detail)
                 continue
             if opening:
@@ -332,12 +331,12 @@ class _Reader:
                   recorder: bool) -> tuple[OrderEvent, tuple[int, int | None]]:
         """One order row as an event plus its ``(local_ms, exchange_ms)``."""
         if "" in row:
-            raise _Reject(Issue.MALFORMED, "line", row[""])
+            raise RowRejected(Issue.MALFORMED, "line", row[""])
         if action not in _KIND_OF_ACTION:
-            raise _Reject(Issue.MALFORMED, "action", f"action {action!r} is not created|changed|deleted")
+            raise RowRejected(Issue.MALFORMED, "action", f"action {action!r} is not created|changed|deleted")
         direction = row["direction"].strip()
         if direction not in ("bid", "ask"):
-            raise _Reject(Issue.MALFORMED, "direction", f"direction {direction!r} is not bid|ask")
+            raise RowRejected(Issue.MALFORMED, "direction", f"direction {direction!r} is not bid|ask")
         ms = _int_field(row, "timestamp")
         exch_field = "exchange_timestamp" if recorder else "exchange.timestamp"
         exch_ms = _int_field(row, exch_field, required=False)
@@ -354,17 +353,17 @@ class _Reader:
             self.report.read("trade")
             try:
                 if "" in row:
-                    raise _Reject(Issue.MALFORMED, "line", row[""])
+                    raise RowRejected(Issue.MALFORMED, "line", row[""])
                 tid = _int_field(row, "trade_id")
                 ms = _int_field(row, "timestamp")
                 exch_ms = _int_field(row, "exchange_timestamp", required=False)
                 side = row.get("side", "").strip().lower()
                 if side not in ("buy", "sell", ""):
-                    raise _Reject(Issue.MALFORMED, "side", f"side {side!r} is not buy|sell")
+                    raise RowRejected(Issue.MALFORMED, "side", f"side {side!r} is not buy|sell")
                 price = self.ticks(row["price"], "price")
                 lots = self.lots(row["amount"], "amount", positive=True)
                 ts_init, _ = self.local_ts(ms, lineno)
-            except _Reject as r:
+            except RowRejected as r:
                 self.drop("trade", r.issue, lineno, r.field_name, r.detail)
                 continue
             yield TradeEvent(tid, price, lots, ts_init, exch_ms * MS if exch_ms is not None else ts_init,
@@ -378,7 +377,7 @@ def _int_field(row: dict[str, str], name: str, *, required: bool = True) -> int 
     text = row.get(name, "").strip()
     if not text:
         if required:
-            raise _Reject(Issue.NAN, name, f"{name} is empty")
+            raise RowRejected(Issue.NAN, name, f"{name} is empty")
         return None
     try:
         return int(text)
@@ -386,9 +385,9 @@ def _int_field(row: dict[str, str], name: str, *, required: bool = True) -> int 
         try:
             value = float(text)
         except ValueError:
-            raise _Reject(Issue.MALFORMED, name, f"{name} {text!r} is not an integer") from None
+            raise RowRejected(Issue.MALFORMED, name, f"{name} {text!r} is not an integer") from None
         if not value.is_integer():
-            raise _Reject(Issue.MALFORMED, name, f"{name} {text!r} is not an integer")
+            raise RowRejected(Issue.MALFORMED, name, f"{name} {text!r} is not an integer")
         return int(value)
 
 
