@@ -372,7 +372,7 @@ class EnvConfig:
         """A copy with some fields changed (``agent``/``venue`` may be dicts of changes)."""
         for name in ("agent", "venue"):
             if isinstance(changes.get(name), Mapping):
-                changes[name] = dataclasses.replace(getattr(self, name), **changes[name])
+                changes[name] = dataclasses.replace(self.agent, **changes[name]) if name == "agent" else self.venue.replace(**changes[name])
         return dataclasses.replace(self, **changes)
 
 
