@@ -26,6 +26,12 @@ A TOML (or YAML) file::
 
 The strategy entries are NautilusTrader ``ImportableStrategyConfig`` (``strategy_path``,
 ``config_path``, ``config``), so the same strategy config runs in ``TradingNode`` live.
+
+The file decodes into frozen msgspec structs (:class:`RunFile`: :class:`RunTable`,
+:class:`~backtests.venue.VenueModelConfig`, :class:`StrategyTable`) through
+:mod:`catalog.config_io`, and each ``[strategies.config]`` table into its strategy's own config
+class, so an unknown key, a wrong type or a value out of range anywhere fails at load with one
+line: ``file: strategies[0].config.max_loss: ...``.
 """
 
 from __future__ import annotations
