@@ -26,34 +26,82 @@ A TOML (or YAML) file::
 
 The strategy entries are NautilusTrader ``ImportableStrategyConfig`` (``strategy_path``,
 ``config_path``, ``config``), so the same strategy config runs in ``TradingNode`` live.
+
+The file decodes into frozen msgspec structs (:class:`RunFile`: :class:`RunTable`,
+:class:`~backtests.venue.VenueModelConfig`, :class:`StrategyTable`) through
+:mod:`catalog.config_io`, and each ``[strategies.config]`` table into its strategy's own config
+class, so an unknown key, a wrong type or a value out of range anywhere fails at load with one
+line: ``file: strategies[0].config.max_loss: ...``.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
+from nautilus_trader.common.config import msgspec_decoding_hook, resolve_config_path
+from nautilus_trader.config import PositiveInt
+from nautilus_trader.model.identifiers import InstrumentId
 
 from backtests.data import to_ns
 from backtests.venue import VenueModelConfig
+from catalog.config_io import ConfigError, FieldError, decode, read_mapping, to_builtins
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_RUN_KEYS = {
-    "name",
-    "catalog",
-    "instrument_id",
-    "start",
-    "end",
-    "equity_interval_ms",
-    "benchmark",
-    "out_dir",
-    "log_level",
-}
-_STRATEGY_KEYS = {"name", "strategy_path", "config_path", "config"}
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")]
+ImportPath = Annotated[str, msgspec.Meta(pattern=r"^[\w.]+:\w+$")]
+Text = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+# -- the file --------------------------------------------------------------------------------------
+
+
+class RunTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[run]``: what data, which window, where the results go (see the module docstring)."""
+
+    name: Name
+    catalog: Text
+    instrument_id: Text
+    start: str | int | None = None
+    end: str | int | None = None
+    equity_interval_ms: PositiveInt = 1000
+    benchmark: str | None = None
+    out_dir: Text = "runs"
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "OFF"] = "ERROR"
+
+    def __post_init__(self) -> None:
+        try:
+            InstrumentId.from_str(self.instrument_id)
+        except ValueError:
+            raise FieldError("RunTable", "instrument_id", f"{self.instrument_id!r} is not SYMBOL.VENUE") from None
+        for name in ("start", "end"):
+            try:
+                to_ns(getattr(self, name), name=name)
+            except ValueError as e:
+                raise FieldError("RunTable", name, str(e).split(": ", 1)[-1]) from None
+
+
+class StrategyTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[strategies]]`` entry: a Nautilus ``ImportableStrategyConfig`` plus a name."""
+
+    strategy_path: ImportPath
+    config_path: ImportPath
+    name: Name | None = None
+    config: dict[str, Any] = {}
+
+
+class RunFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A whole ``amm backtest`` file: ``[run]``, ``[venue]`` and one or more ``[[strategies]]``."""
+
+    run: RunTable
+    strategies: Annotated[list[StrategyTable], msgspec.Meta(min_length=1)]
+    venue: VenueModelConfig = msgspec.field(default_factory=VenueModelConfig)
+
+
+# -- the resolved run ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -117,7 +165,7 @@ class RunSpec:
     def _venue_dict(self) -> dict[str, Any]:
         # None fields read back as their default, except base_currency (default "USDT"): TOML
         # has no null, so a multi-currency account is written as the "" that reads back as None.
-        venue = {k: v for k, v in self.venue.to_dict().items() if v is not None}
+        venue = to_builtins(self.venue, omit_none=True)
         if self.venue.base_currency is None:
             venue["base_currency"] = ""
         return venue
@@ -150,119 +198,73 @@ class RunSpec:
         }
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read config: {e}") from e
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = tomllib.loads(text)
-    except Exception as e:  # noqa: BLE001 - TOML and YAML raise different types
-        raise ValueError(f"{path}: invalid {path.suffix.lstrip('.').upper()}: {e}") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a table at the top level")
-    return data
-
-
-def _config_fields(config_path: str) -> set[str] | None:
-    from nautilus_trader.common.config import resolve_config_path
+def strategy_config_class(config_path: str, *, source: str | Path, where: str) -> type[msgspec.Struct]:
+    """The config class ``config_path`` names, as ``StrategyFactory`` resolves it; errors name
+    ``source`` and ``where`` (the ``config_path`` field)."""
+    from nautilus_trader.config import StrategyConfig
 
     try:
         cls = resolve_config_path(config_path)
-    except Exception:  # noqa: BLE001 - reported when the run builds the strategy
-        return None
-    return set(getattr(cls, "__struct_fields__", ()))
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ConfigError(source, where, f"cannot import {config_path!r}: {e}") from None
+    if not (isinstance(cls, type) and issubclass(cls, StrategyConfig)):
+        raise ConfigError(source, where, f"{config_path!r} is not a nautilus_trader StrategyConfig")
+    return cls
+
+
+def check_strategy_config(cls: type[msgspec.Struct], config: Mapping[str, Any], *, source: str | Path, where: str) -> None:
+    """Decode a ``[strategies.config]`` table into its class now, so a typo, a wrong type or a
+    value out of range fails at load naming ``where.field``, not when the engine builds it."""
+    decode(dict(config), cls, source=source, path=where, dec_hook=msgspec_decoding_hook)
 
 
 def parse_run_config(data: Mapping[str, Any], *, source: str = "<config>") -> RunSpec:
-    """Validate a parsed config; errors name ``source`` and the offending table/field."""
-    unknown_top = sorted(set(data) - {"run", "venue", "strategies"})
-    if unknown_top:
-        raise ValueError(f"{source}: unknown top-level table(s) {unknown_top}")
-    run = data.get("run")
-    if not isinstance(run, Mapping):
-        raise ValueError(f"{source}: missing [run] table")
-    unknown = sorted(set(run) - _RUN_KEYS)
-    if unknown:
-        raise ValueError(f"{source}: [run] unknown field(s) {unknown}; known: {sorted(_RUN_KEYS)}")
-    for key in ("name", "catalog", "instrument_id"):
-        if not run.get(key):
-            raise ValueError(f"{source}: [run] missing field '{key}'")
-    name = str(run["name"])
-    if not _NAME_RE.match(name):
-        raise ValueError(f"{source}: [run] name {name!r} may only use letters, digits, '_', '.', '-'")
-    from nautilus_trader.model.identifiers import InstrumentId
+    """Decode and validate a parsed config: the file's structs, then every strategy's config in
+    its own class (``instrument_id`` and ``book_type`` filled in from ``[run]`` / ``[venue]``).
 
-    try:
-        InstrumentId.from_str(str(run["instrument_id"]))
-    except ValueError as e:
-        raise ValueError(f"{source}: [run] instrument_id {run['instrument_id']!r} is not SYMBOL.VENUE") from e
-    for key in ("start", "end"):
-        if run.get(key) is not None:
-            to_ns(run[key], name=f"{source}: [run] {key}")
-    interval = run.get("equity_interval_ms", 1000)
-    if not isinstance(interval, int) or isinstance(interval, bool) or interval <= 0:
-        raise ValueError(f"{source}: [run] equity_interval_ms must be a positive integer, got {interval!r}")
-
-    venue = VenueModelConfig.from_dict(data.get("venue") or {}, where=f"{source}: [venue]")
-
-    raw_strategies = data.get("strategies")
-    if not isinstance(raw_strategies, list) or not raw_strategies:
-        raise ValueError(f"{source}: needs at least one [[strategies]] entry")
+    Raises
+    ------
+    catalog.config_io.ConfigError
+        One line naming ``source`` and the field (``strategies[1].config.max_loss``).
+    """
+    f = decode(data, RunFile, source=source)
     strategies: list[StrategySpec] = []
-    seen: set[str] = set()
-    for i, s in enumerate(raw_strategies):
-        where = f"{source}: [[strategies]] #{i + 1}"
-        if not isinstance(s, Mapping):
-            raise ValueError(f"{where}: expected a table")
-        unknown = sorted(set(s) - _STRATEGY_KEYS)
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(_STRATEGY_KEYS)}")
-        for key in ("strategy_path", "config_path"):
-            if not s.get(key) or ":" not in str(s[key]):
-                raise ValueError(f"{where}: field '{key}' must be 'package.module:Name'")
-        sname = str(s.get("name") or str(s["strategy_path"]).rsplit(":", 1)[1])
-        if not _NAME_RE.match(sname):
-            raise ValueError(f"{where}: name {sname!r} may only use letters, digits, '_', '.', '-'")
-        if sname in seen:
-            raise ValueError(f"{where}: duplicate strategy name {sname!r} (names must be unique)")
-        seen.add(sname)
-        cfg = dict(s.get("config") or {})
-        fields_ = _config_fields(str(s["config_path"]))
-        if "instrument_id" not in cfg and (fields_ is None or "instrument_id" in fields_):
-            cfg["instrument_id"] = str(run["instrument_id"])
-        if "book_type" not in cfg and fields_ is not None and "book_type" in fields_:
-            cfg["book_type"] = venue.book_type  # subscribe to the data the venue matches on
-        strategies.append(StrategySpec(sname, str(s["strategy_path"]), str(s["config_path"]), cfg))
-
-    benchmark = run.get("benchmark")
-    if benchmark is not None and benchmark not in seen:
-        raise ValueError(f"{source}: [run] benchmark {benchmark!r} is not one of the strategies {sorted(seen)}")
+    for i, s in enumerate(f.strategies):
+        where = f"strategies[{i}]"
+        name = s.name or s.strategy_path.rsplit(":", 1)[1]
+        if name in {t.name for t in strategies}:
+            raise ConfigError(source, f"{where}.name", f"duplicate strategy name {name!r} (names must be unique)")
+        cls = strategy_config_class(s.config_path, source=source, where=f"{where}.config_path")
+        cfg = dict(s.config)
+        fields_ = set(cls.__struct_fields__)
+        if "instrument_id" not in cfg and "instrument_id" in fields_:
+            cfg["instrument_id"] = f.run.instrument_id
+        if "book_type" not in cfg and "book_type" in fields_:
+            cfg["book_type"] = f.venue.book_type  # subscribe to the data the venue matches on
+        check_strategy_config(cls, cfg, source=source, where=f"{where}.config")
+        strategies.append(StrategySpec(name, s.strategy_path, s.config_path, cfg))
+    names = [s.name for s in strategies]
+    if f.run.benchmark is not None and f.run.benchmark not in names:
+        raise ConfigError(source, "run.benchmark", f"{f.run.benchmark!r} is not one of the strategies {sorted(names)}")
     return RunSpec(
-        name=name,
-        catalog=Path(str(run["catalog"])).expanduser(),
-        instrument_id=str(run["instrument_id"]),
-        venue=venue,
+        name=f.run.name,
+        catalog=Path(f.run.catalog).expanduser(),
+        instrument_id=f.run.instrument_id,
+        venue=f.venue,
         strategies=tuple(strategies),
-        start=run.get("start"),
-        end=run.get("end"),
-        equity_interval_ms=int(interval),
-        benchmark=benchmark,
-        out_dir=Path(str(run.get("out_dir", "runs"))).expanduser(),
-        log_level=str(run.get("log_level", "ERROR")).upper(),
+        start=f.run.start,
+        end=f.run.end,
+        equity_interval_ms=f.run.equity_interval_ms,
+        benchmark=f.run.benchmark,
+        out_dir=Path(f.run.out_dir).expanduser(),
+        log_level=f.run.log_level,
         source=source,
     )
 
 
 def load_run_config(path: str | Path) -> RunSpec:
-    """Read and validate a TOML/YAML run config."""
-    path = Path(path)
-    return parse_run_config(_read(path), source=str(path))
+    """Read and validate a TOML/YAML run config (:func:`parse_run_config`)."""
+    return parse_run_config(read_mapping(path), source=str(path))
 
 
 # -- writing --------------------------------------------------------------------------------------

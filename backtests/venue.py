@@ -45,13 +45,17 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
+import msgspec.inspect
+import yaml
 from nautilus_trader.backtest.config import FeeModelConfig
 from nautilus_trader.backtest.models import FeeModel, FillModel, LatencyModel
+from nautilus_trader.config import NonNegativeInt, PositiveFloat
 from nautilus_trader.model.enums import (
     AccountType,
     BookType,
@@ -61,12 +65,22 @@ from nautilus_trader.model.enums import (
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Money
 
-OMS_TYPES = ("NETTING", "HEDGING")
-ACCOUNT_TYPES = ("MARGIN", "CASH")
-BOOK_TYPES = ("L1_MBP", "L2_MBP", "L3_MBO")
-FEE_MODELS = ("maker_taker", "fixed_rates", "per_share")
+from catalog.config_io import FieldError, decode, to_builtins, validate_constraints
+
+OmsTypeName = Literal["NETTING", "HEDGING"]
+AccountTypeName = Literal["MARGIN", "CASH"]
+BookTypeName = Literal["L1_MBP", "L2_MBP", "L3_MBO"]
+FeeModelName = Literal["maker_taker", "fixed_rates", "per_share"]
+Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
 DEFAULT_FILL_MODEL_PATH = "nautilus_trader.backtest.models:FillModel"
+
+_KIND_NAMES = {
+    msgspec.inspect.IntType: "int",
+    msgspec.inspect.FloatType: "float",
+    msgspec.inspect.BoolType: "bool",
+    msgspec.inspect.StrType: "str",
+}
 
 
 def _resolve(path: str, what: str) -> Any:
@@ -147,8 +161,7 @@ class PerShareFeeModel(FeeModel):
 # -- the venue model -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class VenueModelConfig:
+class VenueModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The simulated exchange: account, book, matching rules, latency, fees and fill model.
 
     Defaults describe the realistic setting of NautilusTrader 1.231 for ``BTCUSDT-PERP.BINANCE``
@@ -156,6 +169,10 @@ class VenueModelConfig:
     liquidity consumption on where the book has depth. ``book_type`` stays ``L1_MBP`` so a
     catalog with only quotes and trades runs; the shipped configs choose ``L2_MBP`` where the
     data has depth.
+
+    A frozen msgspec struct: a ``[venue]`` table decodes into it (:meth:`from_dict`, or as part
+    of a whole run file through :mod:`catalog.config_io`), unknown fields are refused, and a
+    config built in Python is checked the same way (``__post_init__``).
 
     Parameters
     ----------
@@ -170,9 +187,9 @@ class VenueModelConfig:
         (spot CASH accounts holding both BTC and USDT). TOML has no null: write ``""`` there.
     starting_balances : tuple of str
         ``"100000 USDT"``-style balances.
-    default_leverage : float
+    default_leverage : PositiveFloat
         Margin-account leverage for every instrument without an entry in ``leverages``.
-    leverages : dict of str to float
+    leverages : dict of str to PositiveFloat
         Per-instrument leverage overrides, keyed by instrument id.
     book_type : {"L1_MBP", "L2_MBP", "L3_MBO"}
         The book the matching engine keeps; it also decides which data ``backtests.data`` loads
@@ -187,7 +204,7 @@ class VenueModelConfig:
         Our fills consume a level's displayed size until fresh data arrives there. None (the
         default) resolves to True for L2/L3 books and False for L1, where 1.231 cannot combine it
         with ``queue_position`` (refused).
-    latency_base_ns, latency_insert_ns, latency_update_ns, latency_cancel_ns : int
+    latency_base_ns, latency_insert_ns, latency_update_ns, latency_cancel_ns : NonNegativeInt
         One-way delay from strategy to matching engine. Insert/update/cancel delay = base +
         specific. All zero gives ``latency_model=None`` (orders act on the very next event).
     fee_model : {"maker_taker", "fixed_rates", "per_share"}
@@ -200,10 +217,10 @@ class VenueModelConfig:
         ``"per_share"`` (``"-0.0020"``), as decimal strings.
     fill_model_path : str
         ``module:Class`` of a Nautilus ``FillModel`` (subclass); default the plain FillModel.
-    prob_fill_on_limit : float
+    prob_fill_on_limit : float in [0, 1]
         Probability that a touch at our price fills us, applied by the fill model on top of the
         matching rules. Must be 1.0 with ``queue_position`` (the queue is the model of priority).
-    prob_slippage : float
+    prob_slippage : float in [0, 1]
         Probability that an aggressive fill slips one tick (L1 only).
     fill_model_kwargs : dict
         Extra keyword arguments for ``fill_model_path`` (e.g. ``liquidity_factor``).
@@ -219,27 +236,27 @@ class VenueModelConfig:
     """
 
     venue: str = "BINANCE"
-    oms_type: str = "NETTING"
-    account_type: str = "MARGIN"
+    oms_type: OmsTypeName = "NETTING"
+    account_type: AccountTypeName = "MARGIN"
     base_currency: str | None = "USDT"
     starting_balances: tuple[str, ...] = ("100000 USDT",)
-    default_leverage: float = 5.0
-    leverages: Mapping[str, float] = field(default_factory=dict)
-    book_type: str = "L1_MBP"
+    default_leverage: PositiveFloat = 5.0
+    leverages: dict[str, PositiveFloat] = {}
+    book_type: BookTypeName = "L1_MBP"
     trade_execution: bool = True
     queue_position: bool = True
     liquidity_consumption: bool | None = None
-    latency_base_ns: int = 10_000_000
-    latency_insert_ns: int = 0
-    latency_update_ns: int = 0
-    latency_cancel_ns: int = 0
-    fee_model: str = "maker_taker"
+    latency_base_ns: NonNegativeInt = 10_000_000
+    latency_insert_ns: NonNegativeInt = 0
+    latency_update_ns: NonNegativeInt = 0
+    latency_cancel_ns: NonNegativeInt = 0
+    fee_model: FeeModelName = "maker_taker"
     maker_fee: str | None = None
     taker_fee: str | None = None
     fill_model_path: str = DEFAULT_FILL_MODEL_PATH
-    prob_fill_on_limit: float = 1.0
-    prob_slippage: float = 0.0
-    fill_model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    prob_fill_on_limit: Probability = 1.0
+    prob_slippage: Probability = 0.0
+    fill_model_kwargs: dict[str, Any] = {}
     seed: int = 42
     bar_execution: bool = False
     use_reduce_only: bool = True
@@ -248,29 +265,23 @@ class VenueModelConfig:
     allow_cash_borrowing: bool = False
 
     def __post_init__(self) -> None:
-        def bad(name: str, why: str) -> ValueError:
-            return ValueError(f"VenueModelConfig.{name}: {why} (got {getattr(self, name)!r})")
+        validate_constraints(self)
+
+        def bad(name: str, why: str) -> FieldError:
+            return FieldError("VenueModelConfig", name, f"{why} (got {getattr(self, name)!r})")
 
         if not self.venue or not self.venue.replace("_", "").isalnum():
             raise bad("venue", "must be a venue name like 'BINANCE'")
-        for name, allowed in (
-            ("oms_type", OMS_TYPES),
-            ("account_type", ACCOUNT_TYPES),
-            ("book_type", BOOK_TYPES),
-            ("fee_model", FEE_MODELS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise bad(name, f"must be one of {allowed}")
         if isinstance(self.starting_balances, str) or not self.starting_balances:
             raise bad("starting_balances", "must be a non-empty list like ['100000 USDT']")
-        object.__setattr__(self, "starting_balances", tuple(self.starting_balances))
+        msgspec.structs.force_setattr(self, "starting_balances", tuple(self.starting_balances))
         for b in self.starting_balances:
             try:
                 Money.from_str(b)
             except Exception as e:  # noqa: BLE001 - Nautilus raises several types
                 raise bad("starting_balances", f"{b!r} is not '<amount> <CURRENCY>': {e}") from e
         if self.base_currency == "":  # TOML has no null: "" is how a TOML file says None
-            object.__setattr__(self, "base_currency", None)
+            msgspec.structs.force_setattr(self, "base_currency", None)
         if self.base_currency is not None:
             codes = {b.split()[-1] for b in self.starting_balances}
             if codes != {self.base_currency}:
@@ -279,17 +290,11 @@ class VenueModelConfig:
                     f"a single-currency account needs balances only in {self.base_currency}; "
                     f"set base_currency = \"\" (TOML) or null (YAML) for multi-currency balances {sorted(codes)}",
                 )
-        if not self.default_leverage > 0:
-            raise bad("default_leverage", "must be > 0")
         if self.account_type == "CASH" and (self.default_leverage != 1 or self.leverages):
             raise bad("default_leverage", "CASH accounts are unleveraged: set it to 1, no leverages")
         for iid, lev in dict(self.leverages).items():
             if not float(lev) > 0:
-                raise ValueError(f"VenueModelConfig.leverages[{iid!r}]: must be > 0, got {lev!r}")
-        for name in ("latency_base_ns", "latency_insert_ns", "latency_update_ns", "latency_cancel_ns"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise bad(name, "must be an integer number of nanoseconds >= 0")
+                raise FieldError("VenueModelConfig", f"leverages[{iid!r}]", f"must be > 0, got {lev!r}")
         if self.fee_model in ("fixed_rates", "per_share"):
             for name in ("maker_fee", "taker_fee"):
                 value = getattr(self, name)
@@ -299,13 +304,8 @@ class VenueModelConfig:
                     raise bad(name, f"fee_model={self.fee_model!r} needs a decimal amount") from e
         elif self.maker_fee is not None or self.taker_fee is not None:
             raise bad("fee_model", "maker_fee/taker_fee are only used with fee_model='fixed_rates' or 'per_share'")
-        for name in ("trade_execution", "queue_position", "bar_execution"):
-            if not isinstance(getattr(self, name), bool):
-                raise bad(name, "must be true or false")
         if self.liquidity_consumption is None:
-            object.__setattr__(self, "liquidity_consumption", self.book_type != "L1_MBP")
-        elif not isinstance(self.liquidity_consumption, bool):
-            raise bad("liquidity_consumption", "must be true, false or null (auto)")
+            msgspec.structs.force_setattr(self, "liquidity_consumption", self.book_type != "L1_MBP")
         if self.queue_position and not self.trade_execution:
             raise bad("queue_position", "needs trade_execution = true (queues advance on trades)")
         if self.book_type == "L1_MBP" and self.queue_position and self.liquidity_consumption:
@@ -320,86 +320,74 @@ class VenueModelConfig:
                 "must be 1.0 with queue_position = true (the queue already decides who fills at "
                 "our price; a probability on top counts it twice)",
             )
-        for name in ("prob_fill_on_limit", "prob_slippage"):
-            value = getattr(self, name)
-            if not 0.0 <= float(value) <= 1.0:
-                raise bad(name, "must be a probability in [0, 1]")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise bad("seed", "must be an integer")
-        cls = _resolve(self.fill_model_path, "VenueModelConfig.fill_model_path")
+        try:
+            cls = _resolve(self.fill_model_path, "VenueModelConfig.fill_model_path")
+        except ValueError as e:
+            raise bad("fill_model_path", str(e).split(": ", 1)[-1]) from e
         if not (isinstance(cls, type) and issubclass(cls, FillModel)):
             raise bad("fill_model_path", "must name a nautilus FillModel class")
         params = inspect.signature(cls.__init__).parameters
         for key in self.fill_model_kwargs:
             if key not in params:
-                raise ValueError(
-                    f"VenueModelConfig.fill_model_kwargs: {cls.__name__} takes no argument {key!r}",
-                )
+                raise FieldError("VenueModelConfig", "fill_model_kwargs", f"{cls.__name__} takes no argument {key!r}")
 
     # -- construction ---------------------------------------------------------------------------
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "venue") -> VenueModelConfig:
-        """Build from a parsed TOML/YAML table; unknown keys raise naming the key and ``where``."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown venue field(s) {unknown}; known: {sorted(known)}")
-        kwargs = dict(data)
-        if "starting_balances" in kwargs and isinstance(kwargs["starting_balances"], list):
-            kwargs["starting_balances"] = tuple(kwargs["starting_balances"])
-        try:
-            return cls(**kwargs)
-        except ValueError as e:
-            raise ValueError(f"{where}: {e}") from e
+        """Decode a parsed TOML/YAML table; errors are one line naming ``where`` and the field.
+
+        Raises
+        ------
+        catalog.config_io.ConfigError
+            ``where: latency_ms: unknown field; ...``, a wrong type, a value out of range.
+        """
+        return decode(data, cls, source=where)
+
+    def replace(self, **changes: Any) -> VenueModelConfig:
+        """A copy with some fields changed, validated as a whole (``__post_init__`` runs again)."""
+        return msgspec.structs.replace(self, **changes)
 
     def with_overrides(self, overrides: Mapping[str, Any], *, where: str = "venue") -> VenueModelConfig:
-        """This config with some fields replaced, validated as a whole (unknown fields name ``where``)."""
+        """This config with fields replaced from plain data (CLI, fee tiers), decoded and
+        validated as a whole; errors name ``where`` and the field."""
         return type(self).from_dict({**self.to_dict(), **dict(overrides)}, where=where)
 
     @classmethod
     def parse_overrides(cls, items: Sequence[str], *, where: str = "--venue") -> dict[str, Any]:
         """Parse ``FIELD=VALUE`` strings (command-line overrides) into typed field values.
 
-        A value is read as its field's type: text for the string fields (so fee rates stay exact
-        decimal strings, ``null`` = None), ``int``/``float``/``bool`` for numbers and flags, and
-        YAML for lists and tables (``starting_balances=["1000 USDT"]``).
+        A value is read as its field's type: text for the text fields (so fee rates stay exact
+        decimal strings, ``null`` = None where the field may be None), YAML for everything else
+        (numbers, flags, ``starting_balances=["1000 USDT"]``, ``leverages={ID: 3}``), checked
+        against the field's type here so a bad item is named before anything runs.
         """
-        import yaml
-
-        types = {f.name: str(f.type) for f in fields(cls)}
+        hints = typing.get_type_hints(cls, include_extras=True)
         out: dict[str, Any] = {}
         for item in items:
             name, sep, raw = item.partition("=")
             name, raw = name.strip(), raw.strip()
             if not sep or not name:
                 raise ValueError(f"{where}: {item!r} is not FIELD=VALUE")
-            kind = types.get(name)
-            if kind is None:
-                raise ValueError(f"{where}: unknown venue field {name!r}; known: {sorted(types)}")
+            if name not in cls.__struct_fields__:
+                raise ValueError(f"{where}: unknown venue field {name!r}; known: {sorted(cls.__struct_fields__)}")
+            info = msgspec.inspect.type_info(hints[name])
+            kinds = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+            nullable = any(isinstance(k, msgspec.inspect.NoneType) for k in kinds)
             try:
-                if kind.startswith("str"):
-                    value: Any = None if raw.lower() in ("null", "none") and "None" in kind else raw
-                elif kind == "int":
-                    value = int(raw)
-                elif kind == "float":
-                    value = float(raw)
-                elif kind == "bool":
-                    value = {"true": True, "false": False}[raw.lower()]
+                if any(isinstance(k, msgspec.inspect.StrType | msgspec.inspect.LiteralType) for k in kinds):
+                    value: Any = None if nullable and raw.lower() in ("null", "none") else raw
                 else:
                     value = yaml.safe_load(raw)
-            except (ValueError, KeyError, yaml.YAMLError) as e:
+                out[name] = to_builtins(msgspec.convert(value, hints[name], strict=False))
+            except (msgspec.ValidationError, yaml.YAMLError) as e:
+                kind = next((_KIND_NAMES[type(k)] for k in kinds if type(k) in _KIND_NAMES), "value")
                 raise ValueError(f"{where}: {name}={raw!r} is not a valid {kind}") from e
-            out[name] = value
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (for the resolved run config)."""
-        out = asdict(self)
-        out["starting_balances"] = list(self.starting_balances)
-        out["leverages"] = dict(self.leverages)
-        out["fill_model_kwargs"] = dict(self.fill_model_kwargs)
-        return out
+        """Plain data (JSON/YAML-safe; None kept), what :meth:`from_dict` reads back."""
+        return to_builtins(self)
 
     def latency_config(self) -> dict[str, int] | None:
         """``LatencyModelConfig`` fields, or None when every latency is zero."""

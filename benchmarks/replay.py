@@ -27,6 +27,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import msgspec
+
 INSTRUMENT_ID = "BTCUSDT-PERP.BINANCE"
 DATA_FILE = "binance_ws/usdm/btcusdt_20240808.gz"
 REPO = Path(__file__).resolve().parents[1]
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     mark_quote = [q for q in quotes if q.ts_init <= end][-1]
     mark = (mark_quote.bid_price.as_double() + mark_quote.ask_price.as_double()) / 2
     base = load_config(CONFIG)
-    base = replace(base, risk=replace(base.risk, max_order_submit_rate="10000/00:00:01",
+    base = replace(base, risk=msgspec.structs.replace(base.risk, max_order_submit_rate="10000/00:00:01",
                                       max_order_modify_rate="10000/00:00:01"))
     iso = lambda ns: pd.Timestamp(ns, tz="UTC").isoformat()  # noqa: E731
     rows = [run_backtest(base, catalog, start, end, mark)]

@@ -5,11 +5,15 @@ The strategies section is the same ``ImportableStrategyConfig`` shape the backte
 deployed with its config unchanged; everything else (venue, execution, risk, kill switch,
 persistence) is what only a live node needs. ``live/configs/*.toml`` are annotated examples.
 
-Validation happens here, before anything is built, and every error names the file and the field
-(``strategies[0].config.spread_ticks``). A credential literal anywhere in the file (a field named
-like ``api_key`` / ``secret`` / ``password``, or a value that looks like an exchange key) is an
-error: keys come only from the environment or a mounted secret (:mod:`live.secrets`). The message
-names the field, never the value.
+Every section is a frozen msgspec struct decoded by :mod:`catalog.config_io` (unknown fields
+refused, ``Literal`` choices, constrained numbers); the strategy configs are decoded into their own
+classes as ``StrategyFactory`` will. Validation happens here, before anything is built, and every
+error is one line naming the file and the field (``strategies[0].config.spread_ticks``).
+
+A credential literal anywhere in the file (a field named like ``api_key`` / ``secret`` /
+``password``, or a value that looks like an exchange key) is an error: keys come only from the
+environment or a mounted secret (:mod:`live.secrets`). The message names the field, never the
+value.
 """
 
 from __future__ import annotations
@@ -17,16 +21,19 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
+from nautilus_trader.config import NonNegativeFloat, PositiveFloat, PositiveInt
+
+from backtests.venue import VenueModelConfig
+from catalog.config_io import ConfigError, FieldError, decode, read_mapping, validate_constraints
 from live.secrets import SECRETS_PATH_ENV, find_credential_literals
 
-ADAPTERS = ("binance", "bybit", "replay")
 ENVIRONMENTS = {"binance": ("production", "testnet"), "bybit": ("production", "testnet", "demo"), "replay": ("offline",)}
 ACCOUNT_TYPES = {
     "binance": ("SPOT", "USDT_FUTURES", "COIN_FUTURES"),
@@ -34,129 +41,175 @@ ACCOUNT_TYPES = {
     "replay": ("SANDBOX",),
 }
 VENUE_NAMES = {"binance": "BINANCE", "bybit": "BYBIT"}
-EXEC_MODES = ("venue", "sandbox")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PERSIST_TYPES = ("quotes", "trades", "deltas")
 _RATE = re.compile(r"^\d+/\d{2}:\d{2}:\d{2}$")
 
-
-class ConfigError(ValueError):
-    """A bad live config: names the file and the dotted field, and says what is expected."""
-
-    def __init__(self, source: Path | str, field_path: str, message: str) -> None:
-        self.source = str(source)
-        self.field = field_path
-        self.message = message
-        super().__init__(f"{source}: field '{field_path}': {message}" if field_path else f"{source}: {message}")
+Adapter = Literal["binance", "bybit", "replay"]
+PersistType = Literal["quotes", "trades", "deltas"]
+TraderId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_]+-[A-Za-z0-9_]+$")]
 
 
-@dataclass(frozen=True)
-class NodeSettings:
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A table of the file: frozen, unknown fields refused, checked the same built in Python."""
+
+    def __post_init__(self) -> None:
+        validate_constraints(self)
+
+
+class NodeSettings(_Section, frozen=True):
     """Node-wide settings.
 
     Parameters
     ----------
     trader_id : str
         ``NAME-TAG`` trader id; order ids carry it, so keep it stable across restarts.
-    log_level : str
-        Console log level (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``).
+    log_level : {"DEBUG", "INFO", "WARNING", "ERROR"}
+        Console log level.
     log_file : str or None
         Append the (secret-redacted) console output here as well.
     catalog_path : str or None
         ``ParquetDataCatalog`` that receives the market data seen live (``None``: not persisted).
-    persist_types : tuple[str, ...]
-        Which data to persist: ``quotes``, ``trades``, ``deltas``.
-    flush_interval_ms : int
+    persist_types : tuple of {"quotes", "trades", "deltas"}
+        Which data to persist.
+    flush_interval_ms : PositiveInt
         How often the stream writer flushes to disk.
     secrets_path : str or None
         A mounted secret (directory of ``NAME`` files or a ``NAME=value`` file); ``$AMM_SECRETS_PATH``
         is used when unset.
     health_file : str or None
         Heartbeat file for container probes (``None``: no heartbeat).
-    heartbeat_secs : float
+    heartbeat_secs : PositiveFloat
         How often the heartbeat file is rewritten.
-    timeout_connection_secs, timeout_reconciliation_secs, timeout_portfolio_secs, timeout_disconnection_secs : float
+    timeout_connection_secs, timeout_reconciliation_secs, timeout_portfolio_secs, timeout_disconnection_secs : PositiveFloat
         Start-up and shutdown timeouts passed to the Nautilus kernel.
     """
 
-    trader_id: str = "AMM-001"
-    log_level: str = "INFO"
+    trader_id: TraderId = "AMM-001"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: str | None = None
     catalog_path: str | None = None
-    persist_types: tuple[str, ...] = PERSIST_TYPES
-    flush_interval_ms: int = 1_000
+    persist_types: tuple[PersistType, ...] = PERSIST_TYPES
+    flush_interval_ms: PositiveInt = 1_000
     secrets_path: str | None = None
     health_file: str | None = None
-    heartbeat_secs: float = 5.0
-    timeout_connection_secs: float = 60.0
-    timeout_reconciliation_secs: float = 30.0
-    timeout_portfolio_secs: float = 10.0
-    timeout_disconnection_secs: float = 10.0
+    heartbeat_secs: PositiveFloat = 5.0
+    timeout_connection_secs: PositiveFloat = 60.0
+    timeout_reconciliation_secs: PositiveFloat = 30.0
+    timeout_portfolio_secs: PositiveFloat = 10.0
+    timeout_disconnection_secs: PositiveFloat = 10.0
 
 
-@dataclass(frozen=True)
-class VenueSettings:
+class VenueSettings(_Section, frozen=True):
     """Which venue account the node trades (or replays).
 
     Parameters
     ----------
-    adapter : str
-        ``binance``, ``bybit`` or ``replay`` (a catalog streamed by :mod:`live.replay`).
-    account_type : str
-        Binance: ``SPOT``, ``USDT_FUTURES``, ``COIN_FUTURES``; Bybit: ``SPOT``, ``LINEAR``,
-        ``INVERSE``; replay: ``SANDBOX``.
-    environment : str
-        ``production`` or ``testnet`` (Bybit also ``demo``); replay: ``offline``.
-    instrument_ids : tuple[str, ...]
+    adapter : {"binance", "bybit", "replay"}
+        The exchange adapter, or ``replay`` (a catalog streamed by :mod:`live.replay`). Required.
+    account_type : str, optional
+        Binance: ``SPOT`` (default), ``USDT_FUTURES``, ``COIN_FUTURES``; Bybit: ``SPOT`` (default),
+        ``LINEAR``, ``INVERSE``; replay: ``SANDBOX``.
+    environment : str, optional
+        ``production`` (default) or ``testnet`` (Bybit also ``demo``); replay: ``offline``.
+    instrument_ids : tuple of str
         Instruments to load besides those the strategies trade.
-    name : str
-        The venue name (``BINANCE`` / ``BYBIT``; replay: the catalog's venue).
+    name : str, optional
+        The venue name: ``BINANCE`` / ``BYBIT`` by adapter; replay: the catalog's venue
+        (default ``BINANCE``).
     """
 
-    adapter: str = "binance"
-    account_type: str = "SPOT"
-    environment: str = "testnet"
+    adapter: Adapter
+    account_type: str | None = None
+    environment: str | None = None
     instrument_ids: tuple[str, ...] = ()
-    name: str = "BINANCE"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for field, allowed in (("account_type", ACCOUNT_TYPES[self.adapter]), ("environment", ENVIRONMENTS[self.adapter])):
+            value = getattr(self, field)
+            if value is None:
+                msgspec.structs.force_setattr(self, field, allowed[0])
+            elif value not in allowed:
+                raise FieldError("VenueSettings", field, f"must be one of {', '.join(allowed)}; got {value!r}")
+        expected = VENUE_NAMES.get(self.adapter)
+        if expected is None:
+            msgspec.structs.force_setattr(self, "name", (self.name or "BINANCE").upper())
+        elif self.name is not None and self.name.upper() != expected:
+            raise FieldError("VenueSettings", "name", f"the {self.adapter} adapter's venue is {expected}")
+        else:
+            msgspec.structs.force_setattr(self, "name", expected)
+        for i, iid in enumerate(self.instrument_ids):
+            _check_instrument_id("VenueSettings", f"instrument_ids[{i}]", iid, self.name)
 
 
-@dataclass(frozen=True)
-class SandboxSettings:
+def _check_instrument_id(owner: str, field: str, iid: str, venue: str) -> None:
+    symbol, dot, iid_venue = iid.rpartition(".")
+    if not dot or not symbol:
+        raise FieldError(owner, field, f"{iid!r} is not an instrument id (SYMBOL.VENUE)")
+    if iid_venue != venue:
+        raise FieldError(owner, field, f"{iid!r} is not on venue {venue} (this file's [venue])")
+
+
+class SandboxSettings(_Section, frozen=True):
     """The paper exchange used when ``execution.mode = sandbox``.
 
     A ``SimulatedExchange`` fed by the node's market data (:mod:`live.sandbox`, Nautilus' sandbox
     client with the backtests' matching rules): queue position and trade execution on,
     liquidity consumption on for L2/L3 books (``None`` = by book type, as in
-    ``backtests.venue.VenueModelConfig``), the instrument's maker/taker fees and zero latency.
+    ``backtests.venue.VenueModelConfig``, which checks these rules), the instrument's maker/taker
+    fees and zero latency.
     """
 
     starting_balances: tuple[str, ...] = ("10000 USDT",)
-    account_type: str = "MARGIN"
-    oms_type: str = "NETTING"
-    book_type: str = "L1_MBP"
+    account_type: Literal["MARGIN", "CASH"] = "MARGIN"
+    oms_type: Literal["NETTING", "HEDGING"] = "NETTING"
+    book_type: Literal["L1_MBP", "L2_MBP", "L3_MBO"] = "L1_MBP"
     default_leverage: Decimal = Decimal(1)
     trade_execution: bool = True
     queue_position: bool = True
     liquidity_consumption: bool | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.starting_balances:
+            raise FieldError("SandboxSettings", "starting_balances", 'needs at least one balance, e.g. "10000 USDT"')
+        for i, b in enumerate(self.starting_balances):
+            amount, _, ccy = b.partition(" ")
+            try:
+                ok = Decimal(amount) > 0 and ccy.isalnum()
+            except InvalidOperation:
+                ok = False
+            if not ok:
+                raise FieldError("SandboxSettings", f"starting_balances[{i}]", f'expected "AMOUNT CURRENCY" (e.g. "10000 USDT"), got {b!r}')
+        if not Decimal(self.default_leverage) > 0:
+            raise FieldError("SandboxSettings", "default_leverage", f"must be > 0, got {self.default_leverage}")
+        try:  # the one place the matching rules are checked
+            VenueModelConfig(
+                book_type=self.book_type, trade_execution=self.trade_execution,
+                queue_position=self.queue_position, liquidity_consumption=self.liquidity_consumption,
+            )
+        except FieldError as e:
+            raise FieldError("SandboxSettings", e.field, e.message) from None
 
-@dataclass(frozen=True)
-class ExecutionSettings:
+
+class ExecutionSettings(_Section, frozen=True):
     """Where orders go, and how the node reconciles with the venue on start.
 
     Parameters
     ----------
-    mode : str
+    mode : {"venue", "sandbox"}
         ``venue`` (orders go to the exchange account) or ``sandbox`` (paper trading on a local
         simulated exchange fed by the live data).
     reconciliation : bool
         Reconcile open orders, fills and positions with the venue at start-up, so a restart picks
         up the real book instead of assuming it is flat.
-    reconciliation_lookback_mins : int or None
+    reconciliation_lookback_mins : PositiveInt or None
         How far back to reconcile (``None``: as far as the venue allows).
-    open_check_interval_secs : float or None
-        Poll the venue's open orders this often and reconcile differences.
-    inflight_check_threshold_ms : int
+    open_check_interval_secs : NonNegativeFloat or None
+        Poll the venue's open orders this often and reconcile differences; 0 (read as None) or
+        None switches it off.
+    inflight_check_threshold_ms : PositiveInt
         Query an order's status when no venue answer arrived within this time.
     claim_external_orders : bool
         Give each strategy the venue orders on its instrument found at start-up (e.g. left by a
@@ -165,57 +218,105 @@ class ExecutionSettings:
         The paper exchange (``mode = sandbox`` only).
     """
 
-    mode: str = "venue"
+    mode: Literal["venue", "sandbox"] = "venue"
     reconciliation: bool = True
-    reconciliation_lookback_mins: int | None = None
-    open_check_interval_secs: float | None = 10.0
-    inflight_check_threshold_ms: int = 5_000
+    reconciliation_lookback_mins: PositiveInt | None = None
+    open_check_interval_secs: NonNegativeFloat | None = 10.0
+    inflight_check_threshold_ms: PositiveInt = 5_000
     claim_external_orders: bool = True
-    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    sandbox: SandboxSettings = msgspec.field(default_factory=SandboxSettings)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.open_check_interval_secs == 0:
+            msgspec.structs.force_setattr(self, "open_check_interval_secs", None)
 
 
-@dataclass(frozen=True)
-class RiskSettings:
+class RiskSettings(_Section, frozen=True):
     """Pre-trade limits of Nautilus' risk engine (every order passes through it).
 
     Parameters
     ----------
     max_order_submit_rate, max_order_modify_rate : str
         ``"N/HH:MM:SS"``: at most N submits (modifies) per interval; excess is throttled.
-    max_notional_per_order : Mapping[str, int]
+    max_notional_per_order : dict of str to PositiveInt
         Instrument id -> largest notional (quote currency) one order may have; larger are denied.
+    bypass : bool
+        Only ``false``: the risk engine cannot be bypassed on a live node (the field exists so
+        that ``bypass = true`` is refused by name rather than as an unknown field).
     """
 
     max_order_submit_rate: str = "20/00:00:01"
     max_order_modify_rate: str = "20/00:00:01"
-    max_notional_per_order: Mapping[str, int] = field(default_factory=dict)
+    max_notional_per_order: dict[str, PositiveInt] = {}
+    bypass: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.bypass:
+            raise FieldError("RiskSettings", "bypass", "the risk engine cannot be bypassed on a live node")
+        for name in ("max_order_submit_rate", "max_order_modify_rate"):
+            value = getattr(self, name)
+            if not _RATE.match(value) or int(value.split("/")[0]) <= 0:
+                raise FieldError("RiskSettings", name, f'expected "N/HH:MM:SS" with N > 0 (e.g. "20/00:00:01"), got {value!r}')
 
 
-@dataclass(frozen=True)
-class KillSwitchSettings:
+class KillSwitchSettings(_Section, frozen=True):
     """What SIGINT / SIGTERM (or the end of a replay) does before the node stops.
 
     Parameters
     ----------
     flatten_on_stop : bool
         Also close every open position with market orders after canceling the open orders.
-    cancel_timeout_secs : float
+    cancel_timeout_secs : PositiveFloat
         How long to wait for the venue to confirm the cancels (and closes) before stopping anyway.
     """
 
     flatten_on_stop: bool = False
-    cancel_timeout_secs: float = 10.0
+    cancel_timeout_secs: PositiveFloat = 10.0
 
 
-@dataclass(frozen=True)
-class ReplaySettings:
-    """Offline replay of a catalog (``venue.adapter = replay`` or ``amm live --replay``)."""
+class ReplaySettings(_Section, frozen=True):
+    """Offline replay of a catalog (``venue.adapter = replay`` or ``amm live --replay``).
+
+    ``start``/``end`` are ISO-8601 text (a TOML datetime is read as such) or UNIX ns; ``speed`` is
+    a multiple of real time, 0 = as fast as the event loop allows.
+    """
 
     catalog_path: str | None = None
-    start: str | None = None
-    end: str | None = None
-    speed: float = 1.0
-    data_types: tuple[str, ...] | None = None
+    start: str | int | None = None
+    end: str | int | None = None
+    speed: NonNegativeFloat = 1.0
+    data_types: tuple[PersistType, ...] | None = None
+
+
+class StrategyTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[strategies]]`` entry: an ``ImportableStrategyConfig``, or ``from_backtest`` = a
+    backtest config (or a run's ``config.resolved.toml``) to take the strategy ``name`` from."""
+
+    name: str | None = None
+    strategy_path: str | None = None
+    config_path: str | None = None
+    config: dict[str, Any] = {}
+    from_backtest: str | None = None
+
+
+class LiveFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The tables of a deployment file, as decoded (strategies not yet resolved)."""
+
+    venue: VenueSettings
+    strategies: Annotated[list[StrategyTable], msgspec.Meta(min_length=1)]
+    node: NodeSettings = msgspec.field(default_factory=NodeSettings)
+    execution: ExecutionSettings = msgspec.field(default_factory=ExecutionSettings)
+    risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
+    kill_switch: KillSwitchSettings = msgspec.field(default_factory=KillSwitchSettings)
+    replay: ReplaySettings = msgspec.field(default_factory=ReplaySettings)
+
+    def __post_init__(self) -> None:
+        if self.venue.adapter == "replay" and self.execution.mode != "sandbox":
+            raise FieldError("LiveFile", "execution.mode", 'a replay can only trade on the sandbox (mode = "sandbox")')
+        for iid in self.risk.max_notional_per_order:
+            _check_instrument_id("LiveFile", f"risk.max_notional_per_order.{iid}", iid, self.venue.name)
 
 
 @dataclass(frozen=True)
@@ -240,7 +341,7 @@ class StrategySpec:
 
 @dataclass(frozen=True)
 class LiveConfig:
-    """A whole live deployment file."""
+    """A whole live deployment file, its strategies resolved and validated."""
 
     source: Path
     node: NodeSettings
@@ -269,380 +370,104 @@ class LiveConfig:
         """
         return replace(
             self,
-            venue=replace(self.venue, adapter="replay", account_type="SANDBOX", environment="offline"),
-            execution=replace(self.execution, mode="sandbox"),
-            node=replace(self.node, catalog_path=None),
+            venue=msgspec.structs.replace(self.venue, adapter="replay", account_type="SANDBOX", environment="offline"),
+            execution=msgspec.structs.replace(self.execution, mode="sandbox"),
+            node=msgspec.structs.replace(self.node, catalog_path=None),
             replay=replay,
         )
 
 
-# -- parsing ---------------------------------------------------------------------------------------
+# -- strategies ------------------------------------------------------------------------------------
 
 
-def read_raw(path: Path) -> dict[str, Any]:
-    """Read a TOML or YAML file into a dict, failing with the file name and the parser's position."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(path, "", f"cannot read config file ({e.strerror})") from None
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise ConfigError(path, "", f"invalid YAML: {str(e).splitlines()[0]}") from None
-    else:
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(path, "", f"invalid TOML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(path, "", "expected a table at the top level")
-    return raw
-
-
-class _Reader:
-    """Typed access to one table of the raw config, with dotted field paths in errors."""
-
-    def __init__(self, source: Path, table: Any, prefix: str) -> None:
-        if table is None:
-            table = {}
-        if not isinstance(table, Mapping):
-            raise ConfigError(source, prefix, f"expected a table, got {type(table).__name__}")
-        self.source = source
-        self.table = table
-        self.prefix = prefix
-
-    def path(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def error(self, name: str, message: str) -> ConfigError:
-        return ConfigError(self.source, self.path(name), message)
-
-    def check_known(self, allowed: set[str]) -> None:
-        for key in self.table:
-            if key not in allowed:
-                raise self.error(str(key), f"unknown field; expected one of: {', '.join(sorted(allowed))}")
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        if name not in self.table or self.table[name] is None:
-            return default
-        value = self.table[name]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and kind in (int, float):
-            raise self.error(name, f"expected {kind.__name__}, got bool")
-        if not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.error(name, f"expected {names}, got {type(value).__name__} {value!r}")
-        return value
-
-    def choice(self, name: str, choices: tuple[str, ...], default: str, upper: bool = False) -> str:
-        value = self.get(name, str, default)
-        value = value.upper() if upper else value.lower()
-        if value not in choices:
-            raise self.error(name, f"must be one of {', '.join(choices)}; got {value!r}")
-        return value
-
-    def positive(self, name: str, kind: type, default: Any, allow_none: bool = False) -> Any:
-        value = self.get(name, kind, default)
-        if value is None:
-            if allow_none:
-                return None
-            raise self.error(name, "is required")
-        if value <= 0:
-            raise self.error(name, f"must be > 0, got {value!r}")
-        return value
-
-    def str_list(self, name: str, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        value = self.get(name, list, None)
-        if value is None:
-            return default
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                raise self.error(f"{name}[{i}]", f"expected a string, got {type(item).__name__}")
-        return tuple(value)
-
-    def sub(self, name: str) -> _Reader:
-        return _Reader(self.source, self.table.get(name), self.path(name))
-
-
-def _settings_fields(cls: type) -> set[str]:
-    return {f.name for f in fields(cls)}
-
-
-def _parse_node(r: _Reader) -> NodeSettings:
-    r.check_known(_settings_fields(NodeSettings))
-    trader_id = r.get("trader_id", str, NodeSettings.trader_id)
-    if not re.fullmatch(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+", trader_id):
-        raise r.error("trader_id", f"must be NAME-TAG (e.g. AMM-001), got {trader_id!r}")
-    persist = r.str_list("persist_types", PERSIST_TYPES)
-    for i, name in enumerate(persist):
-        if name not in PERSIST_TYPES:
-            raise r.error(f"persist_types[{i}]", f"must be one of {', '.join(PERSIST_TYPES)}; got {name!r}")
-    return NodeSettings(
-        trader_id=trader_id,
-        log_level=r.choice("log_level", LOG_LEVELS, NodeSettings.log_level, upper=True),
-        log_file=r.get("log_file", str, None),
-        catalog_path=r.get("catalog_path", str, None),
-        persist_types=persist,
-        flush_interval_ms=r.positive("flush_interval_ms", int, NodeSettings.flush_interval_ms),
-        secrets_path=r.get("secrets_path", str, None),
-        health_file=r.get("health_file", str, None),
-        heartbeat_secs=r.positive("heartbeat_secs", float, NodeSettings.heartbeat_secs),
-        timeout_connection_secs=r.positive("timeout_connection_secs", float, NodeSettings.timeout_connection_secs),
-        timeout_reconciliation_secs=r.positive(
-            "timeout_reconciliation_secs", float, NodeSettings.timeout_reconciliation_secs,
-        ),
-        timeout_portfolio_secs=r.positive("timeout_portfolio_secs", float, NodeSettings.timeout_portfolio_secs),
-        timeout_disconnection_secs=r.positive(
-            "timeout_disconnection_secs", float, NodeSettings.timeout_disconnection_secs,
-        ),
-    )
-
-
-def _parse_venue(r: _Reader) -> VenueSettings:
-    r.check_known(_settings_fields(VenueSettings))
-    if "adapter" not in r.table:
-        raise r.error("adapter", f"is required ({', '.join(ADAPTERS)})")
-    adapter = r.choice("adapter", ADAPTERS, "binance")
-    account_type = r.choice("account_type", ACCOUNT_TYPES[adapter], ACCOUNT_TYPES[adapter][0], upper=True)
-    environment = r.choice("environment", ENVIRONMENTS[adapter], ENVIRONMENTS[adapter][0])
-    if adapter == "replay":
-        name = r.get("name", str, "BINANCE").upper()
-    else:
-        name = VENUE_NAMES[adapter]
-        if r.get("name", str, name).upper() != name:
-            raise r.error("name", f"the {adapter} adapter's venue is {name}")
-    ids = r.str_list("instrument_ids", ()) or ()
-    for i, iid in enumerate(ids):
-        _check_instrument_id(r, f"instrument_ids[{i}]", iid, name)
-    return VenueSettings(adapter=adapter, account_type=account_type, environment=environment, instrument_ids=ids, name=name)
-
-
-def _check_instrument_id(r: _Reader, name: str, iid: str, venue: str) -> None:
-    symbol, dot, iid_venue = iid.rpartition(".")
-    if not dot or not symbol:
-        raise r.error(name, f"{iid!r} is not an instrument id (SYMBOL.VENUE)")
-    if iid_venue != venue:
-        raise r.error(name, f"{iid!r} is not on venue {venue} (this file's [venue])")
-
-
-def _parse_sandbox(r: _Reader) -> SandboxSettings:
-    r.check_known(_settings_fields(SandboxSettings))
-    balances = r.str_list("starting_balances", SandboxSettings.starting_balances)
-    if not balances:
-        raise r.error("starting_balances", "needs at least one balance, e.g. \"10000 USDT\"")
-    for i, b in enumerate(balances):
-        amount, _, ccy = b.partition(" ")
-        try:
-            ok = Decimal(amount) > 0 and ccy.isalnum()
-        except InvalidOperation:
-            ok = False
-        if not ok:
-            raise r.error(f"starting_balances[{i}]", f"expected \"AMOUNT CURRENCY\" (e.g. \"10000 USDT\"), got {b!r}")
-    leverage = r.get("default_leverage", (int, float, str), 1)
-    try:
-        lev = Decimal(str(leverage))
-    except InvalidOperation:
-        raise r.error("default_leverage", f"not a number: {leverage!r}") from None
-    if lev <= 0:
-        raise r.error("default_leverage", f"must be > 0, got {leverage!r}")
-    book_type = r.choice("book_type", ("L1_MBP", "L2_MBP", "L3_MBO"), "L1_MBP", upper=True)
-    rules = dict(
-        trade_execution=r.get("trade_execution", bool, True),
-        queue_position=r.get("queue_position", bool, True),
-        liquidity_consumption=r.get("liquidity_consumption", bool, None),
-    )
-    from backtests.venue import VenueModelConfig  # the one place the matching rules are checked
-
-    try:
-        venue = VenueModelConfig(book_type=book_type, **rules)
-    except ValueError as e:
-        field = str(e).split(":", 1)[0].removeprefix("VenueModelConfig.")
-        raise r.error(field, str(e).split(": ", 1)[1]) from None
-    return SandboxSettings(
-        starting_balances=balances,
-        account_type=r.choice("account_type", ("MARGIN", "CASH"), "MARGIN", upper=True),
-        oms_type=r.choice("oms_type", ("NETTING", "HEDGING"), "NETTING", upper=True),
-        book_type=book_type,
-        default_leverage=lev,
-        trade_execution=venue.trade_execution,
-        queue_position=venue.queue_position,
-        liquidity_consumption=venue.liquidity_consumption,
-    )
-
-
-def _optional_interval(r: _Reader, name: str, default: float) -> float | None:
-    """A positive interval, where 0 switches the periodic task off."""
-    value = r.get(name, float, default)
-    if value < 0:
-        raise r.error(name, f"must be > 0 (or 0 to disable), got {value!r}")
-    return value or None
-
-
-def _parse_execution(r: _Reader) -> ExecutionSettings:
-    r.check_known(_settings_fields(ExecutionSettings))
-    return ExecutionSettings(
-        mode=r.choice("mode", EXEC_MODES, "venue"),
-        reconciliation=r.get("reconciliation", bool, True),
-        reconciliation_lookback_mins=r.positive("reconciliation_lookback_mins", int, None, allow_none=True),
-        open_check_interval_secs=_optional_interval(r, "open_check_interval_secs", 10.0),
-        inflight_check_threshold_ms=r.positive("inflight_check_threshold_ms", int, 5_000),
-        claim_external_orders=r.get("claim_external_orders", bool, True),
-        sandbox=_parse_sandbox(r.sub("sandbox")),
-    )
-
-
-def _parse_risk(r: _Reader) -> RiskSettings:
-    r.check_known(_settings_fields(RiskSettings) | {"bypass"})
-    if r.get("bypass", bool, False):
-        raise r.error("bypass", "the risk engine cannot be bypassed on a live node")
-    rates = {}
-    for name in ("max_order_submit_rate", "max_order_modify_rate"):
-        value = r.get(name, str, getattr(RiskSettings, name))
-        if not _RATE.match(value) or int(value.split("/")[0]) <= 0:
-            raise r.error(name, f"expected \"N/HH:MM:SS\" with N > 0 (e.g. \"20/00:00:01\"), got {value!r}")
-        rates[name] = value
-    notional = r.get("max_notional_per_order", Mapping, {})
-    out = {}
-    for iid, limit in notional.items():
-        if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
-            raise r.error(f"max_notional_per_order.{iid}", f"expected a positive number, got {limit!r}")
-        out[str(iid)] = int(limit)
-    return RiskSettings(max_notional_per_order=out, **rates)
-
-
-def _parse_kill_switch(r: _Reader) -> KillSwitchSettings:
-    r.check_known(_settings_fields(KillSwitchSettings))
-    return KillSwitchSettings(
-        flatten_on_stop=r.get("flatten_on_stop", bool, False),
-        cancel_timeout_secs=r.positive("cancel_timeout_secs", float, KillSwitchSettings.cancel_timeout_secs),
-    )
-
-
-def _parse_replay(r: _Reader) -> ReplaySettings:
-    r.check_known(_settings_fields(ReplaySettings))
-    kinds = r.str_list("data_types", None)
-    for i, name in enumerate(kinds or ()):
-        if name not in PERSIST_TYPES:
-            raise r.error(f"data_types[{i}]", f"must be one of {', '.join(PERSIST_TYPES)}; got {name!r}")
-    speed = r.get("speed", float, 1.0)
-    if speed < 0:
-        raise r.error("speed", f"must be >= 0 (0 = unthrottled), got {speed!r}")
-    return ReplaySettings(
-        catalog_path=r.get("catalog_path", str, None),
-        start=_time_text(r, "start"),
-        end=_time_text(r, "end"),
-        speed=speed,
-        data_types=kinds,
-    )
-
-
-def _time_text(r: _Reader, name: str) -> str | None:
-    value = r.table.get(name)
-    if value is None:
-        return None
-    if hasattr(value, "isoformat"):  # TOML datetimes arrive parsed
-        return value.isoformat()
-    if isinstance(value, int | str) and not isinstance(value, bool):
-        return str(value)
-    raise r.error(name, f"expected an ISO 8601 time, got {value!r}")
-
-
-def _resolve_import(r: _Reader, name: str, path: str) -> Any:
+def _resolve_import(source: Path, field: str, path: str) -> Any:
     module, colon, attr = path.partition(":")
     if not colon or not module or not attr:
-        raise r.error(name, f"expected 'package.module:ClassName', got {path!r}")
+        raise ConfigError(source, field, f"expected 'package.module:ClassName', got {path!r}")
     try:
         return getattr(importlib.import_module(module), attr)
     except ModuleNotFoundError as e:
-        raise r.error(name, f"cannot import {path!r}: module {e.name!r} not found") from None
+        raise ConfigError(source, field, f"cannot import {path!r}: module {e.name!r} not found") from None
     except AttributeError:
-        raise r.error(name, f"cannot import {path!r}: {module} has no {attr!r}") from None
+        raise ConfigError(source, field, f"cannot import {path!r}: {module} has no {attr!r}") from None
 
 
-def _parse_strategy(r: _Reader, venue: str) -> StrategySpec:
-    r.check_known({"name", "strategy_path", "config_path", "config", "from_backtest"})
-    if "from_backtest" in r.table:
-        spec = _strategy_from_backtest(r)
+def _parse_strategy(table: StrategyTable, source: Path, where: str, venue: str) -> StrategySpec:
+    if table.from_backtest is not None:
+        spec = _strategy_from_backtest(table, source, where)
     else:
         for name in ("strategy_path", "config_path"):
-            if not isinstance(r.table.get(name), str):
-                raise r.error(name, "is required ('package.module:ClassName')")
-        path = r.table["strategy_path"]
+            if getattr(table, name) is None:
+                raise ConfigError(source, f"{where}.{name}", "is required ('package.module:ClassName')")
         spec = StrategySpec(
-            name=r.get("name", str, path.rpartition(":")[2]),
-            strategy_path=path,
-            config_path=r.table["config_path"],
-            config=dict(r.get("config", Mapping, {})),
-            origin=str(r.source),
+            name=table.name or table.strategy_path.rpartition(":")[2],
+            strategy_path=table.strategy_path,
+            config_path=table.config_path,
+            config=dict(table.config),
+            origin=str(source),
         )
     if spec.instrument_id is not None:
-        _check_instrument_id(r, "config.instrument_id", spec.instrument_id, venue)
-    validate_strategy(spec, r)
+        try:
+            _check_instrument_id("StrategySpec", "config.instrument_id", spec.instrument_id, venue)
+        except FieldError as e:
+            raise ConfigError(source, f"{where}.{e.field}", e.message) from None
+    validate_strategy(spec, source, where)
     return spec
 
 
-def _strategy_from_backtest(r: _Reader) -> StrategySpec:
+def _strategy_from_backtest(table: StrategyTable, source: Path, where: str) -> StrategySpec:
     """Take one strategy from an ``amm backtest`` config (or a run's ``config.resolved.toml``).
 
     The strategy config is resolved by ``backtests.config`` exactly as the backtest ran it
     (``instrument_id`` and ``book_type`` filled in from its ``[run]`` / ``[venue]``); a ``config``
     table here overrides single fields on top (e.g. ``flatten_on_stop``).
     """
-    text = r.get("from_backtest", str, "")
-    path = Path(text)
-    if not path.is_absolute() and not path.exists():
-        beside = Path(r.source).parent / path
-        path = beside if beside.exists() else path
-    if not path.exists():
-        raise r.error("from_backtest", f"{text}: file not found (relative paths: to this file or the current directory)")
     from backtests.config import load_run_config
 
+    text = table.from_backtest or ""
+    path = Path(text)
+    if not path.is_absolute() and not path.exists():
+        beside = source.parent / path
+        path = beside if beside.exists() else path
+    if not path.exists():
+        raise ConfigError(source, f"{where}.from_backtest", f"{text}: file not found (relative paths: to this file or the current directory)")
     try:
         run = load_run_config(path)
     except ValueError as e:
-        raise r.error("from_backtest", str(e).splitlines()[0]) from None
+        raise ConfigError(source, f"{where}.from_backtest", str(e)) from None
     names = [s.name for s in run.strategies]
-    wanted = r.get("name", str, None)
+    wanted = table.name
     if wanted is None:
         if len(names) != 1:
-            raise r.error("name", f"{path} holds {len(names)} strategies; pick one of {', '.join(names)}")
+            raise ConfigError(source, f"{where}.name", f"{path} holds {len(names)} strategies; pick one of {', '.join(names)}")
         wanted = names[0]
     if wanted not in names:
-        raise r.error("name", f"no strategy {wanted!r} in {path}; it has {', '.join(names)}")
+        raise ConfigError(source, f"{where}.name", f"no strategy {wanted!r} in {path}; it has {', '.join(names)}")
     chosen = next(s for s in run.strategies if s.name == wanted)
     return StrategySpec(
         name=wanted,
         strategy_path=chosen.strategy_path,
         config_path=chosen.config_path,
-        config={**dict(chosen.config), **dict(r.get("config", Mapping, {}))},
+        config={**dict(chosen.config), **table.config},
         origin=f"{os.path.normpath(path)}#{wanted}",
     )
 
 
-def validate_strategy(spec: StrategySpec, r: _Reader) -> None:
-    """Import the strategy and parse its config exactly as ``StrategyFactory`` will."""
-    import msgspec
-    from nautilus_trader.config import StrategyConfig
+def validate_strategy(spec: StrategySpec, source: Path, where: str) -> None:
+    """Import the strategy and decode its config into its class, as ``StrategyFactory`` will."""
     from nautilus_trader.trading.strategy import Strategy
 
-    strategy_cls = _resolve_import(r, "strategy_path", spec.strategy_path)
-    config_cls = _resolve_import(r, "config_path", spec.config_path)
+    from backtests.config import check_strategy_config, strategy_config_class
+
+    strategy_cls = _resolve_import(source, f"{where}.strategy_path", spec.strategy_path)
     if not (isinstance(strategy_cls, type) and issubclass(strategy_cls, Strategy)):
-        raise r.error("strategy_path", f"{spec.strategy_path!r} is not a nautilus_trader Strategy")
-    if not (isinstance(config_cls, type) and issubclass(config_cls, StrategyConfig)):
-        raise r.error("config_path", f"{spec.config_path!r} is not a StrategyConfig")
-    try:
-        config_cls.parse(msgspec.json.encode(spec.config))
-    except (msgspec.ValidationError, TypeError, ValueError) as e:
-        text = str(e)
-        m = re.search(r"at `\$\.([^`]+)`", text) or re.search(r"missing required field `([^`]+)`", text)
-        where = f"config.{m.group(1)}" if m else "config"
-        raise r.error(where, text.split(" - at ")[0]) from None
+        raise ConfigError(source, f"{where}.strategy_path", f"{spec.strategy_path!r} is not a nautilus_trader Strategy")
+    _resolve_import(source, f"{where}.config_path", spec.config_path)  # names a missing module or class
+    config_cls = strategy_config_class(spec.config_path, source=source, where=f"{where}.config_path")
+    check_strategy_config(config_cls, spec.config, source=source, where=f"{where}.config")
+
+
+# -- the file --------------------------------------------------------------------------------------
 
 
 def load_config(path: Path | str) -> LiveConfig:
@@ -651,10 +476,10 @@ def load_config(path: Path | str) -> LiveConfig:
     Raises
     ------
     ConfigError
-        On the first problem, naming the file and the dotted field.
+        On the first problem, one line naming the file and the dotted field.
     """
     source = Path(path)
-    raw = read_raw(source)
+    raw = read_mapping(source)
     literals = find_credential_literals(raw)
     if literals:
         raise ConfigError(
@@ -663,31 +488,32 @@ def load_config(path: Path | str) -> LiveConfig:
             "holds a credential; API keys are read only from environment variables or a mounted "
             f"secret ({SECRETS_PATH_ENV} / node.secrets_path), never from config files",
         )
-    top = _Reader(source, raw, "")
-    top.check_known({"node", "venue", "execution", "risk", "kill_switch", "replay", "strategies"})
-    node = _parse_node(top.sub("node"))
-    if "venue" not in raw:
-        raise ConfigError(source, "venue", "is required ([venue] adapter = binance | bybit | replay)")
-    venue = _parse_venue(top.sub("venue"))
-    execution = _parse_execution(top.sub("execution"))
-    if venue.adapter == "replay" and execution.mode != "sandbox":
-        raise ConfigError(source, "execution.mode", "a replay can only trade on the sandbox (mode = \"sandbox\")")
-    risk = _parse_risk(top.sub("risk"))
-    for iid in risk.max_notional_per_order:
-        _check_instrument_id(top.sub("risk"), f"max_notional_per_order.{iid}", iid, venue.name)
-    raw_strategies = raw.get("strategies")
-    if not isinstance(raw_strategies, list) or not raw_strategies:
-        raise ConfigError(source, "strategies", "needs at least one [[strategies]] table")
+    f = decode(raw, LiveFile, source=source)
     strategies = tuple(
-        _parse_strategy(_Reader(source, s, f"strategies[{i}]"), venue.name) for i, s in enumerate(raw_strategies)
+        _parse_strategy(s, source, f"strategies[{i}]", f.venue.name) for i, s in enumerate(f.strategies)
     )
     return LiveConfig(
         source=source,
-        node=node,
-        venue=venue,
-        execution=execution,
-        risk=risk,
-        kill_switch=_parse_kill_switch(top.sub("kill_switch")),
-        replay=_parse_replay(top.sub("replay")),
+        node=f.node,
+        venue=f.venue,
+        execution=f.execution,
+        risk=f.risk,
+        kill_switch=f.kill_switch,
+        replay=f.replay,
         strategies=strategies,
     )
+
+
+__all__ = [
+    "ConfigError",
+    "ExecutionSettings",
+    "KillSwitchSettings",
+    "LiveConfig",
+    "NodeSettings",
+    "ReplaySettings",
+    "RiskSettings",
+    "SandboxSettings",
+    "StrategySpec",
+    "VenueSettings",
+    "load_config",
+]

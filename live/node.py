@@ -53,6 +53,7 @@ from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas, QuoteTick, TradeTick
 from nautilus_trader.model.identifiers import InstrumentId
 
+from catalog.config_io import to_builtins
 from live.config import ConfigError, KillSwitchSettings, LiveConfig
 from live.replay import REPLAY_FINISHED_TOPIC, ReplayDataClientConfig, ReplayLiveDataClientFactory, ReplaySummary
 from live.secrets import CredentialSpec, credential_spec
@@ -457,17 +458,15 @@ def describe_plan(cfg: LiveConfig, node: TradingNode, credentials: list[str], pr
             {"id": str(s.id), "class": type(s).__qualname__, "module": type(s).__module__, "from": spec.origin}
             for s, spec in zip(node.trader.strategies(), cfg.strategies, strict=True)
         ],
-        "risk": {**asdict(cfg.risk), "max_notional_per_order": dict(cfg.risk.max_notional_per_order)},
-        "kill_switch": asdict(cfg.kill_switch),
+        "risk": to_builtins(cfg.risk),
+        "kill_switch": to_builtins(cfg.kill_switch),
         "reconciliation": {
             "enabled": ex.reconciliation,
             "lookback_mins": ex.reconciliation_lookback_mins,
             "claim_external_orders": ex.claim_external_orders,
         },
-        "sandbox": {**asdict(ex.sandbox), "default_leverage": str(ex.sandbox.default_leverage)}
-        if ex.mode == "sandbox"
-        else None,
-        "replay": asdict(cfg.replay) if cfg.venue.adapter == "replay" else None,
+        "sandbox": to_builtins(ex.sandbox) if ex.mode == "sandbox" else None,
+        "replay": to_builtins(cfg.replay) if cfg.venue.adapter == "replay" else None,
         "persistence": {"catalog_path": cfg.node.catalog_path, "types": list(cfg.node.persist_types)}
         if cfg.node.catalog_path
         else None,

@@ -199,9 +199,10 @@ class EnvConfig:
         """A copy with some fields changed (``agent``/``reward``/``venue`` may be dicts of changes)."""
         if isinstance(changes.get("agent"), Mapping):
             changes["agent"] = self.agent.replace(**changes["agent"])
-        for name in ("reward", "venue"):
-            if isinstance(changes.get(name), Mapping):
-                changes[name] = dataclasses.replace(getattr(self, name), **changes[name])
+        if isinstance(changes.get("reward"), Mapping):
+            changes["reward"] = dataclasses.replace(self.reward, **changes["reward"])
+        if isinstance(changes.get("venue"), Mapping):
+            changes["venue"] = self.venue.replace(**changes["venue"])
         return dataclasses.replace(self, **changes)
 
 

@@ -10,7 +10,6 @@ venue (quotes + trades) and on an L2 venue (delta batches + trades).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -112,7 +111,7 @@ def _events(book_type: str, iid):
 def _shipped_venue(book_type: str) -> VenueModelConfig:
     venue = load_run_config(SHIPPED).venue
     if book_type == "L1_MBP":  # the shipped L1 setting (NOTES §8: no liquidity consumption on L1)
-        venue = replace(venue, book_type="L1_MBP", liquidity_consumption=False)
+        venue = venue.replace(book_type="L1_MBP", liquidity_consumption=False)
     return venue
 
 
@@ -149,6 +148,6 @@ def test_resting_quote_fills_only_on_the_trade_that_exhausts_the_queue(book_type
 
 @pytest.mark.parametrize("book_type", ["L1_MBP", "L2_MBP"])
 def test_without_the_queue_the_first_trade_fills(book_type):
-    venue = replace(_shipped_venue(book_type), queue_position=False, liquidity_consumption=False)
+    venue = _shipped_venue(book_type).replace(queue_position=False, liquidity_consumption=False)
     fills = _run(venue)
     assert fills and fills[0][0] // S == 2  # what every result before 1.231 stood on

@@ -14,6 +14,7 @@ import pytest
 from backtests.config import load_run_config, parse_run_config, to_toml
 from backtests.runner import run_backtest
 from backtests.tearsheet import load_run_dirs, write_reports
+from catalog.config_io import ConfigError
 
 from .conftest import INSTRUMENT_ID
 
@@ -140,7 +141,7 @@ def test_same_config_and_seed_gives_identical_reports(l1_catalog, tmp_path):
             pd.read_parquet(b.run_dir / name / "equity.parquet"),
         )
     # the seed matters when the fill model is random
-    c = run_backtest(replace(spec, venue=replace(spec.venue, seed=12)), progress=False, tearsheets=False)
+    c = run_backtest(replace(spec, venue=spec.venue.replace(seed=12)), progress=False, tearsheets=False)
     assert (c.run_dir / "tight" / "fills.csv").read_bytes() != (a.run_dir / "tight" / "fills.csv").read_bytes()
 
 
@@ -170,19 +171,59 @@ def test_report_on_two_runs_with_benchmark(l1_run, tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda c: c["run"].pop("catalog"), r"\[run\] missing field 'catalog'"),
-        (lambda c: c["run"].update(bogus=1), r"\[run\] unknown field\(s\) \['bogus'\]"),
-        (lambda c: c["venue"].update(latency=1), r"\[venue\]: unknown venue field"),
-        (lambda c: c["venue"].update(oms_type="X"), r"VenueModelConfig.oms_type"),
-        (lambda c: c["strategies"][1].update(name="tight"), r"duplicate strategy name 'tight'"),
-        (lambda c: c["strategies"][0].update(strategy_path="nocolon"), r"#1: field 'strategy_path'"),
-        (lambda c: c["run"].update(benchmark="x"), r"benchmark 'x' is not one of the strategies"),
-        (lambda c: c["run"].update(start="not a time"), r"\[run\] start: cannot parse"),
-        (lambda c: c.update(strategies=[]), r"at least one \[\[strategies\]\]"),
+        (lambda c: c["run"].pop("catalog"), r"^cfg.toml: run.catalog: missing required field$"),
+        (lambda c: c["run"].update(bogus=1), r"^cfg.toml: run.bogus: unknown field; expected one of: benchmark, catalog, "),
+        (lambda c: c["venue"].update(latency=1), r"^cfg.toml: venue.latency: unknown field"),
+        (lambda c: c["venue"].update(oms_type="X"), r"^cfg.toml: venue.oms_type: .*expected one of: HEDGING, NETTING$"),
+        (lambda c: c["strategies"][1].update(name="tight"), r"^cfg.toml: strategies\[1\].name: duplicate strategy name 'tight'"),
+        (lambda c: c["strategies"][0].update(strategy_path="nocolon"), r"^cfg.toml: strategies\[0\].strategy_path: Expected `str` matching"),
+        (lambda c: c["strategies"][0].update(config_path="tests.nope:Config"), r"^cfg.toml: strategies\[0\].config_path: cannot import"),
+        (lambda c: c["strategies"][0]["config"].update(max_loos=1.0), r"^cfg.toml: strategies\[0\].config.max_loos: unknown field; expected one of: "),
+        (lambda c: c["strategies"][1]["config"].update(half_spread_ticks="2"), r"^cfg.toml: strategies\[1\].config.half_spread_ticks: Expected `int`, got `str`$"),
+        (lambda c: c["run"].update(benchmark="x"), r"^cfg.toml: run.benchmark: 'x' is not one of the strategies"),
+        (lambda c: c["run"].update(start="not a time"), r"^cfg.toml: run.start: cannot parse"),
+        (lambda c: c["run"].update(equity_interval_ms=0), r"^cfg.toml: run.equity_interval_ms: Expected `int` >= 1$"),
+        (lambda c: c.update(strategies=[]), r"^cfg.toml: strategies: Expected `array` of length >= 1"),
     ],
 )
 def test_config_errors_name_the_field(tmp_path, mutate, message):
     cfg = _config(tmp_path, tmp_path)
     mutate(cfg)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message) as info:
         parse_run_config(cfg, source="cfg.toml")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        ("max_loos = 1.0", "strategies[0].config.max_loos", "unknown field; expected one of: "),
+        ("quote_interval_ms = 1.5", "strategies[0].config.quote_interval_ms", "Expected `int`, got `float`"),
+        ("vol_window = 0", "strategies[0].config.vol_window", "Expected `int` >= 1"),
+    ],
+)
+def test_a_bad_strategy_config_fails_at_load_naming_the_file_and_field(tmp_path, line, field, message):
+    """A typo, a wrong type or a value out of range in [strategies.config] fails before any run."""
+    path = tmp_path / "run.toml"
+    path.write_text(FIXED_SPREAD_RUN + line + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path)
+    err = info.value
+    assert (err.source, err.field) == (str(path), field), str(err)
+    assert message in err.message and str(err) == f"{path}: {field}: {err.message}"
+    assert "\n" not in str(err)
+
+
+FIXED_SPREAD_RUN = """\
+[run]
+name = "x"
+catalog = "c"
+instrument_id = "BTCUSDT-PERP.BINANCE"
+
+[[strategies]]
+strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
+config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
+[strategies.config]
+order_qty = "0.002"
+max_inventory = "0.010"
+"""

@@ -14,6 +14,7 @@ from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
 from backtests.venue import FixedRatesFeeModel, VenueModelConfig
+from catalog.config_io import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -54,8 +55,53 @@ def test_keyword_only_with_perp_defaults():
 
 
 def test_from_dict_rejects_unknown_keys():
-    with pytest.raises(ValueError, match=r"cfg.toml: \[venue\]: unknown venue field\(s\) \['latency_ms'\]"):
-        VenueModelConfig.from_dict({"latency_ms": 3}, where="cfg.toml: [venue]")
+    with pytest.raises(ConfigError, match=r"^venue: latency_ms: unknown field; expected one of: account_type, "):
+        VenueModelConfig.from_dict({"latency_ms": 3})
+
+
+@pytest.mark.parametrize(
+    ("venue", "field", "message"),
+    [
+        ("latency_ms = 3", "venue.latency_ms", "unknown field; expected one of: "),
+        ('latency_base_ns = "10ms"', "venue.latency_base_ns", "Expected `int`, got `str`"),
+        ("latency_base_ns = -1", "venue.latency_base_ns", "Expected `int` >= 0"),
+        ("prob_slippage = 1.5", "venue.prob_slippage", "Expected `float` <= 1.0"),
+        ('book_type = "L4"', "venue.book_type", "expected one of: L1_MBP, L2_MBP, L3_MBO"),
+        ("leverages = { X = 0 }", "venue.leverages[...]", "Expected `float` > 0.0"),
+        ('fee_model = "fixed_rates"', "venue.maker_fee", "fee_model='fixed_rates' needs a decimal amount"),
+        ('starting_balances = ["lots"]', "venue.starting_balances", "'lots' is not '<amount> <CURRENCY>'"),
+    ],
+)
+def test_a_bad_venue_table_fails_naming_the_file_and_field(tmp_path, venue, field, message):
+    """The [venue] of a run file: unknown key, wrong type, out of range, cross-field check."""
+    from backtests.config import load_run_config
+
+    path = tmp_path / "run.toml"
+    path.write_text(RUN_FILE.format(venue=venue))
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path)
+    err = info.value
+    assert (err.source, err.field) == (str(path), field), str(err)
+    assert message in err.message and str(err) == f"{path}: {field}: {err.message}"
+    assert "\n" not in str(err)
+
+
+RUN_FILE = """\
+[run]
+name = "x"
+catalog = "c"
+instrument_id = "BTCUSDT-PERP.BINANCE"
+
+[venue]
+{venue}
+
+[[strategies]]
+strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
+config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
+[strategies.config]
+order_qty = "0.002"
+max_inventory = "0.010"
+"""
 
 
 class _RecordingEngine:
@@ -200,7 +246,14 @@ def test_parse_overrides_names_the_bad_item(items, message):
 
 
 def test_with_overrides_validates_the_whole_config():
-    with pytest.raises(ValueError, match="^run: VenueModelConfig.maker_fee: fee_model='fixed_rates'"):
+    with pytest.raises(ConfigError, match="^run: maker_fee: fee_model='fixed_rates' needs a decimal amount"):
         VenueModelConfig().with_overrides({"fee_model": "fixed_rates"}, where="run")
-    with pytest.raises(ValueError, match="unknown venue field"):
+    with pytest.raises(ConfigError, match="^venue: fees: unknown field"):
         VenueModelConfig().with_overrides({"fees": 1})
+
+
+def test_replace_validates_like_construction():
+    v = VenueModelConfig(book_type="L2_MBP")
+    assert v.replace(seed=7) == VenueModelConfig(book_type="L2_MBP", seed=7)
+    with pytest.raises(ValueError, match=r"^VenueModelConfig\.prob_fill_on_limit: must be 1\.0 with queue_position"):
+        v.replace(prob_fill_on_limit=0.5)

@@ -76,7 +76,7 @@ def test_bad_config_exits_1_with_one_line_naming_the_field(tmp_path):
     done = amm("live", "--config", str(bad), "--dry-run", env=TESTNET_KEYS)
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
-    assert f"{bad}: field 'strategies[0].config.half_spread_ticks'" in line
+    assert f"{bad}: strategies[0].config.half_spread_ticks: " in line
     assert done.stdout == ""
 
 
@@ -89,7 +89,7 @@ def test_key_literal_in_config_exits_1_naming_the_field_not_the_value(tmp_path):
     done = amm("live", "--config", str(bad), "--dry-run", env=TESTNET_KEYS)
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
-    assert "field 'venue.api_secret'" in line and "holds a credential" in line
+    assert f"{bad}: venue.api_secret: holds a credential" in line
     assert SECRET not in done.stdout + done.stderr
 
 

@@ -145,14 +145,24 @@ def test_key_heuristic_spares_hashes_paths_and_names():
         (MINIMAL.replace('adapter = "binance"', 'adapter = "kraken"'), "venue.adapter", "binance, bybit, replay"),
         (MINIMAL + '[risk]\nmax_order_submit_rate = "fast"\n', "risk.max_order_submit_rate", "N/HH:MM:SS"),
         ("[risk]\nbypass = true\n" + MINIMAL, "risk.bypass", "cannot be bypassed"),
-        ("[node]\ntrader_id = 7\n" + MINIMAL, "node.trader_id", "expected str"),
-        ("[node]\ntradr_id = \"AMM-001\"\n" + MINIMAL, "node.tradr_id", "unknown field"),
+        ("[node]\ntrader_id = 7\n" + MINIMAL, "node.trader_id", "Expected `str`, got `int`"),
+        ("[node]\ntradr_id = \"AMM-001\"\n" + MINIMAL, "node.tradr_id", "unknown field; expected one of: catalog_path, "),
+        ("[node]\nlog_level = \"LOUD\"\n" + MINIMAL, "node.log_level", "expected one of: DEBUG, ERROR, INFO, WARNING"),
+        ("[kill_switch]\ncancel_timeout_secs = 0\n" + MINIMAL, "kill_switch.cancel_timeout_secs", "Expected `float` > 0.0"),
+        ("[execution]\ninflight_check_threshold_ms = 1.5\n" + MINIMAL, "execution.inflight_check_threshold_ms", "Expected `int`, got `float`"),
+        ("[execution.sandbox]\nqueue_position = true\ntrade_execution = false\n" + MINIMAL, "execution.sandbox.queue_position", "needs trade_execution"),
+        ('[risk]\nmax_notional_per_order = { "BTCUSDT-PERP.BINANCE" = -1 }\n' + MINIMAL, "risk.max_notional_per_order[...]", "Expected `int` >= 1"),
+        ('[risk]\nmax_notional_per_order = { "ETHUSDT.BYBIT" = 10 }\n' + MINIMAL, "risk.max_notional_per_order.ETHUSDT.BYBIT", "not on venue BINANCE"),
+        (MINIMAL + "max_loos = 1.0\n", "strategies[0].config.max_loos", "unknown field; expected one of: "),
+        (MINIMAL + "vol_window = 0\n", "strategies[0].config.vol_window", "Expected `int` >= 1"),
         (MINIMAL.replace("BTCUSDT-PERP.BINANCE", "BTCUSDT-LINEAR.BYBIT"), "strategies[0].config.instrument_id", "not on venue BINANCE"),
         (MINIMAL.replace('order_qty = "0.002"\n', ""), "strategies[0].config.order_qty", "missing required field"),
         (MINIMAL.replace('max_inventory = "0.010"', "max_inventory = [1]"), "strategies[0].config.max_inventory", "Expected"),
         (MINIMAL.replace("fixed_spread:FixedSpreadMarketMaker\"", "fixed_spread:Nope\""), "strategies[0].strategy_path", "has no 'Nope'"),
         (MINIMAL + '[execution.sandbox]\nstarting_balances = ["lots USDT"]\n', "execution.sandbox.starting_balances[0]", "AMOUNT CURRENCY"),
-        (MINIMAL.split("[[strategies]]")[0], "strategies", "at least one"),
+        (MINIMAL.split("[[strategies]]")[0], "strategies", "missing required field"),
+        ("strategies = []\n" + MINIMAL.split("[[strategies]]")[0], "strategies", "Expected `array` of length >= 1"),
+        ("[replay]\nspeed = -1.0\n" + MINIMAL, "replay.speed", "Expected `float` >= 0.0"),
         ('[venue]\nadapter = "replay"\n[execution]\nmode = "venue"\n' + MINIMAL.split("[venue]")[1].split("\n", 4)[4],
          "execution.mode", "sandbox"),
     ],
@@ -162,6 +172,7 @@ def test_bad_configs_name_the_field(tmp_path, text, field, message):
     assert err.field == field, str(err)
     assert message in str(err)
     assert "\n" not in str(err)
+    assert str(err) == f"{err.source}: {field}: {err.message}" and err.source.endswith("live.toml")
 
 
 def test_unparseable_file_names_the_file(tmp_path):
@@ -236,6 +247,8 @@ def test_sandbox_built_in_code_resolves_liquidity_consumption_by_book_type(captu
     """``SandboxSettings(liquidity_consumption=None)`` means "by book type", as in VenueModelConfig."""
     from dataclasses import replace
 
+    import msgspec
+
     from live.config import SandboxSettings
     from live.node import exec_client
 
@@ -243,5 +256,5 @@ def test_sandbox_built_in_code_resolves_liquidity_consumption_by_book_type(captu
     for book_type, expected in (("L2_MBP", True), ("L1_MBP", False)):
         sandbox = SandboxSettings(book_type=book_type)
         assert sandbox.liquidity_consumption is None
-        paper = exec_client(replace(cfg, execution=replace(cfg.execution, sandbox=sandbox)))[1]
+        paper = exec_client(replace(cfg, execution=msgspec.structs.replace(cfg.execution, sandbox=sandbox)))[1]
         assert (paper.queue_position, paper.liquidity_consumption) == (True, expected)
