@@ -134,7 +134,7 @@ def _step(console: Any, i: int, n: int, text: str) -> None:
 
 def ingest(cfg: DemoConfig, console: Any) -> dict[str, Any]:
     """Ingest the capture (a no-op on an already complete catalog) and report the data span."""
-    from backtests.data import data_span
+    from catalog.window import data_span
     from catalog.ingest import ingest_files
 
     source = cfg.source_file()
@@ -183,7 +183,7 @@ def train_agents(cfg: DemoConfig, console: Any) -> list[dict[str, Any]]:
             rc = load_run_config(cfg.run_config_path(algo), catalog=Path(cfg.catalog).resolve(),
                                  overrides={"seed": seed, "total_timesteps": cfg.timesteps})
             console.print(f"training {algo} seed {seed} for {cfg.timesteps:,} steps "
-                          f"(train {rc.env['window_start']} .. {rc.env['window_end']})")
+                          f"(train {rc.env.window_start} .. {rc.env.window_end})")
             result = train(rc, out_dir=Path(cfg.out) / "runs", progress_bar=cfg.progress)
             console.print(f"  -> {result.run_dir} ({result.seconds:.0f} s, validation mean reward "
                           f"{result.metrics['validation_mean_reward']:.2f})")

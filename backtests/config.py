@@ -47,7 +47,7 @@ from nautilus_trader.common.config import msgspec_decoding_hook, resolve_config_
 from nautilus_trader.config import PositiveInt
 from nautilus_trader.model.identifiers import InstrumentId
 
-from backtests.data import to_ns
+from catalog.window import to_ns
 from backtests.venue import VenueModelConfig
 from catalog.config_io import ConfigError, FieldError, decode, read_mapping, to_builtins
 

@@ -3,7 +3,7 @@
 Each strategy runs in a ``BacktestEngine`` built from a ``BacktestEngineConfig`` whose strategies
 and actors are ``ImportableStrategyConfig`` / ``ImportableActorConfig`` (the strategy config is the
 one ``TradingNode`` runs live), on the venue of :meth:`VenueModelConfig.add_to_engine` and the data
-of :func:`backtests.data.load_window`: exactly the venue and the data the RL environment replays.
+of :func:`catalog.window.load_window`: exactly the venue and the data the RL environment replays.
 
 Why not ``BacktestNode``: it reads the catalog itself, one ``BacktestDataConfig`` per type, so a
 window cut out of an L2 capture would start without the book before it (2,258 levels one second
@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 
 from backtests.config import RunSpec, StrategySpec, to_toml
-from backtests.data import Window, data_span, load_window, to_ns
+from catalog.window import Window, data_span, load_window, to_ns
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 _UUID_RE = re.compile(rf"^{_UUID}$")

@@ -192,7 +192,7 @@ class VenueModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     leverages : dict of str to PositiveFloat
         Per-instrument leverage overrides, keyed by instrument id.
     book_type : {"L1_MBP", "L2_MBP", "L3_MBO"}
-        The book the matching engine keeps; it also decides which data ``backtests.data`` loads
+        The book the matching engine keeps; it also decides which data ``catalog.window`` loads
         (L1: quotes + trades; L2/L3: delta batches + trades, starting from a full book).
     trade_execution : bool
         Trades move the matching engine's market and fill resting orders (both aggressor sides).

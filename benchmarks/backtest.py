@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strategy", choices=sorted(BASELINES), default="fixed_spread")
     args = parser.parse_args(argv)
 
-    from backtests.data import load_window
+    from catalog.window import load_window
     from backtests.venue import VenueModelConfig
 
     catalog = _ensure_catalog(args.catalog)

@@ -28,7 +28,7 @@ What
     numba ``@njit`` function driving ``HashMapMarketDepthBacktest`` with ``elapse(100 ms)``.
 
     Ours: the capture ingested with ``catalog.ingest.ingest_files("binance-ws", ...)`` into a
-    temporary catalog (or ``--catalog``), read with ``backtests.data.load_window``, a low-level
+    temporary catalog (or ``--catalog``), read with ``catalog.window.load_window``, a low-level
     ``BacktestEngine`` (logging bypassed) with the venue from ``backtests.venue.VenueModelConfig``
     (10 ms base latency, fixed rates maker 2 bp / taker 5 bp), and a small ``Strategy`` (defined
     here) on a 100 ms timer reading the L2 book's top (order book deltas) on L2 venues and the
@@ -601,14 +601,14 @@ def feed_counts(data: list) -> dict:
 
 
 def load_ours(catalog: Path, book_type: str, end_ns: int, unbatched: bool):
-    """``backtests.data.load_window`` for the venue's book type: (instrument, data, add, info).
+    """``catalog.window.load_window`` for the venue's book type: (instrument, data, add, info).
 
     ``add(engine)`` puts the data into an engine the way the project does (``Window.add_to_engine``:
     book data in its own ``add_data`` call), or the same by hand for the diagnostic feed.
     """
     from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas
 
-    from backtests.data import load_window
+    from catalog.window import load_window
 
     t0 = time.perf_counter()
     window = load_window(catalog, INSTRUMENT_ID, None, end_ns, book_type)

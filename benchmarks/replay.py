@@ -50,7 +50,7 @@ def _summary(orders: list, instrument, mark: float) -> dict:
     from nautilus_trader.model.enums import OrderStatus
     from nautilus_trader.model.events import OrderFilled
 
-    from strategies.base import FillLedger
+    from strategies.ledger import FillLedger
 
     fills = sorted((e for o in orders for e in o.events if isinstance(e, OrderFilled)), key=lambda f: f.ts_event)
     ledger = FillLedger(instrument)
@@ -73,7 +73,7 @@ def run_backtest(cfg, catalog: Path, start: int, end: int, mark: float) -> dict:
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
     from nautilus_trader.config import LoggingConfig, RiskEngineConfig
 
-    from backtests.data import load_window
+    from catalog.window import load_window
     from backtests.venue import VenueModelConfig
     from live.node import strategy_configs
     from nautilus_trader.config import StrategyFactory

@@ -221,7 +221,7 @@ class _BookState:
 def book_images(data: Iterable[Data], interval_ns: int) -> list[BookImage]:
     """Images of the book every ``interval_ns`` over a replay window that opens with its full book.
 
-    ``data`` is a window of :func:`backtests.data.load_window` (any types; only book items are
+    ``data`` is a window of :func:`catalog.window.load_window` (any types; only book items are
     used). The first image is at the first book event. The RL environment starts its episodes
     from these (in memory; nothing is written).
     """

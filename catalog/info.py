@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 from nautilus_trader.core.datetime import unix_nanos_to_iso8601
-from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from catalog.migrate import check_layout
+from catalog.window import open_catalog
 from catalog.writer import _parse_interval
 
 _INSTRUMENT_CLASSES = {
@@ -24,10 +23,7 @@ _INSTRUMENT_CLASSES = {
 def catalog_info(catalog_path: Path) -> dict[str, Any]:
     """Instruments, and per (data type, instrument): files, rows and time span."""
     root = Path(catalog_path)
-    if not (root / "data").is_dir():
-        raise FileNotFoundError(f"{root}: not a catalog (no data/ directory); run `amm ingest` first")
-    check_layout(root)
-    catalog = ParquetDataCatalog(str(root))
+    catalog = open_catalog(root)
     instruments = [
         {
             "id": i.id.value,
@@ -82,9 +78,7 @@ def catalog_days(catalog_path: Path) -> dict[str, Any]:
     windows from. UTC days hold a whole US equity session (09:30-16:00 ET is 13:30-20:00 UTC in summer, 14:30-21:00 in winter).
     """
     root = Path(catalog_path)
-    if not (root / "data").is_dir():
-        raise FileNotFoundError(f"{root}: not a catalog (no data/ directory); run `amm ingest` first")
-    check_layout(root)
+    open_catalog(root)  # the same checks (a catalog, in 1.231's layout) as every reader
     rows: list[dict[str, Any]] = []
     for type_name, identifier, files in _series(root):
         per_day: dict[int, list[int]] = {}  # day -> [rows, first ts, last ts]

@@ -502,13 +502,13 @@ class RunReport:
 def collect_report(node: AmmTradingNode) -> RunReport:
     """Summarise the node's cache after it stopped.
 
-    PnL per instrument comes from the fills (``strategies.base.FillLedger``: cash flow + position
+    PnL per instrument comes from the fills (``strategies.ledger.FillLedger``: cash flow + position
     marked to the last mid - fees), the accounting the strategies' kill switches and the
     backtest metrics use, so a live report reads like a backtest's.
     """
     from nautilus_trader.model.events import OrderFilled
 
-    from strategies.base import FillLedger
+    from strategies.ledger import FillLedger
 
     cache = node.kernel.cache
     fills = sorted(

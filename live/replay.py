@@ -74,7 +74,7 @@ from nautilus_trader.model.data import (
 from nautilus_trader.model.identifiers import ClientId, InstrumentId, Venue
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from backtests.data import monotonic_ts_event, to_ns
+from catalog.window import monotonic_ts_event, to_ns
 from catalog.checkpoints import start_book
 from catalog.migrate import check_layout
 
@@ -354,7 +354,7 @@ class ReplayDataClient(LiveMarketDataClient):
     def _chunks(self, start_ns: int, end_ns: int) -> Iterator[list[Data]]:
         """Catalog reads of ``chunk_secs`` each, merged across types in ``ts_init`` order.
 
-        For an L1 sandbox, ``ts_event`` is kept non-decreasing as ``backtests.data.load_window``
+        For an L1 sandbox, ``ts_event`` is kept non-decreasing as ``catalog.window.load_window``
         does (the L1 matching engine skips "stale" events otherwise).
         """
         step = self._config.chunk_secs * 1_000_000_000

@@ -17,28 +17,23 @@ Learning". AAMAS 2018. arXiv:1804.04216.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from nautilus_trader.config import LoggingConfig
+import msgspec
+from nautilus_trader.config import LoggingConfig, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from backtests.venue import VenueModelConfig
+from catalog.config_io import FieldError, decode, validate_constraints
 from strategies.agent import AgentConfig
 
 Dampening = Literal["none", "symmetric", "asymmetric"]
 SeedPolicy = Literal["episode", "venue"]
-ENGINE_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+EngineLogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+UnitInterval = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
 
-def _bad(owner: str, name: str, value: Any, why: str) -> ValueError:
-    return ValueError(f"{owner}.{name}: {why} (got {value!r})")
-
-
-@dataclass(frozen=True, kw_only=True)
-class RewardConfig:
+class RewardConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The per-step reward, in units of one tick on one order quantity (``tick * order_qty``).
 
     ``r_t = dPnL_t - damp(eta * inventory_pnl_t) - running_inventory_penalty * (q_t / q_max)^2``
@@ -75,22 +70,13 @@ class RewardConfig:
     """
 
     dampening: Dampening = "none"
-    eta: float = 0.0
-    running_inventory_penalty: float = 0.0
-    terminal_inventory_penalty_ticks: float = 0.0
-    max_loss: float | None = None
+    eta: UnitInterval = 0.0
+    running_inventory_penalty: NonNegativeFloat = 0.0
+    terminal_inventory_penalty_ticks: NonNegativeFloat = 0.0
+    max_loss: PositiveFloat | None = None
 
     def __post_init__(self) -> None:
-        o = "RewardConfig"
-        if self.dampening not in ("none", "symmetric", "asymmetric"):
-            raise _bad(o, "dampening", self.dampening, "must be none, symmetric or asymmetric")
-        if not 0.0 <= self.eta <= 1.0:
-            raise _bad(o, "eta", self.eta, "must be in [0, 1]")
-        if self.running_inventory_penalty < 0 or self.terminal_inventory_penalty_ticks < 0:
-            raise _bad(o, "running_inventory_penalty", self.running_inventory_penalty,
-                       "inventory penalties must be >= 0")
-        if self.max_loss is not None and not self.max_loss > 0:
-            raise _bad(o, "max_loss", self.max_loss, "must be > 0 or None")
+        validate_constraints(self)
 
     @classmethod
     def risk_neutral(cls, *, running_inventory_penalty: float = 0.0,
@@ -105,14 +91,13 @@ class RewardConfig:
                    terminal_inventory_penalty_ticks=terminal_inventory_penalty_ticks, max_loss=max_loss)
 
 
-@dataclass(frozen=True, kw_only=True)
-class EnvConfig:
+class EnvConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The environment: a catalog window replayed through a Nautilus ``BacktestEngine``.
 
     Parameters
     ----------
-    catalog_path : str or Path
-        A ``ParquetDataCatalog`` (``amm ingest`` builds one).
+    catalog_path : str
+        A ``ParquetDataCatalog`` (``amm ingest`` builds one); a ``Path`` is accepted in Python.
     window_start, window_end : str, int or None
         Data window (ISO-8601 or UNIX ns, inclusive); None = the whole catalog span.
     agent : strategies.agent.AgentConfig
@@ -148,41 +133,36 @@ class EnvConfig:
         a level chosen here only applies if no engine logged before in this process.
     """
 
-    catalog_path: str | Path
+    catalog_path: str
     window_start: str | int | None = None
     window_end: str | int | None = None
-    agent: AgentConfig = field(default_factory=AgentConfig)
-    reward: RewardConfig = field(default_factory=RewardConfig)
-    venue: VenueModelConfig = field(default_factory=VenueModelConfig)
+    agent: AgentConfig = AgentConfig()
+    reward: RewardConfig = RewardConfig()
+    venue: VenueModelConfig = VenueModelConfig()
     random_start: bool = True
     seed_policy: SeedPolicy = "episode"
-    book_checkpoint_s: float = 10.0
-    recycle_engine_episodes: int = 500
+    book_checkpoint_s: PositiveFloat = 10.0
+    recycle_engine_episodes: PositiveInt = 500
     trader_id: str = "RL-001"
-    log_level: str | None = None
+    log_level: EngineLogLevel | None = None
 
     def __post_init__(self) -> None:
-        o = "EnvConfig"
-        if isinstance(self.agent, Mapping):
-            object.__setattr__(self, "agent", AgentConfig.from_dict(dict(self.agent), where="EnvConfig.agent"))
-        if isinstance(self.reward, Mapping):
-            object.__setattr__(self, "reward", RewardConfig(**self.reward))
-        if isinstance(self.venue, Mapping):
-            object.__setattr__(self, "venue", VenueModelConfig.from_dict(self.venue))
+        if isinstance(self.catalog_path, Path):
+            msgspec.structs.force_setattr(self, "catalog_path", str(self.catalog_path))
+        validate_constraints(self)
         if self.venue.book_type != self.agent.book_type:
-            raise _bad(o, "venue.book_type", self.venue.book_type,
-                       f"must equal agent.book_type {self.agent.book_type!r}")
+            raise FieldError("EnvConfig", "venue.book_type",
+                             f"must equal agent.book_type {self.agent.book_type!r}, got {self.venue.book_type!r}")
         if self.venue.venue != self.agent.instrument_id.rsplit(".", 1)[-1]:
-            raise _bad(o, "venue.venue", self.venue.venue,
-                       f"must be the venue of {self.agent.instrument_id}")
-        if self.seed_policy not in ("episode", "venue"):
-            raise _bad(o, "seed_policy", self.seed_policy, "must be 'episode' or 'venue'")
-        if not self.book_checkpoint_s > 0:
-            raise _bad(o, "book_checkpoint_s", self.book_checkpoint_s, "must be > 0")
-        if self.recycle_engine_episodes < 1:
-            raise _bad(o, "recycle_engine_episodes", self.recycle_engine_episodes, "must be >= 1")
-        if self.log_level is not None and self.log_level not in ENGINE_LOG_LEVELS:
-            raise _bad(o, "log_level", self.log_level, f"must be null or one of {ENGINE_LOG_LEVELS}")
+            raise FieldError("EnvConfig", "venue.venue",
+                             f"must be the venue of {self.agent.instrument_id}, got {self.venue.venue!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "env") -> EnvConfig:
+        """Decode plain data (a run config's ``env`` table); errors name ``where`` and the field."""
+        from nautilus_trader.common.config import msgspec_decoding_hook
+
+        return decode(data, cls, source=where, dec_hook=msgspec_decoding_hook)
 
     def logging_config(self) -> LoggingConfig:
         """The Nautilus ``LoggingConfig`` of the env's engines (see ``log_level``)."""
@@ -197,24 +177,14 @@ class EnvConfig:
 
     def replace(self, **changes: Any) -> EnvConfig:
         """A copy with some fields changed (``agent``/``reward``/``venue`` may be dicts of changes)."""
-        if isinstance(changes.get("agent"), Mapping):
+        if isinstance(changes.get("agent"), dict):
             changes["agent"] = self.agent.replace(**changes["agent"])
-        if isinstance(changes.get("reward"), Mapping):
-            changes["reward"] = dataclasses.replace(self.reward, **changes["reward"])
-        if isinstance(changes.get("venue"), Mapping):
+        if isinstance(changes.get("reward"), dict):
+            changes["reward"] = msgspec.structs.replace(self.reward, **changes["reward"])
+        if isinstance(changes.get("venue"), dict):
             changes["venue"] = self.venue.replace(**changes["venue"])
-        return dataclasses.replace(self, **changes)
+        return msgspec.structs.replace(self, **changes)
 
-
-def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return obj.to_dict()
-    if isinstance(obj, tuple | list):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (YAML/TOML-safe): what a run config's ``env`` table holds."""
+        return msgspec.json.decode(msgspec.json.encode(self))

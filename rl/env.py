@@ -10,7 +10,7 @@ switched like any other), so stepping costs almost nothing over a strategy actin
 timer, and everything stays on one thread.
 
 The venue is built by :meth:`backtests.venue.VenueModelConfig.add_to_engine` and the data read by
-:func:`backtests.data.load_window`: exactly what the backtests use.
+:func:`catalog.window.load_window`: exactly what the backtests use.
 
 Episodes
     ``reset()`` picks the first decision time (uniformly from the window with ``self.np_random``,
@@ -33,7 +33,7 @@ Errors
     out of :meth:`step`/:meth:`reset`; the episode is then over and the next ``reset()`` starts
     a fresh engine. Nothing can hang: there is no second thread with the greenlet channel.
 L2 data
-    The window comes from :func:`backtests.data.load_window`, so it opens with the full book
+    The window comes from :func:`catalog.window.load_window`, so it opens with the full book
     (``catalog.checkpoints``). For episodes starting later, the book is imaged in memory every
     ``book_checkpoint_s`` of the window (:func:`catalog.checkpoints.book_images`, Nautilus'
     ``OrderBook``), and an episode's feed is that image as one snapshot batch followed by the
@@ -56,7 +56,7 @@ from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas
 from nautilus_trader.model.identifiers import TraderId
 from nautilus_trader.model.instruments import Instrument
 
-from backtests.data import data_span, load_window, to_ns
+from catalog.window import data_span, load_window, to_ns
 from catalog.checkpoints import BookImage, book_images
 from rl.config import EnvConfig
 from rl.host import EngineDone, EnvHostStrategy, GreenletChannel, StepResult

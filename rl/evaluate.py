@@ -148,7 +148,7 @@ def _check_not_in_training(cfg: Any, start: Any, end: Any) -> None:
     A missing bound is open (the runner then reads to the first / last event), so
     ``--start`` alone inside the training window is refused too.
     """
-    from backtests.data import to_ns
+    from catalog.window import to_ns
 
     s, e = to_ns(start, name="start"), to_ns(end, name="end")
     s = -(2**63) if s is None else s

@@ -582,8 +582,6 @@ def compare(
     config's *test* window (never used in training or model selection), with the venue's fixed
     fill seed, deterministic actions, and each agent's verified ``VecNormalize`` statistics.
     """
-    import dataclasses
-
     from stable_baselines3.common.evaluation import evaluate_policy
 
     from rl.manifest import load_model, load_vecnormalize
@@ -603,7 +601,7 @@ def compare(
 
     # The reference needs the continuous action parameterisation the agents used.
     cfg = RunConfig.from_dict({**base.to_dict(), "algorithm": "ppo", "eval_episodes": episodes,
-                               "env": scored(base.env)})
+                               "env": scored(base.to_dict()["env"])})
     test_cfg = cfg.env_config(cfg.test, random_start=False, seed_policy="venue")
 
     def run(policy: Any, venv: Any) -> list[float]:
@@ -622,7 +620,7 @@ def compare(
         venv.close()
     for run_dir in runs:
         run_cfg = resume_config(run_dir)
-        run_cfg = RunConfig.from_dict({**run_cfg.to_dict(), "eval_episodes": episodes, "env": scored(run_cfg.env)})
+        run_cfg = RunConfig.from_dict({**run_cfg.to_dict(), "eval_episodes": episodes, "env": scored(run_cfg.to_dict()["env"])})
         model_path = Path(run_dir) / "model.zip"
         model, manifest = load_model(model_path)
         env = build_vec_env(run_cfg, kind="test", run_dir=None)
@@ -642,5 +640,5 @@ def compare(
         means = [r["mean_reward"] for r in rows if r.get("algorithm") == algo]
         summary[algo] = {"seeds": len(means), "mean_of_means": float(np.mean(means)),
                          "std_of_means": float(np.std(means)), "ratio_to_reference": float(np.mean(means)) / ref}
-    return {"episodes": episodes, "test_window": dataclasses.asdict(cfg.test), "model": model_cfg.to_dict(),
+    return {"episodes": episodes, "test_window": {"start": cfg.test.start, "end": cfg.test.end}, "model": model_cfg.to_dict(),
             "rows": rows, "by_algorithm": summary}

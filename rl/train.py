@@ -25,20 +25,23 @@ checkpoint (verified against its manifest), with its own config, to the same tot
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import gymnasium as gym
+import msgspec
 import numpy as np
 import yaml
+from nautilus_trader.config import PositiveInt
 
+from catalog.config_io import FieldError, decode, read_mapping, validate_constraints
 from rl.agents import ACTION_MODES, ALGORITHMS, OFF_POLICY, SUPPORTED_ACTION_MODES, algorithm_class
+from rl.config import EnvConfig
 
 HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
 ENV_NAME = "MarketMaking-v0"
@@ -47,38 +50,39 @@ ENV_NAME = "MarketMaking-v0"
 # -- the run config ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class Window:
+AlgorithmName = Literal["ppo", "a2c", "sac", "dqn", "qlearning"]
+RunName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class Window(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """An inclusive time window (ISO-8601 or UNIX ns)."""
 
-    start: str | int | None
-    end: str | int | None
+    start: str | int | None = None
+    end: str | int | None = None
 
     def ns(self) -> tuple[int | None, int | None]:
-        from backtests.data import to_ns
+        from catalog.window import to_ns
 
         return to_ns(self.start, name="start"), to_ns(self.end, name="end")
 
 
-@dataclass(frozen=True, kw_only=True)
-class RunConfig:
+class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Everything one training run depends on.
 
     Parameters
     ----------
     exp : str
-        Experiment name (part of the run directory name).
-    algorithm : str
-        One of ``ppo``, ``a2c``, ``sac``, ``dqn``, ``qlearning``.
+        Experiment name (part of the run directory name): letters, digits, ``_``, ``.``, ``-``.
+    algorithm : {"ppo", "a2c", "sac", "dqn", "qlearning"}
     seed : int
         Seeds the algorithm (torch, numpy, random) and the environments (env ``i`` gets
         ``seed + i``; validation episodes ``seed + 10_000``).
     total_timesteps : int
         Training budget in environment steps (all envs together).
-    env : dict
-        ``rl.config.EnvConfig`` fields for the *training* window (``window_start``/``window_end``),
-        including ``agent`` (decision clock, order size, limits, action, reward, features) and
-        ``venue`` (``backtests.venue.VenueModelConfig``).
+    env : rl.config.EnvConfig
+        The environment of the *training* window (``window_start``/``window_end``): agent
+        (decision clock, order size, limits, action, features), reward and venue
+        (``backtests.venue.VenueModelConfig``).
     validation : Window
         Window for ``EvalCallback`` model selection and the manifest metrics; must not overlap
         the training window.
@@ -86,7 +90,8 @@ class RunConfig:
         Held-out window, recorded in the manifest for ``amm evaluate``; never read by training.
     hyperparams : dict
         The algorithm's resolved hyperparameter file (``rl/hyperparams/<algo>.yml`` unless
-        ``hyperparams_file`` names another) with ``hyperparams_overrides`` applied.
+        ``hyperparams_file`` names another) with ``hyperparams_overrides`` applied: keyword
+        arguments of the SB3 algorithm, open by nature.
     n_envs : int
         Parallel training environments (``SubprocVecEnv`` when > 1).
     eval_freq_steps, eval_episodes : int
@@ -98,63 +103,40 @@ class RunConfig:
         decisions coincide with mid updates. None lets the env draw starts (1 ms grid).
     """
 
-    exp: str
-    algorithm: str
+    exp: RunName
+    algorithm: AlgorithmName
     seed: int = 0
-    total_timesteps: int
-    env: dict[str, Any]
+    total_timesteps: PositiveInt
+    env: EnvConfig
     validation: Window
     test: Window | None = None
-    hyperparams: dict[str, Any] = field(default_factory=dict)
-    n_envs: int = 1
-    eval_freq_steps: int = 10_000
-    eval_episodes: int = 5
-    checkpoint_freq_steps: int = 10_000
-    align_starts_ms: int | None = None
+    hyperparams: dict[str, Any] = {}
+    n_envs: PositiveInt = 1
+    eval_freq_steps: PositiveInt = 10_000
+    eval_episodes: PositiveInt = 5
+    checkpoint_freq_steps: PositiveInt = 10_000
+    align_starts_ms: PositiveInt | None = None
 
     def __post_init__(self) -> None:
-        def bad(name: str, why: str) -> ValueError:
-            return ValueError(f"RunConfig.{name}: {why} (got {getattr(self, name)!r})")
-
-        if self.algorithm not in ALGORITHMS:
-            raise bad("algorithm", f"must be one of {ALGORITHMS}")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.exp):
-            raise bad("exp", "letters, digits, '_', '.', '-' only")
-        for name in ("total_timesteps", "n_envs", "eval_freq_steps", "eval_episodes", "checkpoint_freq_steps"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise bad(name, "must be an integer >= 1")
+        validate_constraints(self)
         kind = self.action_kind
         if kind not in SUPPORTED_ACTION_MODES[self.algorithm]:
-            raise bad("env", f"{self.algorithm} cannot train with {kind!r} actions")
-        if self.align_starts_ms is not None and self.align_starts_ms < 1:
-            raise bad("align_starts_ms", "must be >= 1 or null")
-        self.env_config()  # validates the env part (names the field on error)
+            raise FieldError("RunConfig", "env.agent.action.kind",
+                             f"{self.algorithm} cannot train with {kind!r} actions")
         self._check_windows()
 
     @property
     def action_kind(self) -> str:
-        return self.env.get("agent", {}).get("action", {}).get("kind", ACTION_MODES[self.algorithm])
+        return self.env.agent.action.kind
 
-    def env_config(self, window: Window | None = None, **changes: Any):  # noqa: ANN201 - EnvConfig
+    def env_config(self, window: Window | None = None, **changes: Any) -> EnvConfig:
         """The ``EnvConfig`` of the training window, or of ``window`` (validation/test)."""
-        from rl.config import EnvConfig
-
-        data = copy.deepcopy(self.env)
         if window is not None:
-            data["window_start"], data["window_end"] = window.start, window.end
-        data.update(changes)
-        agent = data.get("agent", {})
-        action = dict(agent.get("action", {}))
-        action.setdefault("kind", ACTION_MODES[self.algorithm])
-        agent = {**agent, "action": action}
-        data["agent"] = agent
-        try:
-            return EnvConfig(**data)
-        except TypeError as e:
-            raise ValueError(f"RunConfig.env: {e}") from e
+            changes["window_start"], changes["window_end"] = window.start, window.end
+        return self.env.replace(**changes) if changes else self.env
 
     def windows(self) -> dict[str, Window | None]:
-        train = Window(start=self.env.get("window_start"), end=self.env.get("window_end"))
+        train = Window(start=self.env.window_start, end=self.env.window_end)
         return {"train": train, "validation": self.validation, "test": self.test}
 
     def _check_windows(self) -> None:
@@ -164,45 +146,32 @@ class RunConfig:
             if w is None:
                 continue
             start, end = w.ns()
+            field_name = "env.window_start" if name == "train" else name
             if start is None or end is None:
-                raise ValueError(f"RunConfig: the {name} window needs both a start and an end")
+                raise FieldError("RunConfig", field_name, f"the {name} window needs both a start and an end")
             if end <= start:
-                raise ValueError(f"RunConfig: the {name} window ends before it starts")
+                raise FieldError("RunConfig", field_name, f"the {name} window ends before it starts")
             spans[name] = (start, end)
         names = list(spans)
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
                 (s1, e1), (s2, e2) = spans[a], spans[b]
                 if s1 <= e2 and s2 <= e1:
-                    raise ValueError(f"RunConfig: the {a} and {b} windows overlap ({spans[a]} vs {spans[b]})")
+                    raise FieldError("RunConfig", b, f"the {a} and {b} windows overlap ({spans[a]} vs {spans[b]})")
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return msgspec.structs.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        """Plain data (YAML-safe): what a run directory's ``config.yml`` holds."""
+        return msgspec.json.decode(msgspec.json.encode(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "config") -> RunConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
-        kwargs = dict(data)
-        for name in ("validation", "test"):
-            if isinstance(kwargs.get(name), Mapping):
-                kwargs[name] = Window(**kwargs[name])
-        try:
-            return cls(**kwargs)
-        except TypeError as e:
-            raise ValueError(f"{where}: {e}") from e
+        """Decode plain data; an unknown, mistyped or out-of-range field names ``where`` and its path."""
+        from nautilus_trader.common.config import msgspec_decoding_hook
 
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+        return decode(dict(data), cls, source=where, dec_hook=msgspec_decoding_hook)
 
 
 def load_hyperparams(algorithm: str, path: str | Path | None = None) -> dict[str, Any]:
@@ -234,13 +203,7 @@ def load_run_config(
 ) -> RunConfig:
     """Read a run config YAML file, resolve its hyperparameter file, apply CLI overrides."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: cannot read run config: {e}") from e
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: a run config must be a mapping")
-    raw = _deep_merge(raw, overrides or {})
+    raw = _deep_merge(read_mapping(path), overrides or {})
     algorithm = str(raw.get("algorithm", "")).lower()
     if algorithm not in ALGORITHMS:
         raise ValueError(f"{path}: field 'algorithm' must be one of {ALGORITHMS}, got {raw.get('algorithm')!r}")
@@ -613,4 +576,4 @@ def resume_config(run_dir: str | Path) -> RunConfig:
     path = Path(run_dir) / "config.yml"
     if not path.exists():
         raise FileNotFoundError(f"{path}: not a run directory (no config.yml)")
-    return RunConfig.from_dict(yaml.safe_load(path.read_text()), where=str(path))
+    return RunConfig.from_dict(read_mapping(path), where=str(path))

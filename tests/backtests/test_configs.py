@@ -45,7 +45,7 @@ def test_usdm_baselines_on_real_capture(tmp_path):
     spec = load_run_config(CONFIGS[[p.name for p in CONFIGS].index("usdm_btcusdt_baselines.toml")])
     spec = spec.with_overrides(catalog=catalog, out_dir=tmp_path / "runs")
     res = run_backtest(spec, progress=False, tearsheets=True)
-    from backtests.data import load_window
+    from catalog.window import load_window
 
     window = load_window(catalog, spec.instrument_id, None, None, spec.venue.book_type)
     for s in res.strategies:

@@ -23,7 +23,7 @@ from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.trading.strategy import Strategy
 
 from backtests.config import load_run_config
-from backtests.data import Window
+from catalog.window import Window
 from backtests.venue import VenueModelConfig
 from catalog.instruments import build_instrument, get_spec
 

@@ -19,7 +19,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_trader.trading.strategy import Strategy
 
-from backtests.data import load_window
+from catalog.window import load_window
 from backtests.venue import VenueModelConfig
 from catalog.checkpoints import CHECKPOINT_DIR, latest_checkpoint, levels_equal, start_book
 from catalog.ingest import ingest_files

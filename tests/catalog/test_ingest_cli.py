@@ -196,7 +196,7 @@ def test_unknown_format_and_missing_file(capsys, tmp_path):
 
 def test_catalog_info_on_a_non_catalog_fails(capsys, tmp_path):
     code, _, err = amm(capsys, "catalog", "info", "--catalog", str(tmp_path))
-    assert code == 1 and "not a catalog" in err
+    assert code == 1 and "not a data catalog" in err
 
 
 def test_console_script_help_and_exit_codes():

@@ -16,7 +16,7 @@ import pytest
 from nautilus_trader.model.data import OrderBookDelta, QuoteTick
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from backtests.data import CatalogDataError, load_window
+from catalog.window import CatalogDataError, load_window
 from catalog.checkpoints import CHECKPOINT_DIR, start_book
 from catalog.ingest import ingest_files
 from catalog.migrate import LegacyCatalogError, legacy_layout, migrate_catalog

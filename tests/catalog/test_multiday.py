@@ -60,7 +60,7 @@ def test_cli_by_day_json(multiday):
 
 
 def test_a_window_across_the_night_replays_both_days_from_a_full_book(multiday):
-    from backtests.data import load_window
+    from catalog.window import load_window
 
     start, end = "2012-06-21T19:00:00Z", "2012-06-22T14:00:00Z"  # 15:00 ET day 1 -> 10:00 ET day 2
     window = load_window(multiday, "GOOG.XNAS", start, end, "L2_MBP")

@@ -31,7 +31,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from live.config import load_config
 from live.health import check_health
 from live.node import build_node, collect_report, run_node
-from strategies.base import FillLedger
+from strategies.ledger import FillLedger
 from strategies.fixed_spread import FixedSpreadMarketMaker, FixedSpreadMarketMakerConfig
 
 IID = "BTCUSDT-PERP.BINANCE"
@@ -182,7 +182,7 @@ def test_kill_switch_flattens_when_configured(capture_catalog, tmp_path):
 
 def _backtest(catalog: Path, start: int, end: int, config: FixedSpreadMarketMakerConfig) -> tuple[list, object]:
     """The same window and strategy on a backtest venue with the sandbox's matching rules."""
-    from backtests.data import load_window
+    from catalog.window import load_window
     from backtests.venue import VenueModelConfig
 
     # live.sandbox's exchange: L1, queue position and trade execution, instrument fees, zero latency

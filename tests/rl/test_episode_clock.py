@@ -16,7 +16,7 @@ import pytest
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.config import LoggingConfig
 
-from backtests.data import load_window
+from catalog.window import load_window
 from backtests.venue import VenueModelConfig
 from rl.config import EnvConfig
 from rl.env import MarketMakingEnv

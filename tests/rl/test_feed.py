@@ -18,7 +18,7 @@ from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
-from backtests.data import Window
+from catalog.window import Window
 from backtests.venue import VenueModelConfig
 from catalog.checkpoints import levels_equal
 from strategies.agent import AgentConfig

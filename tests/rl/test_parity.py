@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from backtests.config import RunSpec, StrategySpec
-from backtests.data import to_ns
+from catalog.window import to_ns
 from backtests.runner import _write_csv, run_backtest
 from backtests.venue import VenueModelConfig
 from rl.config import EnvConfig

@@ -91,7 +91,7 @@ def test_nautilus_fills_resting_quotes_at_the_model_rate(tmp_path) -> None:
     from nautilus_trader.config import LoggingConfig, RiskEngineConfig
     from nautilus_trader.model.identifiers import InstrumentId
 
-    from backtests.data import load_window
+    from catalog.window import load_window
     from strategies.fixed_spread import FixedSpreadMarketMakerConfig, FixedSpreadMarketMaker
 
     cfg = ASModelConfig(duration_s=3000, arrival_rate_per_s=1.0, kappa_per_tick=0.2, seed=7)

@@ -127,7 +127,10 @@ def test_windows_must_be_disjoint(tiny) -> None:
     with pytest.raises(ValueError, match="validation and test windows overlap"):
         load_run_config(tiny / "overlap.yml")
     proc = _train(["--config", str(tiny / "overlap.yml")])
-    assert proc.returncode == 1 and proc.stderr.startswith("error: RunConfig")
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1  # one line naming the file and the field
+    assert lines[0].startswith(f"error: {tiny / 'overlap.yml'}: test: the validation and test windows overlap")
 
 
 def test_test_window_never_reaches_training_or_selection(tiny) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from backtests.data import data_span
+from catalog.window import data_span
 from rl.train import RunConfig, load_run_config
 from tests.helpers import amm
 

@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent(
 
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
     from nautilus_trader.config import LoggingConfig
-    from backtests.data import load_window
+    from catalog.window import load_window
     from backtests.venue import VenueModelConfig
     from strategies.agent import AgentConfig
     from strategies.policy import PolicyMarketMaker, PolicyMarketMakerConfig

@@ -6,7 +6,7 @@ import pytest
 from nautilus_trader.model.data import OrderBookDeltas, QuoteTick, TradeTick
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from backtests.data import CatalogDataError, data_span, load_window, monotonic_ts_event, to_ns
+from catalog.window import CatalogDataError, data_span, load_window, monotonic_ts_event, to_ns
 
 from .conftest import INSTRUMENT_ID
 
