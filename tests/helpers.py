@@ -34,3 +34,38 @@ def amm(capsys, *args: str) -> tuple[int, str, str]:
         sys.argv = argv
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+_BLOCKED_PRELUDE = '''
+import importlib, importlib.abc, pkgutil, sys
+
+class _Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError(f"blocked import of {{name}}")
+        return None
+
+sys.meta_path.insert(0, _Blocker())
+
+def import_all(package_name):
+    """Import every module of a package; return their names."""
+    package = importlib.import_module(package_name)
+    names = [m.name for m in pkgutil.walk_packages(package.__path__, package_name + ".")]
+    for name in names:
+        importlib.import_module(name)
+    return names
+'''
+
+
+def run_with_imports_blocked(blocked: set[str], script: str, *args: str, timeout: float = 300):
+    """Run ``script`` in a fresh interpreter in which importing any package of ``blocked`` fails.
+
+    The script may call ``import_all("pkg")``. For the package-graph tests: a lower package must
+    import and work with the packages above it made unimportable.
+    """
+    import subprocess
+    import textwrap
+
+    code = _BLOCKED_PRELUDE.format(blocked=set(blocked)) + textwrap.dedent(script)
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, timeout=timeout, check=False)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ import typer
 
 from amm.cli import app
 from amm.errors import run_with_policy
-from tests.helpers import amm
+from tests.helpers import amm, run_with_imports_blocked
 
 ROOT = Path(__file__).resolve().parents[2]
 UPPER_PACKAGES = ("amm", "strategies", "backtests", "rl", "live")
@@ -108,38 +107,16 @@ def test_policy_puts_a_multiline_message_on_one_line(capsys) -> None:
     assert capsys.readouterr().err == "error: bad.toml: field 'x' expected an int\n"
 
 
-BLOCKED_IMPORT = textwrap.dedent(
-    """
-    import importlib, importlib.abc, pkgutil, sys
-
-    BLOCKED = {blocked!r}
-
-    class Blocker(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"catalog must not import {{name}}")
-            return None
-
-    sys.meta_path.insert(0, Blocker())
-    import catalog
-    import catalog.cli
-    names = [m.name for m in pkgutil.walk_packages(catalog.__path__, "catalog.")]
-    for name in names:
-        importlib.import_module(name)
-    import typer
-    app = typer.Typer()
-    catalog.cli.register(app)
-    app(["--help"], standalone_mode=False)
-    print(len(names))
-    """
-)
-
-
 def test_catalog_imports_nothing_above_it() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKED_IMPORT.format(blocked=set(UPPER_PACKAGES))],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
+    done = run_with_imports_blocked(set(UPPER_PACKAGES), """
+        import typer
+        import catalog.cli
+        names = import_all("catalog")
+        app = typer.Typer()
+        catalog.cli.register(app)
+        app(["--help"], standalone_mode=False)
+        print(len(names))
+    """)
     assert done.returncode == 0, done.stderr[-3000:]
     assert int(done.stdout.strip().splitlines()[-1]) > 20  # every catalog module was imported
 

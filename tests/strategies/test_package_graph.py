@@ -8,32 +8,16 @@ the recorded USD-M capture.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
+from tests.helpers import run_with_imports_blocked
 
-from catalog.settings import REPO_ROOT
-
-SCRIPT = textwrap.dedent(
-    """
-    import importlib, pkgutil, sys
-
-    class Blocker:
-        def find_spec(self, name, path=None, target=None):
-            if name == "rl" or name.startswith("rl."):
-                raise ImportError(f"strategies imported {name}")
-            return None
-
-    sys.meta_path.insert(0, Blocker())
-    import strategies
-    names = [m.name for m in pkgutil.walk_packages(strategies.__path__, "strategies.")]
-    for name in names:
-        importlib.import_module(name)
+SCRIPT = """
+    import sys
+    names = import_all("strategies")
 
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
     from nautilus_trader.config import LoggingConfig
-    from catalog.window import load_window
     from backtests.venue import VenueModelConfig
+    from catalog.window import load_window
     from strategies.agent import AgentConfig
     from strategies.policy import PolicyMarketMaker, PolicyMarketMakerConfig
 
@@ -58,13 +42,11 @@ SCRIPT = textwrap.dedent(
     assert strategy.ledger.fill_count > 0
     assert not any(m == "rl" or m.startswith("rl.") for m in sys.modules)
     print(len(names), policy.n, strategy.ledger.fill_count)
-    """,
-)
+"""
 
 
 def test_strategies_import_and_run_a_policy_without_rl(usdm_catalog) -> None:
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(usdm_catalog)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = run_with_imports_blocked({"rl"}, SCRIPT, str(usdm_catalog))
     assert done.returncode == 0, done.stderr[-2000:]
     modules, decisions, fills = (int(x) for x in done.stdout.split()[-3:])
     assert modules >= 10 and decisions > 100 and fills > 0
