@@ -325,7 +325,7 @@ def live_snippet(run_dir: str) -> str:
         "# Paste into an amm live config (e.g. live/configs/paper_binance_usdm.toml).",
         "[[strategies]]", 'name = "agent"', 'strategy_path = "strategies.policy:PolicyMarketMaker"',
         'config_path = "strategies.policy:PolicyMarketMakerConfig"', "[strategies.config]",
-        'policy_loader = "rl.evaluate:load_verified_policy"', f"model_path = {json.dumps(str(model))}",
+        'policy_loader = "strategies.model_store:load_verified_policy"', f"model_path = {json.dumps(str(model))}",
         f"agent = {_toml(agent)}",  # the AgentConfig the model was trained with
     ]) + "\n"
 

@@ -403,7 +403,7 @@ def preflight_strategies(node: TradingNode) -> list[str]:
     """Do now what each strategy would do first on start, so a dry run catches it.
 
     A strategy with a ``preflight()`` method has it called. A policy strategy (its config names a
-    ``policy_loader``) has its model hash checked against the model's manifest (``rl.manifest``,
+    ``policy_loader``) has its model hash checked against the model's manifest (``strategies.model_store``,
     when the model has one) and is loaded through its loader, exactly as ``on_start`` will.
     Returns one note per strategy for the dry-run plan.
     """
@@ -420,18 +420,14 @@ def preflight_strategies(node: TradingNode) -> list[str]:
 
 
 def _preflight_policy(config: Any) -> str:
+    from strategies.model_store import manifest_path, verify
     from strategies.policy import load_policy
 
     model_path = getattr(config, "model_path", None)
     checked = "no manifest"
-    if model_path:
-        try:
-            from rl.manifest import manifest_path, verify
-        except ImportError:
-            verify = None
-        if verify is not None and manifest_path(model_path).exists():
-            verify(model_path)  # raises ModelIntegrityError on a hash mismatch
-            checked = "sha256 matches manifest"
+    if model_path and manifest_path(model_path).exists():
+        verify(model_path)  # raises ModelIntegrityError on a hash mismatch
+        checked = "sha256 matches manifest"
     policy = load_policy(config.policy_loader, model_path, **(config.policy_kwargs or {}))
     return f"policy {type(policy).__name__} loaded from {model_path} ({checked})"
 

@@ -9,7 +9,7 @@ benchmark; the runner passes it as a local Series, never a ticker).
 
 Default window: the run's *test* window, which :class:`rl.train.RunConfig` guarantees is disjoint
 from the training and validation windows (and which training never loads). The model is loaded
-through :func:`load_verified_policy`: its sha256 is checked against its manifest first.
+through :func:`strategies.model_store.load_verified_policy`: its sha256 is checked against its manifest first.
 """
 
 from __future__ import annotations
@@ -18,33 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-
-def load_verified_policy(model_path: str | None, **_: Any) -> Any:
-    """``PolicyMarketMakerConfig.policy_loader`` that verifies the manifest before unpickling.
-
-    Returns the model, wrapped with its frozen ``VecNormalize`` observation statistics when the
-    run used them.
-    """
-    from rl.manifest import load_model, vecnormalize_path
-
-    if not model_path:
-        raise ValueError("load_verified_policy: model_path is required")
-    model, manifest = load_model(model_path)
-    if not manifest.vecnormalize_file:
-        return model
-    import pickle
-
-    from rl.manifest import ModelIntegrityError, file_sha256
-    from strategies.policy import NormalizedPolicy
-
-    vn = vecnormalize_path(model_path, manifest)
-    if file_sha256(vn) != manifest.vecnormalize_sha256:
-        raise ModelIntegrityError(f"{vn}: sha256 does not match the manifest; refusing to load")
-    with open(vn, "rb") as f:
-        stats = pickle.load(f)  # noqa: S301 - hash verified against the manifest above
-    stats.training = False
-    return NormalizedPolicy(model, stats)
 
 
 @dataclass(frozen=True)
@@ -92,7 +65,7 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
     """Run the agent and the baselines on the window; return the runner's summary (+ windows)."""
     from backtests.config import RunSpec, StrategySpec
     from backtests.runner import run_backtest
-    from rl.manifest import verify
+    from strategies.model_store import verify
     from rl.train import resume_config
 
     model_path = Path(request.model)
@@ -118,7 +91,7 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
         f"agent_{cfg.algorithm}",
         "strategies.policy:PolicyMarketMaker",
         "strategies.policy:PolicyMarketMakerConfig",
-        {"agent": agent.to_dict(), "policy_loader": "rl.evaluate:load_verified_policy",
+        {"agent": agent.to_dict(), "policy_loader": "strategies.model_store:load_verified_policy",
          "model_path": str(model_path.resolve()), "flatten_on_stop": False},
     )
     strategies = (policy, *baseline_specs(agent))

@@ -584,7 +584,8 @@ def compare(
     """
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    from rl.manifest import load_model, load_vecnormalize
+    from strategies.model_store import load_model
+    from rl.manifest import load_vecnormalize
     from rl.train import RunConfig, build_vec_env, load_run_config, resume_config
 
     model_cfg = read_model(catalog_path)

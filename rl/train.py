@@ -491,7 +491,7 @@ def train(
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from rl.manifest import verify
+    from strategies.model_store import verify
 
     started = time.perf_counter()
     th.set_num_threads(1)  # small MLPs: threads only fight the env processes for the cores

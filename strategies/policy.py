@@ -93,7 +93,7 @@ class PolicyMarketMakerConfig(MarketMakerConfig, frozen=True, kw_only=True):
     ----------
     agent : AgentConfig
         The agent settings the policy was trained with (a training run's manifest records them).
-    policy_loader : str, default "rl.evaluate:load_verified_policy"
+    policy_loader : str, default "strategies.model_store:load_verified_policy"
         ``module:function`` called as ``loader(model_path, **policy_kwargs)``; returns an object
         with ``predict(obs, deterministic=True)``. The default verifies the model against its
         manifest (sha256) before loading it.
@@ -123,7 +123,7 @@ class PolicyMarketMakerConfig(MarketMakerConfig, frozen=True, kw_only=True):
     quote_interval_ms: NonNegativeInt | None = None
     decision_events: PositiveInt | None = None
     refresh_threshold_ticks: NonNegativeInt | None = None
-    policy_loader: str = "rl.evaluate:load_verified_policy"
+    policy_loader: str = "strategies.model_store:load_verified_policy"
     model_path: str | None = None
     policy_kwargs: dict[str, Any] | None = None
     deterministic: bool = True

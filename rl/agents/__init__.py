@@ -8,7 +8,7 @@ Every entry is a Stable-Baselines3 ``BaseAlgorithm`` (the four SB3 algorithms an
 
 from __future__ import annotations
 
-from typing import Any
+from strategies.model_store import algorithm_class  # the one algorithm -> class table
 
 ALGORITHMS = ("ppo", "a2c", "sac", "dqn", "qlearning")
 
@@ -31,21 +31,6 @@ SUPPORTED_ACTION_MODES: dict[str, tuple[str, ...]] = {
 }
 
 OFF_POLICY = frozenset({"sac", "dqn"})
-
-
-def algorithm_class(name: str) -> Any:
-    """Return the algorithm class for ``name`` (one of :data:`ALGORITHMS`)."""
-    key = name.lower()
-    if key == "qlearning":
-        from rl.agents.qlearning import QLearning
-
-        return QLearning
-    import stable_baselines3 as sb3
-
-    classes = {"ppo": sb3.PPO, "a2c": sb3.A2C, "sac": sb3.SAC, "dqn": sb3.DQN}
-    if key not in classes:
-        raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
-    return classes[key]
 
 
 def default_policy(name: str) -> str:

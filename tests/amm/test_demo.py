@@ -22,7 +22,7 @@ def _demo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_demo_end_to_end_with_a_tiny_budget(tmp_path: Path) -> None:
-    from rl.manifest import verify
+    from strategies.model_store import verify
 
     catalog, out = tmp_path / "catalog", tmp_path / "out"
     proc = _demo("--data-dir", str(data_dir()), "--catalog", str(catalog), "--out", str(out),

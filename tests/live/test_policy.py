@@ -13,7 +13,8 @@ import pytest
 from live.config import load_config
 from live.node import build_node, preflight_strategies
 from strategies.agent import AgentConfig
-from rl.manifest import ModelIntegrityError, write_manifest
+from strategies.model_store import ModelIntegrityError
+from rl.manifest import write_manifest
 from tests.live import helpers
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,8 @@ import pytest
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
-from rl.manifest import ModelIntegrityError, load_model, load_vecnormalize, manifest_path, read_manifest, write_manifest
+from strategies.model_store import ModelIntegrityError, load_model, manifest_path, read_manifest
+from rl.manifest import load_vecnormalize, write_manifest
 from tests.rl.test_qlearning import _model, make_chain
 
 

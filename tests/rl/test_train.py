@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rl.manifest import read_manifest, verify
+from strategies.model_store import read_manifest, verify
 from rl.synth import ASModelConfig, synth_run_config, write_as_model
 from rl.train import RunConfig, load_run_config
 
@@ -60,7 +60,7 @@ def test_every_algorithm_trains_and_saves_a_verified_model(tiny, algo) -> None:
     if algo != "qlearning":
         assert m.vecnormalize_file == "vecnormalize.pkl"
     # the policy runs through SB3's predict surface after a verified load
-    from rl.manifest import load_model
+    from strategies.model_store import load_model
 
     model, _ = load_model(run / "model.zip")
     assert model.predict(__import__("numpy").zeros(16, dtype="float32"), deterministic=True)[0] is not None

@@ -1,9 +1,9 @@
 """The package graph points one way: ``strategies`` runs a trained policy without ``rl``.
 
-Everything a live node needs to run an agent (observation, action mapping, agent settings, the
-runtime) lives in ``strategies``; ``rl`` is the training harness on top. A subprocess makes
-``rl`` unimportable, imports every ``strategies`` module and backtests a ``PolicyMarketMaker`` on
-the recorded USD-M capture.
+Everything a live node needs to run an agent (observation, action mapping, agent settings, model
+verification and loading, the runtime) lives in ``strategies``; ``rl`` is the training harness on
+top. A subprocess makes ``rl`` unimportable, imports every ``strategies``, ``backtests`` and
+``live`` module and backtests a ``PolicyMarketMaker`` on the recorded USD-M capture.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from tests.helpers import run_with_imports_blocked
 SCRIPT = """
     import sys
     names = import_all("strategies")
+    import_all("backtests")  # and the layers beside rl: the backtests and the live node
+    import_all("live")
 
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
     from nautilus_trader.config import LoggingConfig
