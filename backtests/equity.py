@@ -164,6 +164,10 @@ class EquitySampler(Actor):
             self._on_timer,
         )
         self._timer_set = True
+        # The curve's origin: the account before anything could trade (no order fills before the
+        # first market event). Without it a run's PnL would start at the first grid point, after
+        # the fills of the first interval (31.8 USD of a GOOG day's fixed-spread PnL).
+        self._sample(ts_ns)
 
     def on_quote_tick(self, tick: QuoteTick) -> None:
         self._ensure_timer(tick.ts_init)

@@ -287,8 +287,13 @@ def run_strategy(
     return StrategyRun(strategy.name, out, metrics, events, wall_s)
 
 
-LEDGER_TOLERANCE = 1e-6
-"""Largest accepted gap between the ledger's and the account's PnL, relative to the traded notional."""
+def ledger_tolerance(fill_count: int, currency_precision: int, notional: float) -> float:
+    """Largest accepted gap between the ledger's and the account's PnL.
+
+    The venue books each fill's realised PnL and commission in whole currency units (cents for
+    USD), the ledger exactly: up to half a unit per fill apart, plus float noise on the notional.
+    """
+    return fill_count * 0.5 * 10.0**-currency_precision + 1e-9 * notional
 
 
 def check_ledger(engine, spec: RunSpec, equity: pd.DataFrame) -> tuple[float, float] | None:
@@ -321,8 +326,9 @@ def check_ledger(engine, spec: RunSpec, equity: pd.DataFrame) -> tuple[float, fl
             start += money.as_double() * mid
     account_pnl = float(last["equity"]) - start
     ledger_pnl = strategy.ledger.equity(mid)
-    scale = max(1.0, strategy.ledger.traded_qty * float(strategy.instrument.multiplier) * mid)
-    if abs(ledger_pnl - account_pnl) > LEDGER_TOLERANCE * scale:
+    ledger = strategy.ledger
+    notional = ledger.traded_qty * float(strategy.instrument.multiplier) * mid
+    if abs(ledger_pnl - account_pnl) > ledger_tolerance(ledger.fill_count, ledger.currency.precision, notional):
         raise RuntimeError(
             f"strategy {strategy.id}: ledger PnL {ledger_pnl:.8f} differs from the account's "
             f"{account_pnl:.8f} {strategy.ledger.currency} at the end of the run",
