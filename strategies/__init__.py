@@ -1,7 +1,10 @@
-"""Baseline market makers (fixed spread, Avellaneda-Stoikov, GLFT) and the shared quote manager.
+"""Everything that runs in a live node: the market-maker runtime and its quoting rules.
 
-Every strategy is an ordinary NautilusTrader ``Strategy`` with a frozen ``StrategyConfig``, so the
-same class runs in ``BacktestEngine`` / ``BacktestNode`` and in a live ``TradingNode``.
+Every market maker is a :class:`MarketMakerStrategy` (an ordinary NautilusTrader ``Strategy`` with
+a frozen ``StrategyConfig``), so the same class runs in ``BacktestEngine`` and in a live
+``TradingNode``: the closed-form baselines (fixed spread, Avellaneda-Stoikov, GLFT) exported here,
+and the trained policy, :class:`strategies.policy.PolicyMarketMaker` (imported from its module:
+it brings Gymnasium's spaces along).
 """
 
 from strategies.avellaneda_stoikov import (
@@ -25,6 +28,7 @@ from strategies.calibration import (
 )
 from strategies.fixed_spread import FixedSpreadMarketMaker, FixedSpreadMarketMakerConfig
 from strategies.glft import GLFTMarketMaker, GLFTMarketMakerConfig, glft_coefficients, glft_depths
+from strategies.ledger import FillLedger
 from strategies.quoting import QuoteCounters, QuoteManager, QuoteManagerConfig, Quotes
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "CalibratedMarketMakerConfig",
     "FixedSpreadMarketMaker",
     "FixedSpreadMarketMakerConfig",
+    "FillLedger",
     "GLFTMarketMaker",
     "GLFTMarketMakerConfig",
     "IntensityFit",
