@@ -21,6 +21,7 @@ line.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import time
@@ -61,11 +62,14 @@ def _legacy(rev: str, path: str) -> types.ModuleType | None:
     return module
 
 
-def load() -> tuple[list[OrderBookDeltas], list[list[int]], list[Message]]:
-    """The capture's delta batches, the batches due before each sample time, and the messages."""
+def load() -> tuple[list[OrderBookDeltas], list[list[int]], list[Message], int]:
+    """The capture's delta batches, the sample times due after each batch, the depth messages,
+    and how many objects the loader yields in all."""
     batches, messages = [], []
     pending: list[OrderBookDelta] = []
+    rows = 0
     for ev in BinanceWsLoader().iter_data([data_file(DATA_FILE)], QualityReport("binance-ws")):
+        rows += 1
         if not isinstance(ev, OrderBookDelta):
             continue
         pending.append(ev)
@@ -91,7 +95,7 @@ def load() -> tuple[list[OrderBookDeltas], list[list[int]], list[Message]]:
             if t >= batch.ts_init:
                 samples[i].append(t)
             t += SAMPLE_NS
-    return batches, samples, messages
+    return batches, samples, messages, rows
 
 
 def features_path_legacy(ladder_cls: type, batches: list, samples: list) -> float:
@@ -137,18 +141,28 @@ def features_end_to_end(batches: list, samples: list) -> float:
     return time.perf_counter() - t0
 
 
-def loader_end_to_end() -> tuple[float, int]:
+def loader_end_to_end() -> float:
     t0 = time.perf_counter()
-    rows = sum(1 for _ in BinanceWsLoader().iter_data([data_file(DATA_FILE)], QualityReport("binance-ws")))
-    return time.perf_counter() - t0, rows
+    for _ in BinanceWsLoader().iter_data([data_file(DATA_FILE)], QualityReport("binance-ws")):
+        pass
+    return time.perf_counter() - t0
 
 
 def best_of(rounds: int, runs: dict[str, Callable[[], float]]) -> dict[str, float]:
-    """Seconds of each run, best of ``rounds``, the runs alternating within a round."""
+    """Seconds of each run, best of ``rounds``, the runs alternating within a round.
+
+    The cyclic garbage collector is off while a run is timed (as in ``timeit``): otherwise a run
+    pays for the garbage of the one before it.
+    """
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(rounds):
         for name, run in runs.items():
-            best[name] = min(best[name], run())
+            gc.collect()
+            gc.disable()
+            try:
+                best[name] = min(best[name], run())
+            finally:
+                gc.enable()
     return best
 
 
@@ -158,7 +172,7 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the books replaced")
     args = parser.parse_args()
 
-    batches, samples, messages = load()
+    batches, samples, messages, rows = load()
     n_deltas = sum(len(levels) + snapshot for snapshot, levels in messages)
     n_levels = sum(len(levels) for _, levels in messages)
     print(f"{DATA_FILE}: {n_deltas:,} deltas in {len(batches):,} batches, "
@@ -176,8 +190,8 @@ def main() -> None:
     else:
         print(f"baseline {args.baseline}: not readable from git here, comparison skipped")
     runs["features_end_to_end"] = lambda: features_end_to_end(batches, samples)
+    runs["loader_end_to_end"] = loader_end_to_end
     seconds = best_of(args.rounds, runs)
-    load_s, rows = loader_end_to_end()
 
     def rate(name: str, n: int) -> float | None:
         return round(n / seconds[name]) if name in seconds else None
@@ -190,7 +204,7 @@ def main() -> None:
         "loader_levels_per_s": rate("loader", n_levels),
         "loader_baseline_levels_per_s": rate("loader_baseline", n_levels),
         "features_end_to_end_deltas_per_s": rate("features_end_to_end", n_deltas),
-        "loader_end_to_end_rows_per_s": round(rows / load_s),
+        "loader_end_to_end_rows_per_s": rate("loader_end_to_end", rows),
         "baseline": args.baseline if "features_baseline" in seconds else None,
         "rounds": args.rounds,
     }
