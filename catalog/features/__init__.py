@@ -7,8 +7,8 @@ real Binance data that feeding the events directly, through a Nautilus ``OrderBo
 ``BacktestEngine`` strategy sampling on a timer give the same values bit for bit.
 
 Modules, lowest first: :mod:`~catalog.features.config` (the definition's parameters, the feature
-names and the sampled vector), :mod:`~catalog.features.ladder` (the price-level book kept for the
-imbalance), :mod:`~catalog.features.incremental` (the online computation).
+names and the sampled vector), :mod:`~catalog.features.incremental` (the online computation, which
+keeps the data layer's :class:`~catalog.book.L2Book` for the imbalance).
 
 In a strategy: call ``on_quote`` / ``on_trade`` from ``on_quote_tick`` / ``on_trade_tick``, and
 ``on_book_deltas(deltas)`` from ``on_order_book_deltas`` (or ``on_book(self.cache.order_book(id),
@@ -61,7 +61,6 @@ takes as the first approximation of the micro-price).
 
 from catalog.features.config import FEATURE_NAMES, VOLUME_SCALE, FeatureConfig, FeatureVector, TopOfBook
 from catalog.features.incremental import IncrementalFeatures
-from catalog.features.ladder import L2Ladder
 
 __all__ = [
     "FEATURE_NAMES",
@@ -69,6 +68,5 @@ __all__ = [
     "FeatureConfig",
     "FeatureVector",
     "IncrementalFeatures",
-    "L2Ladder",
     "TopOfBook",
 ]

@@ -10,9 +10,10 @@ from nautilus_trader.core.data import Data
 from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas, QuoteTick, TradeTick
 from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.model.objects import FIXED_SCALAR
 
+from catalog.book import L2Book
 from catalog.features.config import VOLUME_SCALE, FeatureConfig, FeatureVector
-from catalog.features.ladder import L2Ladder
 
 NAN = float("nan")
 
@@ -81,12 +82,12 @@ class IncrementalFeatures:
         self._mid = NAN
         self._has_quote = False
         self._quote_imbalance = NAN
-        # book state: either a Nautilus OrderBook (read lazily) or our ladder
+        # book state: either a Nautilus OrderBook (read lazily) or our own L2Book
         self._has_book = False
         self._book: OrderBook | None = None
         self._book_count = -1
-        self._ladder: L2Ladder | None = None
-        self._ladder_dirty = False
+        self._l2: L2Book | None = None
+        self._l2_dirty = False
         self._book_imbalance = NAN
         # volatility grid
         self._grid_next_ns = -1  # next grid point to close; -1 until the first event
@@ -168,7 +169,7 @@ class IncrementalFeatures:
         self._advance(book.ts_last if ts_init_ns is None else ts_init_ns)
         self._has_book = True
         self._book = book
-        self._ladder = None
+        self._l2 = None
         self._book_count = -1
         if self._book_top or (self._auto_top and not self._has_quote):
             bid_px, ask_px = book.best_bid_price(), book.best_ask_price()
@@ -181,26 +182,23 @@ class IncrementalFeatures:
             )
 
     def on_book_deltas(self, deltas: OrderBookDeltas | OrderBookDelta) -> None:
-        """Apply MBP deltas to an internal :class:`L2Ladder` (fast path for ``on_book``).
+        """Apply MBP deltas to an internal :class:`~catalog.book.L2Book` (fast path for ``on_book``).
 
         Use either this or :meth:`on_book` for a given stream, not both.
         """
         self._advance(deltas.ts_init)
-        if self._ladder is None:
-            self._ladder = L2Ladder()
+        l2 = self._l2
+        if l2 is None:
+            l2 = self._l2 = L2Book()
             self._book = None
-        ladder = self._ladder
-        if isinstance(deltas, OrderBookDelta):
-            ladder.apply(deltas)
-        else:
-            for delta in deltas.deltas:
-                ladder.apply(delta)
+        l2.apply_deltas((deltas,) if isinstance(deltas, OrderBookDelta) else deltas.deltas)
         self._has_book = True
-        self._ladder_dirty = True
+        self._l2_dirty = True
         if self._book_top or (self._auto_top and not self._has_quote):
-            best_bid, best_ask = ladder.best_bid(), ladder.best_ask()
-            bid, bid_size = best_bid if best_bid is not None else (NAN, NAN)
-            ask, ask_size = best_ask if best_ask is not None else (NAN, NAN)
+            # Keys are Price.raw: raw / FIXED_SCALAR is exactly Price.as_double().
+            bid_raw, ask_raw = l2.best_bid(), l2.best_ask()
+            bid, bid_size = (NAN, NAN) if bid_raw is None else (bid_raw / FIXED_SCALAR, l2.bids[bid_raw])
+            ask, ask_size = (NAN, NAN) if ask_raw is None else (ask_raw / FIXED_SCALAR, l2.asks[ask_raw])
             self._set_top(bid, ask, bid_size, ask_size)
 
     def on_data(self, data: Data) -> None:
@@ -278,10 +276,10 @@ class IncrementalFeatures:
         )
 
     def _current_book_imbalance(self) -> float:
-        if self._ladder is not None:
-            if self._ladder_dirty:
-                self._book_imbalance = _imbalance(*self._ladder.side_totals(self._levels))
-                self._ladder_dirty = False
+        if self._l2 is not None:
+            if self._l2_dirty:
+                self._book_imbalance = _imbalance(*self._l2.side_totals(self._levels))
+                self._l2_dirty = False
             return self._book_imbalance
         book = self._book
         count = book.update_count

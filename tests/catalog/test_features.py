@@ -1,6 +1,6 @@
 """Tests of ``catalog.features``: hand-computed formulas, and on real Binance data
 (``fixtures/binance/btcusdt-*.parquet`` and ``binance_ws/spot/btcusdt_20240808.gz``) that every way
-of feeding :class:`IncrementalFeatures` (events directly, book deltas through its ladder or a
+of feeding :class:`IncrementalFeatures` (events directly, book deltas through its ``L2Book`` or a
 Nautilus ``OrderBook``, inside a ``BacktestEngine`` strategy on a timer) gives the same values."""
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from nautilus_trader.model.data import (
 )
 from nautilus_trader.model.enums import AggressorSide, BookAction, BookType, OrderSide
 from nautilus_trader.model.identifiers import InstrumentId, TradeId
-from nautilus_trader.model.objects import Price, Quantity
+from nautilus_trader.model.objects import FIXED_SCALAR, Price, Quantity
 
 from catalog.features import (
     FEATURE_NAMES,
     FeatureConfig,
     FeatureVector,
     IncrementalFeatures,
-    L2Ladder,
 )
+from catalog.book import L2Book
 from catalog.settings import data_dir
 
 IID = InstrumentId.from_str("BTCUSDT.BINANCE")
@@ -84,10 +84,10 @@ def replay(
     events: Iterable,
     sample_ts: Sequence[int],
     config: FeatureConfig,
-    book_mode: str = "ladder",
+    book_mode: str = "l2book",
 ) -> pd.DataFrame:
     """Feed ``events`` (ts_init order) one by one; sample at each time once all events
-    with ``ts_init <= t`` were fed. ``book_mode``: "ladder" (on_book_deltas) or "nautilus"
+    with ``ts_init <= t`` were fed. ``book_mode``: "l2book" (on_book_deltas) or "nautilus"
     (apply to an OrderBook and call on_book)."""
     feats = IncrementalFeatures(config)
     book = OrderBook(IID, BookType.L2_MBP) if book_mode == "nautilus" else None
@@ -171,7 +171,7 @@ def _book_events(ts: int) -> list[OrderBookDelta]:
     ]
 
 
-@pytest.mark.parametrize("book_mode", ["ladder", "nautilus"])
+@pytest.mark.parametrize("book_mode", ["l2book", "nautilus"])
 def test_book_imbalance_over_k_levels(book_mode: str) -> None:
     cfg = FeatureConfig(tick_size=1.0, book_levels=2)
     events = _book_events(T0)
@@ -393,25 +393,27 @@ def ws_stream() -> list:
     return events
 
 
-def test_ladder_matches_nautilus_order_book_on_binance_depth(ws_stream: list) -> None:
-    ladder = L2Ladder()
+def test_l2book_matches_nautilus_order_book_on_binance_depth(ws_stream: list) -> None:
+    l2 = L2Book()
     book = OrderBook(IID, BookType.L2_MBP)
     deltas = [e for e in ws_stream if isinstance(e, OrderBookDelta)]
     checked = 0
     for j, d in enumerate(deltas):
-        ladder.apply(d)
+        l2.apply_deltas((d,))
         book.apply_delta(d)
         if j + 1 == len(deltas) or deltas[j + 1].ts_init != d.ts_init:
             if checked % 10 == 0 or j + 1 == len(deltas):
                 want_b = [(lv.price.as_double(), lv.size()) for lv in book.bids()[:10]]
                 want_a = [(lv.price.as_double(), lv.size()) for lv in book.asks()[:10]]
-                assert ladder.bids(10) == want_b and ladder.asks(10) == want_a
+                got_b = [(p / FIXED_SCALAR, size) for p, size in l2.top(True, 10)]
+                got_a = [(p / FIXED_SCALAR, size) for p, size in l2.top(False, 10)]
+                assert got_b == want_b and got_a == want_a
             checked += 1
     assert checked > 1000
 
 
 @pytest.mark.parametrize("top_of_book", ["auto", "book"])
-def test_ladder_and_order_book_agree_on_binance_ws_capture(ws_stream: list, top_of_book: str) -> None:
+def test_l2book_and_order_book_agree_on_binance_ws_capture(ws_stream: list, top_of_book: str) -> None:
     cfg = FeatureConfig(tick_size=0.01, book_levels=5, vol_window=30,
                         trade_window_ns=5 * S, top_of_book=top_of_book)
     events = ws_stream

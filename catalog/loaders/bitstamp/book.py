@@ -176,20 +176,14 @@ class L3Rebuilder:
         """Resting lots (known + synthetic orders) at one level of the rebuilt book."""
         return (self.levels.bids if is_bid else self.levels.asks).get(price, 0)
 
-    def top(self, is_bid: bool, n: int) -> list[tuple[int, int]]:
-        """The best ``n`` levels of one side as ``(price_ticks, lots)``."""
-        book = self.levels.bids if is_bid else self.levels.asks
-        prices = sorted(book, reverse=is_bid)[:n]
-        return [(p, book[p]) for p in prices]
-
     def _fits(self, is_bid: bool, price: int, amount: int) -> bool:
         """Whether an order can rest: a price, a positive amount, and it neither locks nor crosses."""
         if amount <= 0 or price <= 0:
             return False
         if is_bid:
-            ask = self.levels.best_ask_ticks()
+            ask = self.levels.best_ask()
             return ask is None or price < ask
-        bid = self.levels.best_bid_ticks()
+        bid = self.levels.best_bid()
         return bid is None or price > bid
 
     # -- events ----------------------------------------------------------------------------------
@@ -480,7 +474,7 @@ class L3Rebuilder:
     def _compare(self, snap: LevelSnapshot) -> None:
         s = self.stats
         s.snapshots_compared += 1
-        bids, asks = self.top(True, len(snap.bids)), self.top(False, len(snap.asks))
+        bids, asks = self.levels.top(True, len(snap.bids)), self.levels.top(False, len(snap.asks))
         if bids[:1] == snap.bids[:1] and asks[:1] == snap.asks[:1]:
             s.snapshot_best_agree += 1
         if bids[:5] == snap.bids[:5] and asks[:5] == snap.asks[:5]:
