@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
+import msgspec
 import numpy as np
+
+from catalog.config_io import FieldError, validate_constraints
+
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 
 VOLUME_SCALE = 1_000_000_000
 """Trade sizes are summed as integers of ``1 / VOLUME_SCALE`` units (exact for <= 9 decimals)."""
@@ -31,9 +36,11 @@ FEATURE_NAMES: tuple[str, ...] = (
 TopOfBook = Literal["auto", "quotes", "book"]
 
 
-@dataclass(frozen=True)
-class FeatureConfig:
+class FeatureConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Parameters of the market features (one object shared by strategies and the RL env).
+
+    A frozen msgspec struct, like every config of the project: an agent's settings nest it, and
+    a file that misspells a field or gives a value out of range fails naming it.
 
     Parameters
     ----------
@@ -53,30 +60,22 @@ class FeatureConfig:
         Source of ``mid`` / ``microprice`` / ``spread_ticks`` (see the module docstring).
     """
 
-    tick_size: float
-    book_levels: int = 5
-    vol_sample_interval_ns: int = 1_000_000_000
-    vol_window: int = 60
-    trade_window_ns: int = 10_000_000_000
-    vol_min_returns: int = 2
+    tick_size: Annotated[float, msgspec.Meta(gt=0.0)]
+    book_levels: PositiveInt = 5
+    vol_sample_interval_ns: PositiveInt = 1_000_000_000
+    vol_window: PositiveInt = 60
+    trade_window_ns: PositiveInt = 10_000_000_000
+    vol_min_returns: PositiveInt = 2
     top_of_book: TopOfBook = "auto"
 
     def __post_init__(self) -> None:
-        if not (self.tick_size > 0 and math.isfinite(self.tick_size)):
-            raise ValueError(f"FeatureConfig.tick_size must be > 0, got {self.tick_size!r}")
-        for name in ("book_levels", "vol_sample_interval_ns", "vol_window", "trade_window_ns"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"FeatureConfig.{name} must be a positive int, got {value!r}")
-        if not 1 <= self.vol_min_returns <= self.vol_window:
-            raise ValueError(
-                f"FeatureConfig.vol_min_returns must be in [1, vol_window={self.vol_window}], "
-                f"got {self.vol_min_returns!r}",
-            )
-        if self.top_of_book not in ("auto", "quotes", "book"):
-            raise ValueError(
-                f"FeatureConfig.top_of_book must be 'auto', 'quotes' or 'book', "
-                f"got {self.top_of_book!r}",
+        if not math.isfinite(self.tick_size):
+            raise FieldError("FeatureConfig", "tick_size", f"must be finite, got {self.tick_size!r}")
+        validate_constraints(self)
+        if not self.vol_min_returns <= self.vol_window:
+            raise FieldError(
+                "FeatureConfig", "vol_min_returns",
+                f"must be in [1, vol_window={self.vol_window}], got {self.vol_min_returns!r}",
             )
 
     @property
