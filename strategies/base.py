@@ -287,6 +287,9 @@ class MarketMakerStrategy(Strategy):
         self._session = cfg.session()
         self._flat_day = None
         self._events = 0
+        fills_topic = f"events.order.{self.id}"
+        if not self.msgbus.is_subscribed(fills_topic, self._book_fill):
+            self.msgbus.subscribe(fills_topic, self._book_fill)
         self.on_market_maker_start()
 
         self._bind_handlers()
@@ -448,9 +451,18 @@ class MarketMakerStrategy(Strategy):
                 msgbus.unsubscribe(topic, handler)
         self._direct_subs.clear()
 
-    def on_order_filled(self, event: OrderFilled) -> None:
-        if self.ledger is not None and event.instrument_id == self.config.instrument_id:
-            self.ledger.on_fill(event)
+    def _book_fill(self, event: OrderEvent) -> None:
+        """Every fill of this strategy's orders into the ledger, whatever the strategy's state.
+
+        Subscribed on the message bus, not through ``on_order_filled``: Nautilus hands a strategy
+        its events only while it is running, and the reduce-only order that flattens on a kill or
+        on stop fills after the strategy has stopped. Booked through ``on_order_filled``, those
+        fills were missing from the ledger (a killed policy's ledger still held 0.004 BTC that the
+        venue had closed; ``tests/strategies/test_policy_runtime.py``).
+        """
+        if isinstance(event, OrderFilled) and self.ledger is not None:
+            if event.instrument_id == self.config.instrument_id:
+                self.ledger.on_fill(event)
 
     def on_order_event(self, event: OrderEvent) -> None:
         if self.quote_manager is not None:
