@@ -75,8 +75,6 @@ class DatabentoLoader(SpecLoader):
         use_exchange_as_venue: bool = False,
         check: CheckConfig | None = None,
     ) -> None:
-        if instrument_id:
-            InstrumentId.from_str(instrument_id)
         super().__init__(instrument_id=instrument_id, spec_file=spec_file, check=check)
         self.use_exchange_as_venue = use_exchange_as_venue
         self._loader = None
@@ -142,12 +140,8 @@ class DatabentoLoader(SpecLoader):
             if raw in known:
                 continue
             iid = self.instrument_id or f"{raw}.{dataset.split('.')[0]}"
-            precision = None
-            if self.instrument_id:
-                try:
-                    precision = get_spec(iid, self.spec_file).price_precision
-                except ValueError:
-                    precision = None
+            spec = self.override_spec()  # the override is every symbol's id
+            precision = spec.price_precision if spec is not None else None
             if precision is None:
                 template = _template_for(iid, definitions.values())
                 if template is None:
