@@ -43,7 +43,7 @@ from nautilus_trader.model.identifiers import InstrumentId, Symbol
 from nautilus_trader.model.instruments import FuturesContract, Instrument
 
 from catalog.instruments import build_instrument, get_spec
-from catalog.loaders.tabular import CheckConfig, RowChecker, SpecLoader, check_file, merge_streams
+from catalog.loaders.tabular import CheckConfig, RowChecker, SpecLoader, check_files, merge_streams
 from catalog.quality import DataQualityError, QualityReport
 
 _MONTH_CODES = "FGHJKMNQUVXZ"
@@ -87,8 +87,7 @@ class DatabentoLoader(SpecLoader):
         return self._loader
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
-        paths = [check_file(Path(f)) for f in files]
-        report.files.extend(str(p) for p in paths)
+        paths = check_files(files, report)
         schemas = {p: self._schema(p) for p in paths}
         definitions: dict[str, Instrument] = {}
         for path in (p for p in paths if schemas[p] == "definition"):

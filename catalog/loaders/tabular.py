@@ -499,6 +499,13 @@ def check_file(path: Path) -> Path:
     return path
 
 
+def check_files(files: Iterable[Path], report: QualityReport) -> list[Path]:
+    """Check every input (:func:`check_file`) before any is read, and list them in ``report``."""
+    paths = [check_file(Path(f)) for f in files]
+    report.files.extend(str(p) for p in paths)
+    return paths
+
+
 def open_text(path: Path) -> io.TextIOBase:
     """Open a text file, transparently un-gzipping ``*.gz``."""
     if path.suffix == ".gz":

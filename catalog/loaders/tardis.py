@@ -52,7 +52,7 @@ from catalog.loaders.tabular import (
     MAX_PRECISION,
     RowChecker,
     SpecLoader,
-    check_file,
+    check_files,
     first_line,
     generic_note,
     generic_pair,
@@ -134,8 +134,7 @@ class TardisLoader(SpecLoader):
     # -- Loader protocol ---------------------------------------------------------------------------
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
-        paths = [check_file(Path(f)) for f in files]
-        report.files.extend(str(p) for p in paths)
+        paths = check_files(files, report)
         scans = [self._scan(p, report) for p in paths]
         spec = self.override_spec()  # None: a generic instrument, noted in the report
         if spec is not None:

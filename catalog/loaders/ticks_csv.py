@@ -47,7 +47,7 @@ from catalog.loaders.tabular import (
     CheckConfig,
     RowChecker,
     SpecLoader,
-    check_file,
+    check_files,
     first_line,
     float_decimals,
     generic_note,
@@ -160,8 +160,7 @@ class TicksCsvLoader(SpecLoader):
     # -- Loader protocol ---------------------------------------------------------------------------
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
-        paths = [check_file(Path(f)) for f in files]
-        report.files.extend(str(p) for p in paths)
+        paths = check_files(files, report)
         layouts = [_layout(p) for p in paths]
         ids = [self._instrument_id(lay) for lay in layouts]
         spec = self.override_spec()
