@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+from catalog.config_io import ConfigError
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -34,3 +39,13 @@ def amm(capsys, *args: str) -> tuple[int, str, str]:
         sys.argv = argv
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def assert_config_error(load: Callable[[Path], object], path: Path, field: str, message: str) -> None:
+    """``load(path)`` must fail with one line ``<path>: <field>: <why>``, ``why`` holding ``message``."""
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    err = info.value
+    assert (err.source, err.field) == (str(path), field), str(err)
+    assert message in err.message and str(err) == f"{path}: {field}: {err.message}"
+    assert "\n" not in str(err)
