@@ -158,51 +158,37 @@ def _currency(code: str) -> Currency:
 
 def build_instrument(spec: InstrumentSpec, ts_init: int = 0) -> Instrument:
     """Build the Nautilus instrument for ``spec`` (``CurrencyPair``, ``CryptoPerpetual`` or ``Equity``)."""
-    iid = InstrumentId.from_str(spec.instrument_id)
-    price_inc = Price(spec.tick_size, spec.price_precision)
     size_inc = Quantity(spec.lot_size, spec.size_precision)
-    min_qty = (
-        Quantity(spec.min_quantity, spec.size_precision) if spec.min_quantity is not None else None
+    shared = dict(  # what every instrument type takes
+        instrument_id=InstrumentId.from_str(spec.instrument_id),
+        raw_symbol=Symbol(spec.raw_symbol),
+        price_precision=spec.price_precision,
+        price_increment=Price(spec.tick_size, spec.price_precision),
+        ts_event=ts_init,
+        ts_init=ts_init,
+        min_quantity=Quantity(spec.min_quantity, spec.size_precision) if spec.min_quantity is not None else None,
+        maker_fee=spec.maker_fee,
+        taker_fee=spec.taker_fee,
     )
     if spec.kind == "equity":
         # An Equity trades in whole lots of ``lot_size`` shares; fees per share live in the venue
         # model (``backtests.venue`` fee_model="per_share"), not in the instrument's rates.
-        return Equity(
-            instrument_id=iid,
-            raw_symbol=Symbol(spec.raw_symbol),
-            currency=_currency(spec.quote),
-            price_precision=spec.price_precision,
-            price_increment=price_inc,
-            lot_size=size_inc,
-            ts_event=ts_init,
-            ts_init=ts_init,
-            min_quantity=min_qty,
-            maker_fee=spec.maker_fee,
-            taker_fee=spec.taker_fee,
-        )
-    common = dict(
-        instrument_id=iid,
-        raw_symbol=Symbol(spec.raw_symbol),
+        return Equity(currency=_currency(spec.quote), lot_size=size_inc, **shared)
+    crypto = dict(
         quote_currency=_currency(spec.quote),
-        price_precision=spec.price_precision,
+        base_currency=_currency(spec.base),
         size_precision=spec.size_precision,
-        price_increment=price_inc,
         size_increment=size_inc,
-        ts_event=ts_init,
-        ts_init=ts_init,
-        min_quantity=min_qty,
         margin_init=spec.margin_init,
         margin_maint=spec.margin_maint,
-        maker_fee=spec.maker_fee,
-        taker_fee=spec.taker_fee,
     )
     if spec.kind == "currency_pair":
-        return CurrencyPair(base_currency=_currency(spec.base), lot_size=None, **common)
+        return CurrencyPair(lot_size=None, **shared, **crypto)
     return CryptoPerpetual(
-        base_currency=_currency(spec.base),
         settlement_currency=_currency(spec.settlement or spec.quote),
         is_inverse=spec.is_inverse,
         multiplier=Quantity.from_str(str(spec.multiplier)),
         lot_size=Quantity.from_int(1),
-        **common,
+        **shared,
+        **crypto,
     )

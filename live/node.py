@@ -85,8 +85,32 @@ def health_file_path(cfg: LiveConfig) -> str | None:
 # -- clients -----------------------------------------------------------------------------------------
 
 
-def _provider(cfg: LiveConfig) -> InstrumentProviderConfig:
-    return InstrumentProviderConfig(load_ids=frozenset(InstrumentId.from_str(i) for i in cfg.instrument_ids))
+def _venue_settings(cfg: LiveConfig) -> dict[str, Any]:
+    """What the venue adapter's data and execution client configs share.
+
+    The account (Binance) or product (Bybit) type, ``production`` / ``testnet`` / ``demo`` as the
+    1.231 adapter's environment enum, and the configured instruments to load at start.
+    """
+    provider = InstrumentProviderConfig(load_ids=frozenset(InstrumentId.from_str(i) for i in cfg.instrument_ids))
+    env = cfg.venue.environment
+    if cfg.venue.adapter == "binance":
+        from nautilus_trader.adapters.binance import BinanceAccountType
+        from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
+
+        return dict(
+            account_type=BinanceAccountType[cfg.venue.account_type],
+            environment={"production": BinanceEnvironment.LIVE, "testnet": BinanceEnvironment.TESTNET,
+                         "demo": BinanceEnvironment.DEMO}[env],
+            instrument_provider=provider,
+        )
+    from nautilus_trader.adapters.bybit import BybitEnvironment, BybitProductType
+
+    return dict(
+        product_types=(getattr(BybitProductType, cfg.venue.account_type.upper()),),
+        environment={"production": BybitEnvironment.MAINNET, "testnet": BybitEnvironment.TESTNET,
+                     "demo": BybitEnvironment.DEMO}[env],
+        instrument_provider=provider,
+    )
 
 
 def data_client(cfg: LiveConfig) -> tuple[str, LiveDataClientConfig, type[LiveDataClientFactory]]:
@@ -107,45 +131,12 @@ def data_client(cfg: LiveConfig) -> tuple[str, LiveDataClientConfig, type[LiveDa
             book_type=cfg.execution.sandbox.book_type,
         ), ReplayLiveDataClientFactory
     if cfg.venue.adapter == "binance":
-        from nautilus_trader.adapters.binance import (
-            BinanceAccountType,
-            BinanceDataClientConfig,
-            BinanceLiveDataClientFactory,
-        )
+        from nautilus_trader.adapters.binance import BinanceDataClientConfig, BinanceLiveDataClientFactory
 
-        return name, BinanceDataClientConfig(
-            account_type=BinanceAccountType[cfg.venue.account_type],
-            environment=_binance_environment(cfg),
-            instrument_provider=_provider(cfg),
-        ), BinanceLiveDataClientFactory
+        return name, BinanceDataClientConfig(**_venue_settings(cfg)), BinanceLiveDataClientFactory
     from nautilus_trader.adapters.bybit import BybitDataClientConfig, BybitLiveDataClientFactory
 
-    return name, BybitDataClientConfig(
-        product_types=(_bybit_product(cfg),),
-        environment=_bybit_environment(cfg),
-        instrument_provider=_provider(cfg),
-    ), BybitLiveDataClientFactory
-
-
-def _binance_environment(cfg: LiveConfig):  # noqa: ANN202 - BinanceEnvironment
-    """``production`` / ``testnet`` / ``demo`` as the 1.231 adapter's ``BinanceEnvironment``."""
-    from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
-
-    return {"production": BinanceEnvironment.LIVE, "testnet": BinanceEnvironment.TESTNET,
-            "demo": BinanceEnvironment.DEMO}[cfg.venue.environment]
-
-
-def _bybit_environment(cfg: LiveConfig):  # noqa: ANN202 - BybitEnvironment
-    from nautilus_trader.adapters.bybit import BybitEnvironment
-
-    return {"production": BybitEnvironment.MAINNET, "testnet": BybitEnvironment.TESTNET,
-            "demo": BybitEnvironment.DEMO}[cfg.venue.environment]
-
-
-def _bybit_product(cfg: LiveConfig):  # noqa: ANN202 - BybitProductType
-    from nautilus_trader.adapters.bybit import BybitProductType
-
-    return getattr(BybitProductType, cfg.venue.account_type.upper())
+    return name, BybitDataClientConfig(**_venue_settings(cfg)), BybitLiveDataClientFactory
 
 
 def _replay_types(book_type: str) -> tuple[str, ...]:
@@ -185,26 +176,12 @@ def exec_client(cfg: LiveConfig) -> tuple[str, LiveExecClientConfig, type[LiveEx
         ), SandboxLiveExecClientFactory
     retries = dict(max_retries=3, retry_delay_initial_ms=1_000, retry_delay_max_ms=10_000)
     if cfg.venue.adapter == "binance":
-        from nautilus_trader.adapters.binance import (
-            BinanceAccountType,
-            BinanceExecClientConfig,
-            BinanceLiveExecClientFactory,
-        )
+        from nautilus_trader.adapters.binance import BinanceExecClientConfig, BinanceLiveExecClientFactory
 
-        return name, BinanceExecClientConfig(
-            account_type=BinanceAccountType[cfg.venue.account_type],
-            environment=_binance_environment(cfg),
-            instrument_provider=_provider(cfg),
-            **retries,
-        ), BinanceLiveExecClientFactory
+        return name, BinanceExecClientConfig(**_venue_settings(cfg), **retries), BinanceLiveExecClientFactory
     from nautilus_trader.adapters.bybit import BybitExecClientConfig, BybitLiveExecClientFactory
 
-    return name, BybitExecClientConfig(
-        product_types=(_bybit_product(cfg),),
-        environment=_bybit_environment(cfg),
-        instrument_provider=_provider(cfg),
-        **retries,
-    ), BybitLiveExecClientFactory
+    return name, BybitExecClientConfig(**_venue_settings(cfg), **retries), BybitLiveExecClientFactory
 
 
 def strategy_configs(cfg: LiveConfig) -> list[ImportableStrategyConfig]:

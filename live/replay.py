@@ -47,20 +47,12 @@ from nautilus_trader.common.providers import InstrumentProvider
 from nautilus_trader.config import LiveDataClientConfig
 from nautilus_trader.core.data import Data
 from nautilus_trader.data.messages import (
+    DataCommand,
     RequestInstrument,
     RequestInstruments,
     RequestQuoteTicks,
     RequestTradeTicks,
-    SubscribeInstrument,
-    SubscribeInstruments,
-    SubscribeOrderBook,
-    SubscribeQuoteTicks,
-    SubscribeTradeTicks,
-    UnsubscribeInstrument,
-    UnsubscribeInstruments,
-    UnsubscribeOrderBook,
-    UnsubscribeQuoteTicks,
-    UnsubscribeTradeTicks,
+    SubscribeData,
 )
 from nautilus_trader.live.data_client import LiveMarketDataClient
 from nautilus_trader.live.factories import LiveDataClientFactory
@@ -240,45 +232,20 @@ class ReplayDataClient(LiveMarketDataClient):
 
     # -- subscriptions: all configured data is replayed; the first subscription starts it ----------
 
-    def _on_subscription(self) -> None:
+    async def _start_on_subscription(self, command: SubscribeData) -> None:
         if self._config.start_on_subscribe:
             self._start_replay()
 
-    async def _subscribe_instruments(self, command: SubscribeInstruments) -> None:
-        pass  # Instruments are published once, on connect.
+    async def _ignore(self, command: DataCommand) -> None:
+        """Instruments are published once, on connect, and the replay streams the configured data
+        whatever is subscribed: these commands change nothing."""
 
-    async def _subscribe_instrument(self, command: SubscribeInstrument) -> None:
-        pass
-
-    async def _subscribe_quote_ticks(self, command: SubscribeQuoteTicks) -> None:
-        self._on_subscription()
-
-    async def _subscribe_trade_ticks(self, command: SubscribeTradeTicks) -> None:
-        self._on_subscription()
-
-    async def _subscribe_order_book_deltas(self, command: SubscribeOrderBook) -> None:
-        self._on_subscription()
-
-    async def _subscribe_order_book_snapshots(self, command: SubscribeOrderBook) -> None:
-        self._on_subscription()
-
-    async def _unsubscribe_instruments(self, command: UnsubscribeInstruments) -> None:
-        pass  # the replay streams the configured data whatever is subscribed
-
-    async def _unsubscribe_instrument(self, command: UnsubscribeInstrument) -> None:
-        pass  # the replay streams the configured data whatever is subscribed
-
-    async def _unsubscribe_quote_ticks(self, command: UnsubscribeQuoteTicks) -> None:
-        pass  # the replay streams the configured data whatever is subscribed
-
-    async def _unsubscribe_trade_ticks(self, command: UnsubscribeTradeTicks) -> None:
-        pass  # the replay streams the configured data whatever is subscribed
-
-    async def _unsubscribe_order_book_deltas(self, command: UnsubscribeOrderBook) -> None:
-        pass  # the replay streams the configured data whatever is subscribed
-
-    async def _unsubscribe_order_book_snapshots(self, command: UnsubscribeOrderBook) -> None:
-        pass  # the replay streams the configured data whatever is subscribed
+    _subscribe_quote_ticks = _subscribe_trade_ticks = _start_on_subscription
+    _subscribe_order_book_deltas = _subscribe_order_book_snapshots = _start_on_subscription
+    _subscribe_instruments = _subscribe_instrument = _ignore
+    _unsubscribe_instruments = _unsubscribe_instrument = _ignore
+    _unsubscribe_quote_ticks = _unsubscribe_trade_ticks = _ignore
+    _unsubscribe_order_book_deltas = _unsubscribe_order_book_snapshots = _ignore
 
     # -- requests: instruments, and history strictly before the replay window -------------------
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+from catalog.config_io import ConfigError
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -69,3 +74,13 @@ def run_with_imports_blocked(blocked: set[str], script: str, *args: str, timeout
     code = _BLOCKED_PRELUDE.format(blocked=set(blocked)) + textwrap.dedent(script)
     return subprocess.run([sys.executable, "-c", code, *args], cwd=Path(__file__).resolve().parent.parent,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def assert_config_error(load: Callable[[Path], object], path: Path, field: str, message: str) -> None:
+    """``load(path)`` must fail with one line ``<path>: <field>: <why>``, ``why`` holding ``message``."""
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    err = info.value
+    assert (err.source, err.field) == (str(path), field), str(err)
+    assert message in err.message and str(err) == f"{path}: {field}: {err.message}"
+    assert "\n" not in str(err)

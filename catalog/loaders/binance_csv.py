@@ -69,7 +69,7 @@ from catalog.instruments import build_instrument, get_spec
 from catalog.loaders.tabular import (
     RowChecker,
     SpecLoader,
-    check_file,
+    check_files,
     detect_unit,
     first_line,
     merge_streams,
@@ -265,8 +265,7 @@ class BinanceCsvLoader(SpecLoader):
     name = "binance-csv"
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
-        paths = [check_file(Path(f)) for f in files]
-        report.files.extend(str(p) for p in paths)
+        paths = check_files(files, report)
         streams = []
         for path in paths:
             layout = detect_layout(path)

@@ -43,7 +43,7 @@ from nautilus_trader.model.identifiers import InstrumentId, Symbol
 from nautilus_trader.model.instruments import FuturesContract, Instrument
 
 from catalog.instruments import build_instrument, get_spec
-from catalog.loaders.tabular import CheckConfig, RowChecker, SpecLoader, check_file, merge_streams
+from catalog.loaders.tabular import CheckConfig, RowChecker, SpecLoader, check_files, merge_streams
 from catalog.quality import DataQualityError, QualityReport
 
 _MONTH_CODES = "FGHJKMNQUVXZ"
@@ -75,8 +75,6 @@ class DatabentoLoader(SpecLoader):
         use_exchange_as_venue: bool = False,
         check: CheckConfig | None = None,
     ) -> None:
-        if instrument_id:
-            InstrumentId.from_str(instrument_id)
         super().__init__(instrument_id=instrument_id, spec_file=spec_file, check=check)
         self.use_exchange_as_venue = use_exchange_as_venue
         self._loader = None
@@ -89,8 +87,7 @@ class DatabentoLoader(SpecLoader):
         return self._loader
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
-        paths = [check_file(Path(f)) for f in files]
-        report.files.extend(str(p) for p in paths)
+        paths = check_files(files, report)
         schemas = {p: self._schema(p) for p in paths}
         definitions: dict[str, Instrument] = {}
         for path in (p for p in paths if schemas[p] == "definition"):
@@ -142,12 +139,8 @@ class DatabentoLoader(SpecLoader):
             if raw in known:
                 continue
             iid = self.instrument_id or f"{raw}.{dataset.split('.')[0]}"
-            precision = None
-            if self.instrument_id:
-                try:
-                    precision = get_spec(iid, self.spec_file).price_precision
-                except ValueError:
-                    precision = None
+            spec = self.override_spec()  # the override is every symbol's id
+            precision = spec.price_precision if spec is not None else None
             if precision is None:
                 template = _template_for(iid, definitions.values())
                 if template is None:

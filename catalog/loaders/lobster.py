@@ -226,16 +226,7 @@ class LobsterLoader(SpecLoader):
     """
 
     name = "lobster"
-
-    def __init__(
-        self,
-        *,
-        instrument_id: str | None = None,
-        spec_file: Path | None = None,
-        check: CheckConfig | None = None,
-    ) -> None:
-        super().__init__(instrument_id=instrument_id, spec_file=spec_file,
-                         check=check or CheckConfig(chunk_rows=50_000))
+    default_check = CheckConfig(chunk_rows=50_000)
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
         days = find_days(files)

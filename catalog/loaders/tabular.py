@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,7 @@ from nautilus_trader.model.identifiers import InstrumentId, Symbol
 from nautilus_trader.model.instruments import CurrencyPair, Instrument
 from nautilus_trader.model.objects import Price, Quantity
 
+from catalog.instruments import InstrumentSpec, get_spec
 from catalog.quality import EXPECTED, DataQualityError, Issue, QualityReport
 
 MIN_TS_NS = 946_684_800_000_000_000
@@ -90,10 +92,15 @@ class CheckConfig:
 class SpecLoader:
     """State every spec-driven file loader shares: id override, spec file, checks, instruments.
 
+    The override is checked on construction and its spec looked up by :meth:`override_spec`.
+
     A loader with no arguments of its own uses this constructor as it is; the others validate
     their extra arguments and then call it. Each adds the instruments it builds to
     ``_instruments`` (keyed by id) for :meth:`instruments`.
     """
+
+    default_check: ClassVar[CheckConfig] = CheckConfig()
+    """The checks when none are given (a loader whose rows are heavier keeps its chunks smaller)."""
 
     def __init__(
         self,
@@ -102,10 +109,25 @@ class SpecLoader:
         spec_file: Path | None = None,
         check: CheckConfig | None = None,
     ) -> None:
+        if instrument_id:
+            InstrumentId.from_str(instrument_id)  # fail fast on a malformed id
         self.instrument_id = instrument_id
         self.spec_file = Path(spec_file) if spec_file else None
-        self.check = check or CheckConfig()
+        self.check = check or self.default_check
         self._instruments: dict[str, Instrument] = {}
+
+    def override_spec(self) -> InstrumentSpec | None:
+        """The spec of the ``instrument_id`` override (``spec_file`` first, then the shipped one).
+
+        None without an override, or when no spec knows the id: the loader then builds a generic
+        (or derived) instrument and notes it in the report.
+        """
+        if not self.instrument_id:
+            return None
+        try:
+            return get_spec(self.instrument_id, self.spec_file)
+        except ValueError:
+            return None
 
     def instruments(self) -> list[Instrument]:
         return list(self._instruments.values())
@@ -475,6 +497,13 @@ def check_file(path: Path) -> Path:
     if path.stat().st_size == 0:
         raise DataQualityError(f"{path}: file is empty")
     return path
+
+
+def check_files(files: Iterable[Path], report: QualityReport) -> list[Path]:
+    """Check every input (:func:`check_file`) before any is read, and list them in ``report``."""
+    paths = [check_file(Path(f)) for f in files]
+    report.files.extend(str(p) for p in paths)
+    return paths
 
 
 def open_text(path: Path) -> io.TextIOBase:

@@ -47,13 +47,12 @@ from nautilus_trader.model.enums import BookAction, OrderSide, RecordFlag
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price, Quantity
 
-from catalog.instruments import InstrumentSpec, build_instrument, get_spec, load_specs
+from catalog.instruments import InstrumentSpec, build_instrument, load_specs
 from catalog.loaders.tabular import (
     MAX_PRECISION,
-    CheckConfig,
     RowChecker,
     SpecLoader,
-    check_file,
+    check_files,
     first_line,
     generic_note,
     generic_pair,
@@ -132,41 +131,25 @@ class TardisLoader(SpecLoader):
 
     name = "tardis"
 
-    def __init__(
-        self,
-        *,
-        instrument_id: str | None = None,
-        spec_file: Path | None = None,
-        check: CheckConfig | None = None,
-    ) -> None:
-        super().__init__(instrument_id=instrument_id, spec_file=spec_file, check=check)
-        self._spec: InstrumentSpec | None = None
-        if instrument_id:
-            InstrumentId.from_str(instrument_id)  # fail fast on a malformed id
-            try:
-                self._spec = get_spec(instrument_id, self.spec_file)
-            except ValueError:
-                self._spec = None  # generic instrument, noted in the report
-
     # -- Loader protocol ---------------------------------------------------------------------------
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
-        paths = [check_file(Path(f)) for f in files]
-        report.files.extend(str(p) for p in paths)
+        paths = check_files(files, report)
         scans = [self._scan(p, report) for p in paths]
-        if self._spec is not None:
-            price_prec, size_prec = self._spec.price_precision, self._spec.size_precision
+        spec = self.override_spec()  # None: a generic instrument, noted in the report
+        if spec is not None:
+            price_prec, size_prec = spec.price_precision, spec.size_precision
             data_price = max((s.price_decimals for s in scans), default=0)
             if data_price > price_prec:
                 report.notes.append(
-                    f"{self._spec.instrument_id}: data has {data_price} price decimals but the "
-                    f"spec tick {self._spec.tick_size} has {price_prec}: prices are rounded",
+                    f"{spec.instrument_id}: data has {data_price} price decimals but the "
+                    f"spec tick {spec.tick_size} has {price_prec}: prices are rounded",
                 )
         streams = []
         for scan in scans:
             if not scan.kept:
                 continue
-            if self._spec is None:
+            if spec is None:
                 # one precision per symbol over all files, so each instrument's data agree
                 price_prec = max(_symbol_max(scans, sym, "price_decimals") for sym in scan.symbols)
                 size_prec = max(_symbol_max(scans, sym, "size_decimals") for sym in scan.symbols)
@@ -178,7 +161,7 @@ class TardisLoader(SpecLoader):
                 seen[iid] = (obj.instrument_id.symbol.value, *_precisions(obj))
             report.written(type(obj).__name__)
             yield obj
-        self._build_instruments(seen, report)
+        self._build_instruments(seen, spec, report)
 
     # -- pass 1: validate ------------------------------------------------------------------------
 
@@ -343,10 +326,15 @@ class TardisLoader(SpecLoader):
 
     # -- instruments -----------------------------------------------------------------------------
 
-    def _build_instruments(self, seen: dict[str, tuple[str, int, int]], report: QualityReport) -> None:
-        file_specs = load_specs(self.spec_file) if self.spec_file and not self._spec else {}
+    def _build_instruments(
+        self,
+        seen: dict[str, tuple[str, int, int]],
+        override: InstrumentSpec | None,
+        report: QualityReport,
+    ) -> None:
+        file_specs = load_specs(self.spec_file) if self.spec_file and not override else {}
         for iid, (symbol, price_prec, size_prec) in seen.items():
-            spec = self._spec if self._spec else file_specs.get(iid)
+            spec = override if override else file_specs.get(iid)
             if spec is not None:
                 self._instruments[iid] = build_instrument(spec)
                 continue

@@ -41,13 +41,13 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.wranglers import QuoteTickDataWrangler, TradeTickDataWrangler
 
-from catalog.instruments import build_instrument, get_spec
+from catalog.instruments import build_instrument
 from catalog.loaders.tabular import (
     MAX_PRECISION,
     CheckConfig,
     RowChecker,
     SpecLoader,
-    check_file,
+    check_files,
     first_line,
     float_decimals,
     generic_note,
@@ -154,24 +154,16 @@ class TicksCsvLoader(SpecLoader):
     ) -> None:
         if timestamp_unit not in (None, "s", "ms", "us", "ns"):
             raise ValueError(f"timestamp_unit must be s, ms, us or ns, got {timestamp_unit!r}")
-        if instrument_id:
-            InstrumentId.from_str(instrument_id)
         super().__init__(instrument_id=instrument_id, spec_file=spec_file, check=check)
         self.timestamp_unit = timestamp_unit
 
     # -- Loader protocol ---------------------------------------------------------------------------
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
-        paths = [check_file(Path(f)) for f in files]
-        report.files.extend(str(p) for p in paths)
+        paths = check_files(files, report)
         layouts = [_layout(p) for p in paths]
         ids = [self._instrument_id(lay) for lay in layouts]
-        spec = None
-        if self.instrument_id:
-            try:
-                spec = get_spec(self.instrument_id, self.spec_file)
-            except ValueError:
-                spec = None
+        spec = self.override_spec()
         if spec is not None:
             self._instruments[spec.instrument_id] = build_instrument(spec)
         else:

@@ -22,6 +22,24 @@ from catalog.settings import data_file
 
 INSTRUMENT_ID = "BTCUSDT.BINANCE"
 
+RUN_FILE = """\
+[run]
+name = "x"
+catalog = "c"
+instrument_id = "BTCUSDT-PERP.BINANCE"
+
+[venue]
+{venue}
+
+[[strategies]]
+strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
+config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
+[strategies.config]
+order_qty = "0.002"
+max_inventory = "0.010"
+"""
+"""A minimal run file for config tests: fill ``{venue}``; lines appended go to [strategies.config]."""
+
 
 def _fixture_ticks():
     instrument = TestInstrumentProvider.btcusdt_binance()
@@ -50,23 +68,21 @@ def _deltas_from_quotes(instrument, quotes):
     return out
 
 
+def _write_catalog(path: Path, *batches: list) -> Path:
+    catalog = ParquetDataCatalog(str(path))
+    for batch in batches:
+        catalog.write_data(batch)
+    return path
+
+
 @pytest.fixture(scope="session")
 def l1_catalog(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("catalog_l1")
     instrument, quotes, trades = _fixture_ticks()
-    cat = ParquetDataCatalog(str(path))
-    cat.write_data([instrument])
-    cat.write_data(quotes)
-    cat.write_data(trades)
-    return path
+    return _write_catalog(tmp_path_factory.mktemp("catalog_l1"), [instrument], quotes, trades)
 
 
 @pytest.fixture(scope="session")
 def l2_catalog(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("catalog_l2")
     instrument, quotes, trades = _fixture_ticks()
-    cat = ParquetDataCatalog(str(path))
-    cat.write_data([instrument])
-    cat.write_data(_deltas_from_quotes(instrument, quotes))
-    cat.write_data(trades)
-    return path
+    deltas = _deltas_from_quotes(instrument, quotes)
+    return _write_catalog(tmp_path_factory.mktemp("catalog_l2"), [instrument], deltas, trades)

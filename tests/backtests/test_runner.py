@@ -15,8 +15,9 @@ from backtests.config import load_run_config, parse_run_config, to_toml
 from backtests.runner import run_backtest
 from backtests.tearsheet import load_run_dirs, write_reports
 from catalog.config_io import ConfigError
+from tests.helpers import assert_config_error
 
-from .conftest import INSTRUMENT_ID
+from .conftest import INSTRUMENT_ID, RUN_FILE
 
 TOY = {
     "strategy_path": "tests.backtests.toy_mm:ToyQuoter",
@@ -205,25 +206,5 @@ def test_config_errors_name_the_field(tmp_path, mutate, message):
 def test_a_bad_strategy_config_fails_at_load_naming_the_file_and_field(tmp_path, line, field, message):
     """A typo, a wrong type or a value out of range in [strategies.config] fails before any run."""
     path = tmp_path / "run.toml"
-    path.write_text(FIXED_SPREAD_RUN + line + "\n")
-    with pytest.raises(ConfigError) as info:
-        load_run_config(path)
-    err = info.value
-    assert (err.source, err.field) == (str(path), field), str(err)
-    assert message in err.message and str(err) == f"{path}: {field}: {err.message}"
-    assert "\n" not in str(err)
-
-
-FIXED_SPREAD_RUN = """\
-[run]
-name = "x"
-catalog = "c"
-instrument_id = "BTCUSDT-PERP.BINANCE"
-
-[[strategies]]
-strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
-config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
-[strategies.config]
-order_qty = "0.002"
-max_inventory = "0.010"
-"""
+    path.write_text(RUN_FILE.format(venue="") + line + "\n")
+    assert_config_error(load_run_config, path, field, message)

@@ -15,6 +15,9 @@ from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
 from backtests.venue import FixedRatesFeeModel, VenueModelConfig
 from catalog.config_io import ConfigError
+from tests.helpers import assert_config_error
+
+from .conftest import RUN_FILE
 
 
 @pytest.mark.parametrize(
@@ -78,30 +81,7 @@ def test_a_bad_venue_table_fails_naming_the_file_and_field(tmp_path, venue, fiel
 
     path = tmp_path / "run.toml"
     path.write_text(RUN_FILE.format(venue=venue))
-    with pytest.raises(ConfigError) as info:
-        load_run_config(path)
-    err = info.value
-    assert (err.source, err.field) == (str(path), field), str(err)
-    assert message in err.message and str(err) == f"{path}: {field}: {err.message}"
-    assert "\n" not in str(err)
-
-
-RUN_FILE = """\
-[run]
-name = "x"
-catalog = "c"
-instrument_id = "BTCUSDT-PERP.BINANCE"
-
-[venue]
-{venue}
-
-[[strategies]]
-strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
-config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
-[strategies.config]
-order_qty = "0.002"
-max_inventory = "0.010"
-"""
+    assert_config_error(load_run_config, path, field, message)
 
 
 class _RecordingEngine:

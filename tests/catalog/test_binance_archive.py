@@ -216,6 +216,22 @@ def write(tmp_path: Path, name: str, rows, header: str | None, zipped: bool) -> 
     return path
 
 
+every_file_form = pytest.mark.parametrize(
+    ("header", "zipped"), [(header, zipped) for header in (True, False) for zipped in (True, False)],
+)
+"""The forms an archive file comes in: with or without its header row, as the zip or unpacked."""
+
+
+def load_usdm_file(tmp_path: Path, name: str, rows: tuple[str, ...], layout: str, *, header: bool, zipped: bool):
+    """Write ``rows`` as one archive file of ``layout`` (``HEADERS`` key), with or without its
+    header, zipped or not, and load it as USD-M data: nothing may be dropped."""
+    path = write(tmp_path, name, rows, HEADERS[layout] if header else None, zipped)
+    data, instruments, report = load([path], instrument_id="BTCUSDT-PERP.BINANCE")
+    assert report.dropped == {}
+    assert len(data) == len(rows)
+    return data, instruments, report
+
+
 # -- layouts --------------------------------------------------------------------------------------
 
 
@@ -259,15 +275,12 @@ def test_detect_layout_rejects_other_files(tmp_path):
 # -- each kind on the rebuilt files ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("zipped", [True, False])
-@pytest.mark.parametrize("header", [True, False])
+@every_file_form
 def test_usdm_book_ticker(tmp_path, zipped, header):
     rows = usdm_book_ticker_rows()
-    path = write(tmp_path, "BTCUSDT-bookTicker-2024-08-08", rows, HEADERS["futures-bookTicker"] if header else None,
-                 zipped)
-    data, instruments, report = load([path], instrument_id="BTCUSDT-PERP.BINANCE")
-    assert report.dropped == {}
-    assert len(data) == len(rows) == BOOK_TICKER_ROWS
+    data, instruments, report = load_usdm_file(
+        tmp_path, "BTCUSDT-bookTicker-2024-08-08", rows, "futures-bookTicker", header=header, zipped=zipped)
+    assert len(rows) == BOOK_TICKER_ROWS
     assert all(isinstance(q, QuoteTick) for q in data)
     first = ws_messages(USDM_CAPTURE, "bookTicker")[0]
     q = data[0]
@@ -302,15 +315,11 @@ def test_book_ticker_bad_rows(tmp_path):
         load([path], strict=True, instrument_id="BTCUSDT-PERP.BINANCE")
 
 
-@pytest.mark.parametrize("zipped", [True, False])
-@pytest.mark.parametrize("header", [True, False])
+@every_file_form
 def test_usdm_agg_trades(tmp_path, zipped, header):
     rows = usdm_agg_trades_rows()
-    path = write(tmp_path, "BTCUSDT-aggTrades-2024-08-08", rows, HEADERS["futures-aggTrades"] if header else None,
-                 zipped)
-    data, instruments, report = load([path], instrument_id="BTCUSDT-PERP.BINANCE")
-    assert report.dropped == {}
-    assert len(data) == len(rows)
+    data, instruments, report = load_usdm_file(
+        tmp_path, "BTCUSDT-aggTrades-2024-08-08", rows, "futures-aggTrades", header=header, zipped=zipped)
     assert all(isinstance(t, TradeTick) for t in data)
     assert [str(t.trade_id) for t in data[:3]] == ["1", "2", "3"]  # trade id = agg trade id
     trades = [t for t in ws_messages(USDM_CAPTURE, "trade") if t.get("X", "MARKET") == "MARKET"]

@@ -24,12 +24,26 @@ SPOT = [data_dir() / "binance_ws/spot/btcusdt_20240808.gz", data_dir() / "binanc
 USDM = data_dir() / "binance_ws/usdm/btcusdt_20240808.gz"
 
 
-
-
 def info(capsys, catalog: Path) -> dict:
     code, out, err = amm(capsys, "catalog", "info", "--catalog", str(catalog), "--json")
     assert code == 0, err
     return json.loads(out)
+
+
+def ingest_report(capsys, fmt: str, files: list[Path], catalog: Path) -> dict:
+    """Ingest ``files`` (it must succeed) and return the JSON report."""
+    code, out, err = amm(capsys, "ingest", fmt, *map(str, files), "--catalog", str(catalog), "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def ingest_fails(capsys, fmt: str, bad: Path, catalog: Path, *options: str) -> str:
+    """Ingest ``bad``: it must exit 1 and leave ``catalog`` byte for byte as it was; return stderr."""
+    before = tree_digest(catalog)
+    code, _, err = amm(capsys, "ingest", fmt, str(bad), "--catalog", str(catalog), *options)
+    assert code == 1, err
+    assert tree_digest(catalog) == before
+    return err
 
 
 def rows(summary: dict, kind: str, identifier: str) -> int:
@@ -55,9 +69,7 @@ def catalog_copy(spot_catalog, tmp_path) -> Path:
 
 def test_spot_session_counts_and_report(capsys, tmp_path):
     catalog = tmp_path / "cat"
-    code, out, err = amm(capsys, "ingest", "binance-ws", *map(str, SPOT), "--catalog", str(catalog), "--json")
-    assert code == 0, err
-    report = json.loads(out)
+    report = ingest_report(capsys, "binance-ws", SPOT, catalog)
     assert report["files"] == [str(p) for p in SPOT]
     assert report["rows_read"] == {"bookTicker": 73_174, "trade": 19_904, "depth": 6_495, "snapshot": 1}
     assert report["rows_written"]["QuoteTick"] == 73_174
@@ -75,9 +87,7 @@ def test_spot_session_counts_and_report(capsys, tmp_path):
 
 def test_reingest_adds_nothing(capsys, catalog_copy):
     before = info(capsys, catalog_copy)
-    code, out, err = amm(capsys, "ingest", "binance-ws", *map(str, SPOT), "--catalog", str(catalog_copy), "--json")
-    assert code == 0, err
-    commit = json.loads(out)["commit"]
+    commit = ingest_report(capsys, "binance-ws", SPOT, catalog_copy)["commit"]
     assert sum(commit["rows_added"].values()) == 0
     assert commit["duplicate_rows_removed"]["quote_tick"] == 73_174
     after = info(capsys, catalog_copy)
@@ -137,51 +147,27 @@ def _with_gap(src: Path, dest: Path) -> Path:
 
 def test_truncated_gzip_fails_and_leaves_catalog_unchanged(capsys, catalog_copy, tmp_path):
     bad = _truncated(USDM, tmp_path / "btcusdt_truncated.gz")
-    before = tree_digest(catalog_copy)
-    code, _, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(catalog_copy))
-    assert code == 1
+    err = ingest_fails(capsys, "binance-ws", bad, catalog_copy)
     assert err.startswith("error: ") and "btcusdt_truncated.gz" in err and len(err.strip().splitlines()) == 1
-    assert tree_digest(catalog_copy) == before
 
 
 def test_empty_file_fails_and_leaves_catalog_unchanged(capsys, catalog_copy, tmp_path):
     empty = tmp_path / "empty.gz"
     with gzip.open(empty, "wt"):
         pass
-    before = tree_digest(catalog_copy)
-    code, _, err = amm(capsys, "ingest", "binance-ws", str(empty), "--catalog", str(catalog_copy))
-    assert code == 1 and "empty.gz" in err
-    assert tree_digest(catalog_copy) == before
-
-
-def test_malformed_line_strict_names_file_and_line(capsys, catalog_copy, tmp_path):
-    bad = _with_malformed_line(USDM, tmp_path / "malformed.gz")
-    before = tree_digest(catalog_copy)
-    code, _, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(catalog_copy), "--strict")
-    assert code == 1
-    assert "malformed.gz:501" in err
-    assert tree_digest(catalog_copy) == before
+    assert "empty.gz" in ingest_fails(capsys, "binance-ws", empty, catalog_copy)
 
 
 def test_malformed_line_lenient_is_dropped_and_counted(capsys, tmp_path):
     bad = _with_malformed_line(USDM, tmp_path / "malformed.gz")
-    code, out, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(tmp_path / "c"), "--json")
-    assert code == 0, err
-    report = json.loads(out)
+    report = ingest_report(capsys, "binance-ws", [bad], tmp_path / "c")
     assert report["dropped"].get("malformed") == 1
     assert report["rows_written"]["QuoteTick"] == 66_089
     assert any(e["line"] == 501 for e in report["events"])
 
 
-def test_sequence_gap_strict_fails_and_lenient_marks_it(capsys, catalog_copy, tmp_path):
-    bad = _with_gap(USDM, tmp_path / "gap.gz")
-    before = tree_digest(catalog_copy)
-    code, _, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(catalog_copy), "--strict")
-    assert code == 1 and "sequence_gap" in err and "gap.gz:" in err
-    assert tree_digest(catalog_copy) == before
-    code, out, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(tmp_path / "c2"), "--json")
-    assert code == 0, err
-    report = json.loads(out)
+def test_sequence_gap_lenient_marks_it(capsys, tmp_path):
+    report = ingest_report(capsys, "binance-ws", [_with_gap(USDM, tmp_path / "gap.gz")], tmp_path / "c2")
     assert report["marked"]["sequence_gap"] == 1
     assert report["dropped"]["unsynced"] > 0  # diffs after the gap wait for a snapshot that never comes
 
@@ -224,15 +210,18 @@ def _with_crossed_quote(src: Path, dest: Path) -> Path:
     return _rewrite(src, dest, cross)
 
 
-def test_crossed_quote_strict_fails_and_lenient_drops_it(capsys, catalog_copy, tmp_path):
-    bad = _with_crossed_quote(USDM, tmp_path / "crossed.gz")
-    before = tree_digest(catalog_copy)
-    code, _, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(catalog_copy), "--strict")
-    assert code == 1 and "crossed.gz:" in err and "crossed_book" in err
-    assert tree_digest(catalog_copy) == before
-    code, out, err = amm(capsys, "ingest", "binance-ws", str(bad), "--catalog", str(tmp_path / "c"), "--json")
-    assert code == 0, err
-    report = json.loads(out)
+@pytest.mark.parametrize(("make_bad", "name", "expected"), [
+    (_with_malformed_line, "malformed.gz", ["malformed.gz:501"]),
+    (_with_gap, "gap.gz", ["gap.gz:", "sequence_gap"]),
+    (_with_crossed_quote, "crossed.gz", ["crossed.gz:", "crossed_book"]),
+])
+def test_strict_names_file_line_and_issue(capsys, catalog_copy, tmp_path, make_bad, name, expected):
+    err = ingest_fails(capsys, "binance-ws", make_bad(USDM, tmp_path / name), catalog_copy, "--strict")
+    assert all(e in err for e in expected), err
+
+
+def test_crossed_quote_lenient_drops_it(capsys, tmp_path):
+    report = ingest_report(capsys, "binance-ws", [_with_crossed_quote(USDM, tmp_path / "crossed.gz")], tmp_path / "c")
     assert report["dropped"]["crossed_book"] == 1
     assert report["rows_written"]["QuoteTick"] == 66_089 - 1
 
@@ -244,12 +233,8 @@ def test_unsorted_rows_strict_fails_and_lenient_drops_them(capsys, catalog_copy,
     body[100], body[101] = body[101], body[100]
     bad = tmp_path / "usdjpy-unsorted.csv"
     bad.write_text("\n".join([header, *body]) + "\n")
-    before = tree_digest(catalog_copy)
-    code, _, err = amm(capsys, "ingest", "ticks-csv", str(bad), "--catalog", str(catalog_copy), "--strict")
-    assert code == 1 and "usdjpy-unsorted.csv:" in err and "out_of_order" in err
-    assert tree_digest(catalog_copy) == before
-    code, out, err = amm(capsys, "ingest", "ticks-csv", str(bad), "--catalog", str(tmp_path / "c"), "--json")
-    assert code == 0, err
-    report = json.loads(out)
+    err = ingest_fails(capsys, "ticks-csv", bad, catalog_copy, "--strict")
+    assert "usdjpy-unsorted.csv:" in err and "out_of_order" in err
+    report = ingest_report(capsys, "ticks-csv", [bad], tmp_path / "c")
     assert report["files"] == [str(bad)]  # listed once
     assert report["dropped"]["out_of_order"] == 1

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -17,10 +20,32 @@ from nautilus_trader.live.factories import LiveExecClientFactory
 from nautilus_trader.model.enums import OrderSide, OrderStatus, OrderType, PositionSide, TimeInForce
 from nautilus_trader.model.identifiers import AccountId, InstrumentId, VenueOrderId
 from nautilus_trader.model.objects import Price, Quantity
+from nautilus_trader.live.node import TradingNode
 from nautilus_trader.trading.strategy import Strategy
 
 USDM_CAPTURE = "binance_ws/usdm/btcusdt_20240808.gz"
 """hftbacktest's Binance USD-M BTCUSDT capture (see PROVENANCE.md of the data directory)."""
+
+
+def sigterm_when(node: TradingNode, look: Callable[[], object]) -> list:
+    """Poll ``look()`` every 50 ms on the node's loop; on its first non-None value, send SIGTERM.
+
+    The signal goes through the kernel's own handler, as an operator's would. Returns a list that
+    then holds that value (empty if the node stopped first), for the test to assert on.
+    """
+    loop = node.get_event_loop()
+    seen: list = []
+
+    def poll() -> None:
+        value = look()
+        if value is None:
+            loop.call_later(0.05, poll)
+            return
+        seen.append(value)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    loop.call_later(0.05, poll)
+    return seen
 
 
 class NoCancelQuoterConfig(SimpleQuoterStrategyConfig, frozen=True):

@@ -69,26 +69,27 @@ def test_missing_credentials_exit_1_with_one_line_naming_the_variables():
     assert "BINANCE_FUTURES_TESTNET_API_KEY" in line and "BINANCE_FUTURES_TESTNET_API_SECRET" in line
 
 
-def test_bad_config_exits_1_with_one_line_naming_the_field(tmp_path):
-    text = (CONFIGS / "binance_usdm_testnet.toml").read_text().replace('half_spread_ticks = 2.0', 'half_spread_ticks = -2.0')
-    bad = tmp_path / "bad.toml"
-    bad.write_text(text)
+def _dry_run_fails(tmp_path: Path, name: str, old: str, new: str) -> tuple[Path, str, subprocess.CompletedProcess]:
+    """Dry-run the testnet config with ``old`` replaced by ``new``: it must exit 1 with one line on
+    stderr. Returns the edited file, that line and the finished process."""
+    bad = tmp_path / name
+    bad.write_text((CONFIGS / "binance_usdm_testnet.toml").read_text().replace(old, new))
     done = amm("live", "--config", str(bad), "--dry-run", env=TESTNET_KEYS)
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
+    return bad, line, done
+
+
+def test_bad_config_exits_1_with_one_line_naming_the_field(tmp_path):
+    bad, line, done = _dry_run_fails(tmp_path, "bad.toml", "half_spread_ticks = 2.0", "half_spread_ticks = -2.0")
     assert f"{bad}: strategies[0].config.half_spread_ticks: " in line
     assert done.stdout == ""
 
 
 def test_key_literal_in_config_exits_1_naming_the_field_not_the_value(tmp_path):
-    text = (CONFIGS / "binance_usdm_testnet.toml").read_text().replace(
-        'environment = "testnet"', f'environment = "testnet"\napi_secret = "{SECRET}"',
+    bad, line, done = _dry_run_fails(
+        tmp_path, "leaky.toml", 'environment = "testnet"', f'environment = "testnet"\napi_secret = "{SECRET}"',
     )
-    bad = tmp_path / "leaky.toml"
-    bad.write_text(text)
-    done = amm("live", "--config", str(bad), "--dry-run", env=TESTNET_KEYS)
-    assert done.returncode == 1
-    (line,) = done.stderr.strip().splitlines()
     assert f"{bad}: venue.api_secret: holds a credential" in line
     assert SECRET not in done.stdout + done.stderr
 

@@ -9,9 +9,6 @@ both before any strategy starts, the strategy claims the order (``external_order
 
 from __future__ import annotations
 
-import os
-import signal
-
 import msgspec
 from nautilus_trader.model.identifiers import InstrumentId
 
@@ -21,19 +18,13 @@ from tests.live.helpers import (
     RESTING_VENUE_ORDER_ID,
     RestartedVenueConfig,
     RestartedVenueExecClientFactory,
+    sigterm_when,
 )
-from tests.live.test_replay import IID, write_replay_config
+from tests.live.test_replay import IID, write_resting_quotes_config
 
 
 def test_restart_reconciles_venue_state_and_kill_switch_cancels_the_inherited_order(capture_catalog, tmp_path):
-    catalog, first, _ = capture_catalog
-    start = first + 5_000_000_000
-    cfg = load_config(write_replay_config(
-        tmp_path / "restart.toml", catalog, start, start + 40_000_000_000, speed=5.0,
-        strategy_path="tests.live.helpers:NoCancelQuoter",
-        config_path="tests.live.helpers:NoCancelQuoterConfig",
-        strategy_config={"instrument_id": IID, "order_qty": "0.01", "tob_offset_ticks": 50},
-    ))
+    cfg = load_config(write_resting_quotes_config(capture_catalog, tmp_path / "restart.toml", tob_offset_ticks=50))
     base = node_config(cfg, log_level="ERROR")
     sandbox = base.exec_clients["BINANCE"]
     venue_state = RestartedVenueConfig(
@@ -47,26 +38,25 @@ def test_restart_reconciles_venue_state_and_kill_switch_cancels_the_inherited_or
     RestartedVenueExecClientFactory.portfolio = node.portfolio
     node.build()
     strategy_id = node.trader.strategies()[0].id
-    seen: dict = {}
-    loop = node.get_event_loop()
 
-    def inspect_then_kill() -> None:
+    def inherited_beside_own_quotes() -> dict | None:
         inherited = [o for o in node.cache.orders() if o.venue_order_id == RESTING_VENUE_ORDER_ID]
-        if node.trader.is_running and inherited and node.cache.orders_open_count() >= 2:
-            seen["order"] = (inherited[0].status_string(), inherited[0].strategy_id, str(inherited[0].price))
-            seen["position"] = float(node.portfolio.net_position(InstrumentId.from_str(IID)))
-            os.kill(os.getpid(), signal.SIGTERM)
-        else:
-            loop.call_later(0.05, inspect_then_kill)
+        if not (node.trader.is_running and inherited and node.cache.orders_open_count() >= 2):
+            return None
+        return {
+            "order": (inherited[0].status_string(), inherited[0].strategy_id, str(inherited[0].price)),
+            "position": float(node.portfolio.net_position(InstrumentId.from_str(IID))),
+        }
 
-    loop.call_later(0.05, inspect_then_kill)
+    found = sigterm_when(node, inherited_beside_own_quotes)
     try:
         node.run()
         report = collect_report(node)
     finally:
         node.dispose()
 
-    assert seen, "the node never showed the venue's order next to its own quotes"
+    assert found, "the node never showed the venue's order next to its own quotes"
+    seen = found[0]
     assert seen["order"] == ("ACCEPTED", strategy_id, "61000.0"), "inherited order, claimed by the strategy"
     assert seen["position"] == 0.003, "position taken from the venue, not assumed flat"
     assert report.reason == "received SIGTERM"

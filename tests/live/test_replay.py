@@ -33,10 +33,13 @@ from live.health import check_health
 from live.node import build_node, collect_report, run_node
 from strategies.ledger import FillLedger
 from strategies.fixed_spread import FixedSpreadMarketMaker, FixedSpreadMarketMakerConfig
+from tests.live.helpers import sigterm_when
 
 IID = "BTCUSDT-PERP.BINANCE"
 REPO = Path(__file__).resolve().parents[2]
 
+NO_CANCEL_QUOTER = "tests.live.helpers:NoCancelQuoter"
+FIXED_SPREAD_MM = "strategies.fixed_spread:FixedSpreadMarketMaker"
 FIXED_SPREAD = {
     "instrument_id": IID,
     "order_qty": "0.002",
@@ -63,13 +66,13 @@ def write_replay_config(
     end_ns: int,
     *,
     speed: float,
-    strategy_path: str,
-    config_path: str,
+    strategy: str,
     strategy_config: dict,
     node_extra: str = "",
     submit_rate: str = "100/00:00:01",
     book_type: str = "L1_MBP",
 ) -> Path:
+    """A replay deployment file running ``strategy`` (``module:Class``, configured by ``ClassConfig``)."""
     data_types = '["quotes", "trades"]' if book_type == "L1_MBP" else '["deltas", "trades"]'
     path.write_text(textwrap.dedent(f"""\
         [node]
@@ -103,36 +106,34 @@ def write_replay_config(
         cancel_timeout_secs = 5.0
 
         [[strategies]]
-        strategy_path = "{strategy_path}"
-        config_path = "{config_path}"
+        strategy_path = "{strategy}"
+        config_path = "{strategy}Config"
         [strategies.config]
         """) + _toml_table(strategy_config) + "\n")
     return path
 
 
-def test_sigterm_engages_kill_switch_and_cancels_every_resting_order(capture_catalog, tmp_path):
-    """A real SIGTERM mid-replay: the strategy leaves its orders resting, the node cancels them."""
+def write_resting_quotes_config(
+    capture_catalog: tuple[Path, int, int],
+    path: Path,
+    *,
+    tob_offset_ticks: int,
+    seconds: int = 40,
+) -> Path:
+    """A replay from 5 s into the capture, at 5x, of :class:`NoCancelQuoter`: quotes that rest."""
     catalog, first, _ = capture_catalog
     start = first + 5_000_000_000
-    cfg = load_config(write_replay_config(
-        tmp_path / "kill.toml", catalog, start, start + 40_000_000_000, speed=5.0,
-        strategy_path="tests.live.helpers:NoCancelQuoter",
-        config_path="tests.live.helpers:NoCancelQuoterConfig",
-        strategy_config={"instrument_id": IID, "order_qty": "0.01", "tob_offset_ticks": 2},
-    ))
+    return write_replay_config(
+        path, catalog, start, start + seconds * 1_000_000_000, speed=5.0, strategy=NO_CANCEL_QUOTER,
+        strategy_config={"instrument_id": IID, "order_qty": "0.01", "tob_offset_ticks": tob_offset_ticks},
+    )
+
+
+def test_sigterm_engages_kill_switch_and_cancels_every_resting_order(capture_catalog, tmp_path):
+    """A real SIGTERM mid-replay: the strategy leaves its orders resting, the node cancels them."""
+    cfg = load_config(write_resting_quotes_config(capture_catalog, tmp_path / "kill.toml", tob_offset_ticks=2))
     node = build_node(cfg, log_level="ERROR")
-    loop = node.get_event_loop()
-    sent: list[float] = []
-
-    def kill_when_quoting() -> None:
-        # Signal once both quotes rest on the book, through the kernel's own signal handler.
-        if node.cache.orders_open_count() >= 2:
-            sent.append(time.monotonic())
-            os.kill(os.getpid(), signal.SIGTERM)
-        else:
-            loop.call_later(0.05, kill_when_quoting)
-
-    loop.call_later(0.05, kill_when_quoting)
+    sent = sigterm_when(node, lambda: True if node.cache.orders_open_count() >= 2 else None)  # both quotes rest
     report = run_node(node, cfg)
 
     assert sent, "the strategy never had two resting orders"
@@ -147,31 +148,18 @@ def test_sigterm_engages_kill_switch_and_cancels_every_resting_order(capture_cat
 
 def test_kill_switch_flattens_when_configured(capture_catalog, tmp_path):
     """``kill_switch.flatten_on_stop``: positions the strategy leaves open are closed too."""
-    catalog, first, _ = capture_catalog
-    start = first + 5_000_000_000
-    path = write_replay_config(
-        tmp_path / "flatten.toml", catalog, start, start + 50_000_000_000, speed=5.0,
-        strategy_path="tests.live.helpers:NoCancelQuoter",
-        config_path="tests.live.helpers:NoCancelQuoterConfig",
-        strategy_config={"instrument_id": IID, "order_qty": "0.01", "tob_offset_ticks": 0},
-    )
+    path = write_resting_quotes_config(capture_catalog, tmp_path / "flatten.toml", tob_offset_ticks=0, seconds=50)
     path.write_text(path.read_text().replace("[kill_switch]\n", "[kill_switch]\nflatten_on_stop = true\n"))
     cfg = load_config(path)
     assert cfg.kill_switch.flatten_on_stop
     node = build_node(cfg, log_level="ERROR")
-    loop = node.get_event_loop()
     iid = InstrumentId.from_str(IID)
-    held: list[float] = []
 
-    def kill_when_holding() -> None:
+    def holding() -> float | None:
         position = float(node.portfolio.net_position(iid))
-        if position != 0 and node.cache.orders_open_count() >= 1:
-            held.append(position)
-            os.kill(os.getpid(), signal.SIGTERM)
-        else:
-            loop.call_later(0.05, kill_when_holding)
+        return position if position != 0 and node.cache.orders_open_count() >= 1 else None
 
-    loop.call_later(0.05, kill_when_holding)
+    held = sigterm_when(node, holding)
     report = run_node(node, cfg)
 
     assert held, "the strategy never held a position"
@@ -233,8 +221,7 @@ def test_replay_fills_and_pnl_track_a_backtest_of_the_same_window(capture_catalo
     start, end = first + 5_000_000_000, first + 35_000_000_000
     cfg = load_config(write_replay_config(
         tmp_path / "parity.toml", catalog, start, end, speed=10.0,
-        strategy_path="strategies.fixed_spread:FixedSpreadMarketMaker",
-        config_path="strategies.fixed_spread:FixedSpreadMarketMakerConfig",
+        strategy=FIXED_SPREAD_MM,
         strategy_config=FIXED_SPREAD,
         # Rate limits count wall-clock time: at 10x they would be 10x tighter than in the data.
         submit_rate="10000/00:00:01",
@@ -270,8 +257,7 @@ def test_live_market_data_is_persisted_into_the_parquet_catalog(capture_catalog,
     live_catalog = tmp_path / "live_catalog"
     cfg = load_config(write_replay_config(
         tmp_path / "persist.toml", catalog, first, first + 5_000_000_000, speed=0.0,
-        strategy_path="strategies.fixed_spread:FixedSpreadMarketMaker",
-        config_path="strategies.fixed_spread:FixedSpreadMarketMakerConfig",
+        strategy=FIXED_SPREAD_MM,
         strategy_config=FIXED_SPREAD,
         node_extra=f'catalog_path = "{live_catalog}"\npersist_types = ["quotes", "trades"]',
     ))
@@ -335,8 +321,7 @@ def test_l2_replay_starting_mid_session_opens_with_the_full_book(capture_catalog
     start = first + 20_000_000_000
     cfg = load_config(write_replay_config(
         tmp_path / "l2.toml", catalog, start, start + 3_000_000_000, speed=0.0,
-        strategy_path="strategies.fixed_spread:FixedSpreadMarketMaker",
-        config_path="strategies.fixed_spread:FixedSpreadMarketMakerConfig",
+        strategy=FIXED_SPREAD_MM,
         strategy_config={**FIXED_SPREAD, "book_type": "L2_MBP"},
         book_type="L2_MBP",
     ))
@@ -356,7 +341,7 @@ def test_l2_replay_starting_mid_session_opens_with_the_full_book(capture_catalog
 
     probe = load_config(write_replay_config(
         tmp_path / "probe.toml", catalog, start, start + 1_000_000_000, speed=0.0,
-        strategy_path="tests.live.helpers:BookProbe", config_path="tests.live.helpers:BookProbeConfig",
+        strategy="tests.live.helpers:BookProbe",
         strategy_config={"instrument_id": IID}, book_type="L2_MBP",
     ))
     helpers.FIRST_BOOK.clear()
@@ -377,8 +362,7 @@ def test_history_requests_are_served_from_before_the_window_only(capture_catalog
     start = first + 10_000_000_000
     cfg = load_config(write_replay_config(
         tmp_path / "history.toml", catalog, start, start + 2_000_000_000, speed=0.0,
-        strategy_path="tests.live.helpers:HistoryProbe",
-        config_path="tests.live.helpers:HistoryProbeConfig",
+        strategy="tests.live.helpers:HistoryProbe",
         strategy_config={"instrument_id": IID, "history_start": _iso(first)},
     ))
     helpers.HISTORY.clear()

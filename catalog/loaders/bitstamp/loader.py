@@ -45,7 +45,7 @@ from catalog.loaders.bitstamp.events import (
 )
 from catalog.loaders.bitstamp.read import FileKind, _Reader, detect_kind
 from catalog.loaders.bitstamp.sides import SideInference
-from catalog.loaders.tabular import check_file, merge_streams
+from catalog.loaders.tabular import check_files, merge_streams
 from catalog.quality import DataQualityError, Issue, QualityReport
 
 
@@ -119,10 +119,9 @@ class BitstampLoader:
             For a file that is missing, empty, damaged or of no known kind; for two sources of
             order events or of trades; and, in strict mode, for the first data problem.
         """
-        paths = [check_file(Path(f)) for f in files]
+        paths = check_files(files, report)
         if not paths:
             raise DataQualityError("bitstamp: no input files given")
-        report.files.extend(str(p) for p in paths)
         cfg = self.config
         kinds = {p: detect_kind(p) for p in paths}
         self.stats = stats = BitstampStats(file_kinds={str(p): k for p, k in kinds.items()})
