@@ -184,6 +184,9 @@ class MarketMakerStrategy(Strategy):
     """
 
     TIMER_NAME = "mm-quote"
+    best_bid: float | None = None
+    """Top of book the last decision acted on, when the quoting rule read it (else the cache's)."""
+    best_ask: float | None = None
     QUOTES_WITH_BOOK = False
     """Also subscribe quote ticks on L2/L3 data (the features take the top of book from them where
     the data has them). The agent does: its observation was trained on that stream."""
@@ -507,10 +510,6 @@ class MarketMakerStrategy(Strategy):
                 )
         self.quote_manager.update(quotes, best_bid=self.best_bid, best_ask=self.best_ask)
 
-    best_bid: float | None = None
-    """Top of book the last decision acted on, when the quoter read it (else the cache's)."""
-    best_ask: float | None = None
-
     def reference_price(self, features: FeatureVector) -> float:
         """Mid or microprice (``use_microprice``), falling back to the mid."""
         if self.config.use_microprice and features.microprice is not None:
@@ -571,10 +570,10 @@ class MarketMakerStrategy(Strategy):
             return  # the cancel or the closing order is still on its way
         self.log.info("Session closing: closing the position (nothing held overnight)")
         self.close_all_positions(
-                self.config.instrument_id,
-                client_id=self.config.client_id,
-                reduce_only=True,
-            )
+            self.config.instrument_id,
+            client_id=self.config.client_id,
+            reduce_only=True,
+        )
 
     def _cancel_everything(self) -> None:
         if self.quote_manager is not None:
