@@ -355,7 +355,9 @@ def run_sweep(
         raise FileNotFoundError(f"{directory}: no sweep experiment to resume")
     if not resume and directory.exists():
         raise FileExistsError(f"{directory}: exists; pass --resume to finish that sweep or choose another --out")
-    trainable = tune.with_parameters(run_trial, sweep=sweep, trials_dir=str(directory / "trials"))
+    # Tune runs each trial in its own trial directory: a catalog relative to here must be made absolute.
+    on_workers = replace(sweep, base=replace(sweep.base, catalog=sweep.base.catalog.resolve()))
+    trainable = tune.with_parameters(run_trial, sweep=on_workers, trials_dir=str(directory / "trials"))
     init = {"address": address} if address else {"num_cpus": concurrent, "include_dashboard": False}
     ray.init(**init, logging_level=logging.WARNING, log_to_driver=False)
     try:

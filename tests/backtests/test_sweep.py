@@ -7,6 +7,7 @@ inside it. Each sweep starts and stops its own local Ray (``ray.shutdown`` in ``
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from backtests.runner import run_backtest
 from backtests.sweep import load_sweep, run_sweep
 from tests.helpers import amm, assert_config_error
 
+ROOT = Path(__file__).resolve().parents[2]
 WINDOW = '{ start = "2024-08-08T23:56:00Z", end = "2024-08-08T23:57:15Z" }'
 
 BASE = """\
@@ -81,16 +83,20 @@ def _write_sweep(tmp: Path, catalog: Path, *, name: str = "fs", trials: int = 4,
 
 @pytest.fixture(scope="module")
 def swept(usdm_catalog, tmp_path_factory):
-    """One 4-trial sweep through ``amm sweep --json``; returns (summary, sweep file, out dir)."""
+    """One 4-trial sweep through ``amm sweep --json``, run from the sweep's directory with the
+    catalog given relative to it (trials run in Tune's own directories); returns (summary, sweep
+    file, out dir)."""
     tmp = tmp_path_factory.mktemp("sweep")
-    path = _write_sweep(tmp, usdm_catalog, extra="[sweep.constraints]\nmax_drawdown = { max = 1000.0 }")
+    catalog = Path(os.path.relpath(usdm_catalog, tmp))
+    path = _write_sweep(tmp, catalog, extra="[sweep.constraints]\nmax_drawdown = { max = 1000.0 }")
     out = tmp / "sweeps"
     proc = subprocess.run(
-        [sys.executable, "-m", "amm.cli", "sweep", "--config", str(path), "--out", str(out), "--json"],
-        capture_output=True, text=True, timeout=240,
+        [sys.executable, "-m", "amm.cli", "sweep", "--config", path.name, "--out", "sweeps", "--json"],
+        capture_output=True, text=True, timeout=240, cwd=tmp, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout), path, out
+    summary = json.loads(proc.stdout)
+    return summary, path, out
 
 
 def test_sweep_writes_one_row_per_trial_and_the_outputs(swept):
@@ -119,9 +125,9 @@ def test_a_trial_run_directory_reruns_alone(swept):
     assert (spec.start, spec.end) == ("2024-08-08T23:56:00Z", "2024-08-08T23:57:15Z")
 
 
-def test_best_toml_reruns_to_the_best_metric(swept, tmp_path):
+def test_best_toml_reruns_to_the_best_metric(swept, usdm_catalog, tmp_path):
     summary, _, _ = swept
-    spec = load_run_config(summary["best_toml"]).with_overrides(out_dir=tmp_path)
+    spec = load_run_config(summary["best_toml"]).with_overrides(catalog=usdm_catalog, out_dir=tmp_path)
     assert spec.strategies[0].config["half_spread_ticks"] == summary["best_params"]["half_spread_ticks"]
     result = run_backtest(spec, progress=False, tearsheets=False)
     assert result.strategies[0].metrics["total_pnl"] == pytest.approx(summary["best_metric"], abs=1e-9)
