@@ -52,6 +52,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 import pandas as pd
+from nautilus_trader.config import PositiveInt
 import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
@@ -65,7 +66,6 @@ from catalog.window import to_ns
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")]
 Text = Annotated[str, msgspec.Meta(min_length=1)]
-PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 METRICS = tuple(name for name, _, _ in SUMMARY_FIELDS)
 """The ``metrics.json`` fields an objective or a constraint may name."""
 

@@ -7,6 +7,7 @@ inside it. Each sweep starts and stops its own local Ray (``ray.shutdown`` in ``
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 
 from backtests.config import load_run_config
 from backtests.runner import run_backtest
-from backtests.sweep import load_sweep, run_sweep
+from backtests.sweep import load_sweep, objective, run_sweep
 from tests.helpers import amm, assert_config_error
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,3 +228,11 @@ def test_cli_reports_a_bad_sweep_file_as_one_line(capsys, usdm_catalog, tmp_path
     assert code == 1 and out == ""
     assert err.strip().splitlines() == [f"error: {bad}: sweep.trails: unknown field; expected one of: "
                                         + err.split("expected one of: ", 1)[1].strip()]
+
+
+def test_a_breached_constraint_or_a_missing_metric_scores_worst(usdm_catalog, tmp_path):
+    sweep = load_sweep(_write_sweep(tmp_path, usdm_catalog, extra="[sweep.constraints]\nmax_drawdown = { max = 5.0 }"))
+    assert objective(sweep, {"total_pnl": 1.5, "max_drawdown": 4.0}) == 1.5
+    assert objective(sweep, {"total_pnl": 1.5, "max_drawdown": 6.0}) == -math.inf
+    assert objective(sweep, {"total_pnl": float("nan"), "max_drawdown": 1.0}) == -math.inf
+    assert objective(sweep, {"total_pnl": 1.5}) == -math.inf  # a constraint that cannot be checked fails
