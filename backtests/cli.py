@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Ray cluster address (ray://HOST:10001, auto); default: a local Ray.")
         ] = None,
         max_concurrent: Annotated[
-            int | None, typer.Option(min=1, help="Override [sweep] max_concurrent (trials at once).")
+            int | None, typer.Option(min=1, help="Override the sweep file's max_concurrent (trials at once).")
         ] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Finish the sweep already in --out.")] = False,
         out: Annotated[Path, typer.Option(help="Sweeps directory (the sweep writes <out>/<name>/).")] = Path("runs/sweeps"),
