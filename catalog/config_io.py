@@ -59,6 +59,10 @@ class ConfigError(ValueError):
         self.message = " ".join(str(message).split())  # one line, whatever the parser said
         super().__init__(f"{self.source}: {field}: {self.message}" if field else f"{self.source}: {self.message}")
 
+    def __reduce__(self) -> tuple:
+        # picklable with its three fields (Ray and multiprocessing copy errors between processes)
+        return type(self), (self.source, self.field, self.message)
+
 
 class FieldError(ValueError):
     """A failed check of one field, raised by a config's ``__post_init__``.
@@ -72,6 +76,9 @@ class FieldError(ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{owner}.{field}: {message}")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.owner, self.field, self.message)
 
 
 # -- reading ---------------------------------------------------------------------------------------

@@ -135,3 +135,16 @@ def test_to_builtins_is_toml_safe():
                                 "fee": "0.1", "hedging": False, "tags": ["x"]}]}
     assert to_builtins(run)["note"] is None
     assert decode(data, Run, source="round trip") == run
+
+
+def test_config_errors_survive_pickling() -> None:
+    """Ray and multiprocessing copy a failed trial's error between processes by pickling it."""
+    import pickle
+
+    from catalog.config_io import ConfigError, FieldError
+
+    error = pickle.loads(pickle.dumps(ConfigError("run.toml", "strategies[0].config.max_loss", "must be > 0")))
+    assert (error.source, error.field, str(error)) == (
+        "run.toml", "strategies[0].config.max_loss", "run.toml: strategies[0].config.max_loss: must be > 0")
+    field = pickle.loads(pickle.dumps(FieldError("AgentConfig", "order_qty", "must be > 0")))
+    assert (field.owner, field.field, str(field)) == ("AgentConfig", "order_qty", "AgentConfig.order_qty: must be > 0")
