@@ -62,7 +62,7 @@ from backtests.config import RunSpec, check_strategy_config, load_run_config, st
 from backtests.metrics import SUMMARY_FIELDS
 from backtests.runner import run_backtest
 from catalog.config_io import ConfigError, FieldError, decode, read_mapping
-from catalog.window import to_ns
+from catalog.window import TimeWindow, to_ns
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")]
 Text = Annotated[str, msgspec.Meta(min_length=1)]
@@ -71,29 +71,6 @@ METRICS = tuple(name for name, _, _ in SUMMARY_FIELDS)
 
 
 # -- the file --------------------------------------------------------------------------------------
-
-
-class Window(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """An inclusive time window, both ends given (ISO-8601 or UNIX ns)."""
-
-    start: str | int
-    end: str | int
-
-    def __post_init__(self) -> None:
-        for name in ("start", "end"):
-            try:
-                to_ns(getattr(self, name), name=name)
-            except ValueError as e:
-                raise FieldError("Window", name, str(e).split(": ", 1)[-1]) from None
-        if self.ns()[1] <= self.ns()[0]:
-            raise FieldError("Window", "end", f"must be after start ({self.start}), got {self.end}")
-
-    def ns(self) -> tuple[int, int]:
-        return to_ns(self.start, name="start"), to_ns(self.end, name="end")
-
-    def overlaps(self, other: Window) -> bool:
-        (a, b), (c, d) = self.ns(), other.ns()
-        return a <= d and c <= b
 
 
 class Bound(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -160,16 +137,18 @@ class SweepTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     name: Name
     run: Text
     strategy: Name
-    window: Window
+    window: TimeWindow
     metric: str = "sharpe"
     mode: Literal["max", "min"] = "max"
     trials: PositiveInt = 8
     max_concurrent: PositiveInt = 1
     seed: int = 0
-    test: Window | None = None
+    test: TimeWindow | None = None
     constraints: dict[str, Bound] = {}
 
     def __post_init__(self) -> None:
+        if not self.window.bounded:
+            raise FieldError("SweepTable", "window", "needs both a start and an end (the validation window)")
         for field, name in [("metric", self.metric), *(("constraints", c) for c in self.constraints)]:
             if name not in METRICS:
                 raise FieldError("SweepTable", field, f"{name!r} is not a metrics.json field; expected one of: {', '.join(METRICS)}")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import msgspec
 import pandas as pd
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas, QuoteTick, TradeTick
@@ -28,6 +29,7 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from catalog.checkpoints import start_book
+from catalog.config_io import FieldError
 from catalog.migrate import LegacyCatalogError, check_layout
 
 TimeLike = str | int | datetime | pd.Timestamp | None
@@ -105,6 +107,41 @@ def load_instrument(catalog: ParquetDataCatalog, instrument_id: str) -> Instrume
 
 def _has_files(catalog: ParquetDataCatalog, cls: type, instrument_id: str) -> bool:
     return bool(catalog.get_intervals(cls, instrument_id))
+
+
+class TimeWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An inclusive time window of a config file (ISO-8601 or UNIX ns); a missing end is open.
+
+    The one window type of every config that names one (training, validation and test windows of
+    a training run, a sweep's validation window): each end must parse, and the end must come after
+    the start.
+    """
+
+    start: str | int | None = None
+    end: str | int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            try:
+                to_ns(getattr(self, name), name=name)
+            except ValueError as e:
+                raise FieldError("TimeWindow", name, str(e).split(": ", 1)[-1]) from None
+        start, end = self.ns()
+        if start is not None and end is not None and end <= start:
+            raise FieldError("TimeWindow", "end", f"must be after start ({self.start}), got {self.end}")
+
+    @property
+    def bounded(self) -> bool:
+        return self.start is not None and self.end is not None
+
+    def ns(self) -> tuple[int | None, int | None]:
+        return to_ns(self.start, name="start"), to_ns(self.end, name="end")
+
+    def overlaps(self, other: TimeWindow) -> bool:
+        """Whether the two windows share an instant (a missing end is open)."""
+        (a, b), (c, d) = self.ns(), other.ns()
+        lo, hi = -(2**63), 2**63 - 1
+        return (lo if a is None else a) <= (hi if d is None else d) and (lo if c is None else c) <= (hi if b is None else b)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from nautilus_trader.config import PositiveInt
 
 from catalog.config_io import FieldError, decode, read_mapping, validate_constraints
 from rl.agents import ACTION_MODES, ALGORITHMS, OFF_POLICY, SUPPORTED_ACTION_MODES, algorithm_class
+from catalog.window import TimeWindow
 from rl.config import EnvConfig
 
 HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
@@ -52,18 +53,6 @@ ENV_NAME = "MarketMaking-v0"
 
 AlgorithmName = Literal["ppo", "a2c", "sac", "dqn", "qlearning"]
 RunName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")]
-
-
-class Window(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """An inclusive time window (ISO-8601 or UNIX ns)."""
-
-    start: str | int | None = None
-    end: str | int | None = None
-
-    def ns(self) -> tuple[int | None, int | None]:
-        from catalog.window import to_ns
-
-        return to_ns(self.start, name="start"), to_ns(self.end, name="end")
 
 
 class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -83,10 +72,10 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
         The environment of the *training* window (``window_start``/``window_end``): agent
         (decision clock, order size, limits, action, features), reward and venue
         (``backtests.venue.VenueModelConfig``).
-    validation : Window
+    validation : catalog.window.TimeWindow
         Window for ``EvalCallback`` model selection and the manifest metrics; must not overlap
         the training window.
-    test : Window, optional
+    test : catalog.window.TimeWindow, optional
         Held-out window, recorded in the manifest for ``amm evaluate``; never read by training.
     hyperparams : dict
         The algorithm's resolved hyperparameter file (``rl/hyperparams/<algo>.yml`` unless
@@ -108,8 +97,8 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     seed: int = 0
     total_timesteps: PositiveInt
     env: EnvConfig
-    validation: Window
-    test: Window | None = None
+    validation: TimeWindow
+    test: TimeWindow | None = None
     hyperparams: dict[str, Any] = {}
     n_envs: PositiveInt = 1
     eval_freq_steps: PositiveInt = 10_000
@@ -129,35 +118,32 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     def action_kind(self) -> str:
         return self.env.agent.action.kind
 
-    def env_config(self, window: Window | None = None, **changes: Any) -> EnvConfig:
+    def env_config(self, window: TimeWindow | None = None, **changes: Any) -> EnvConfig:
         """The ``EnvConfig`` of the training window, or of ``window`` (validation/test)."""
         if window is not None:
             changes["window_start"], changes["window_end"] = window.start, window.end
         return self.env.replace(**changes) if changes else self.env
 
-    def windows(self) -> dict[str, Window | None]:
-        train = Window(start=self.env.window_start, end=self.env.window_end)
+    def windows(self) -> dict[str, TimeWindow | None]:
+        try:
+            train = TimeWindow(start=self.env.window_start, end=self.env.window_end)
+        except FieldError as e:
+            raise FieldError("RunConfig", f"env.window_{e.field}", e.message) from None
         return {"train": train, "validation": self.validation, "test": self.test}
 
     def _check_windows(self) -> None:
         """Training, validation and test windows must be pairwise disjoint and bounded."""
-        spans = {}
-        for name, w in self.windows().items():
-            if w is None:
-                continue
-            start, end = w.ns()
-            field_name = "env.window_start" if name == "train" else name
-            if start is None or end is None:
+        windows = {name: w for name, w in self.windows().items() if w is not None}
+        for name, w in windows.items():
+            if not w.bounded:
+                field_name = "env.window_start" if name == "train" else name
                 raise FieldError("RunConfig", field_name, f"the {name} window needs both a start and an end")
-            if end <= start:
-                raise FieldError("RunConfig", field_name, f"the {name} window ends before it starts")
-            spans[name] = (start, end)
-        names = list(spans)
+        names = list(windows)
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
-                (s1, e1), (s2, e2) = spans[a], spans[b]
-                if s1 <= e2 and s2 <= e1:
-                    raise FieldError("RunConfig", b, f"the {a} and {b} windows overlap ({spans[a]} vs {spans[b]})")
+                if windows[a].overlaps(windows[b]):
+                    raise FieldError("RunConfig", b, f"the {a} and {b} windows overlap "
+                                                     f"({windows[a].ns()} vs {windows[b].ns()})")
 
     def replace(self, **changes: Any) -> RunConfig:
         return msgspec.structs.replace(self, **changes)
