@@ -71,3 +71,10 @@ def test_replay_benchmark(usdm_catalog):
     backtest, replay = out["rows"]
     assert backtest["run"] == "backtest" and replay["run"] == "replay unthrottled"
     assert backtest["fills"] > 0 and replay["fills"] > 0
+
+
+def test_ray_scaling_benchmark(usdm_catalog):
+    out = run_benchmark("ray_scaling.py", "--runs", "2", "--cpus", "2", "--window-s", "20", "--catalog", str(usdm_catalog))
+    assert out["benchmark"] == "ray_scaling" and out["runs"] == 2
+    assert out["identical"], "a backtest must give the same metrics serially and as a Ray task"
+    assert out["serial_s"] > 0 and out["ray_s"] > 0
