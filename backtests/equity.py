@@ -30,6 +30,8 @@ from nautilus_trader.model.enums import AccountType, BookType, OrderSide
 from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.objects import Price
 
+from strategies.quoting import cached_top
+
 SAMPLE_COLUMNS = (
     "ts_ns",
     "equity",
@@ -191,20 +193,10 @@ class EquitySampler(Actor):
             self._mid_px.append(mid)
 
     def _top(self) -> tuple[float, float, float]:
-        bid = ask = math.nan
-        if self.config.subscribe_book:
-            book = self.cache.order_book(self._iid)
-            if book is not None:
-                b, a = book.best_bid_price(), book.best_ask_price()
-                if b is not None and a is not None:
-                    bid, ask = b.as_double(), a.as_double()
-        if math.isnan(bid):
-            q = self.cache.quote_tick(self._iid)
-            if q is not None:
-                bid, ask = q.bid_price.as_double(), q.ask_price.as_double()
-        if math.isnan(bid):
+        top = cached_top(self.cache, self._iid, book=self.config.subscribe_book)
+        if top is None:
             return math.nan, math.nan, self._last_trade_px
-        return bid, ask, (bid + ask) / 2.0
+        return top[0], top[1], (top[0] + top[1]) / 2.0
 
     # -- sampling -------------------------------------------------------------------------------
 

@@ -201,7 +201,6 @@ class MarketMakerStrategy(Strategy):
         self.kill_ts_ns: int | None = None
         self.last_features: FeatureVector | None = None
         self.equity_peak: float = 0.0
-        self.decisions = 0
         self._tick: float = math.nan
         self._flattened = False
         self._session: TradingSession | None = None
@@ -285,7 +284,6 @@ class MarketMakerStrategy(Strategy):
         self.kill_reason = None
         self.kill_ts_ns = None
         self.equity_peak = 0.0
-        self.decisions = 0
         self._flattened = False
         self._session = cfg.session()
         self._flat_day = None
@@ -350,7 +348,6 @@ class MarketMakerStrategy(Strategy):
         self.kill_reason = None
         self.kill_ts_ns = None
         self.equity_peak = 0.0
-        self.decisions = 0
         self._flattened = False
 
     def on_dispose(self) -> None:
@@ -496,7 +493,6 @@ class MarketMakerStrategy(Strategy):
         quotes = self.decide(ts_ns)
         if quotes is None:
             return
-        self.decisions += 1
         skew = self.config.inventory_skew_ticks_per_unit
         if skew > 0:
             inventory = float(self.quote_manager.position())

@@ -47,7 +47,7 @@ from strategies.actions import ActionMapper
 from strategies.agent import AgentConfig
 from strategies.base import BookTypeName, MarketMakerConfig, MarketMakerStrategy
 from strategies.observation import ObservationBuilder
-from strategies.quoting import Quotes
+from strategies.quoting import Quotes, cached_top
 
 
 class Policy(Protocol):
@@ -195,7 +195,6 @@ class PolicyMarketMaker(MarketMakerStrategy):
         self._policy: Policy | None = policy
         self._first = first_decision_ns
         self._l2 = config.agent.book_type != "L1_MBP"
-        self._book = None
 
     # -- runtime hooks -------------------------------------------------------------------------
 
@@ -224,7 +223,6 @@ class PolicyMarketMaker(MarketMakerStrategy):
     def release_state(self) -> None:
         super().release_state()
         self.actions = self.observer = None
-        self._book = None
 
     # -- the quoting rule ----------------------------------------------------------------------
 
@@ -249,20 +247,8 @@ class PolicyMarketMaker(MarketMakerStrategy):
         return action
 
     def top_of_book(self) -> tuple[float, float] | None:
-        """Best bid and ask the agent acts on: the L1 quote, or the L2 book of the cache."""
-        if self._l2:
-            book = self._book or self.cache.order_book(self.config.instrument_id)
-            self._book = book
-            if book is None:
-                return None
-            bid, ask = book.best_bid_price(), book.best_ask_price()
-            if bid is None or ask is None:
-                return None
-            return bid.as_double(), ask.as_double()
-        quote = self.cache.quote_tick(self.config.instrument_id)
-        if quote is None:
-            return None
-        return quote.bid_price.as_double(), quote.ask_price.as_double()
+        """Best bid and ask the agent acts on: the L2 book of the cache, or the L1 quote."""
+        return cached_top(self.cache, self.config.instrument_id, book=self._l2, quote=not self._l2)
 
     def observe(self, ts_ns: int, top: tuple[float, float] | None) -> np.ndarray:
         """The observation now (the env hands the same vector to the agent in training)."""

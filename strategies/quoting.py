@@ -36,7 +36,7 @@ from nautilus_trader.model.events import (
     OrderRejected,
     OrderUpdated,
 )
-from nautilus_trader.model.identifiers import ClientId, ClientOrderId
+from nautilus_trader.model.identifiers import ClientId, ClientOrderId, InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.model.orders import LimitOrder
@@ -51,6 +51,26 @@ _CACHE_MAX = 100_000
 
 # Statuses in which an order can be amended right away (no command of ours in flight).
 _AMENDABLE = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.TRIGGERED})
+
+
+def cached_top(cache, instrument_id: InstrumentId, *, book: bool = True, quote: bool = True) -> tuple[float, float] | None:  # noqa: ANN001 - a Nautilus Cache
+    """Best bid and ask from the cache: the order book's when ``book`` and both its sides are
+    there, else the last quote tick's when ``quote``; ``None`` when neither is known.
+
+    The one reading of the top of book shared by the quote manager (post-only clamp), the agent
+    (what it acts on) and the equity sampler (the mid it marks at).
+    """
+    if book:
+        order_book = cache.order_book(instrument_id)
+        if order_book is not None:
+            bid, ask = order_book.best_bid_price(), order_book.best_ask_price()
+            if bid is not None and ask is not None:
+                return bid.as_double(), ask.as_double()
+    if quote:
+        tick = cache.quote_tick(instrument_id)
+        if tick is not None:
+            return tick.bid_price.as_double(), tick.ask_price.as_double()
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +277,7 @@ class QuoteManager:
             clamped one tick behind the opposite best so post-only orders do not cross.
         """
         if best_bid is None or best_ask is None:
-            cached_bid, cached_ask = self._cached_top()
+            cached_bid, cached_ask = cached_top(self._strategy.cache, self._instrument.id) or (None, None)
             best_bid = cached_bid if best_bid is None else best_bid
             best_ask = cached_ask if best_ask is None else best_ask
 
@@ -332,19 +352,6 @@ class QuoteManager:
             self._forget_if_closed(event.client_order_id)
 
     # -- Internals --------------------------------------------------------------------------------
-
-    def _cached_top(self) -> tuple[float | None, float | None]:
-        cache = self._strategy.cache
-        iid = self._instrument.id
-        book = cache.order_book(iid)
-        if book is not None:
-            bid, ask = book.best_bid_price(), book.best_ask_price()
-            if bid is not None and ask is not None:
-                return bid.as_double(), ask.as_double()
-        quote = cache.quote_tick(iid)
-        if quote is not None:
-            return quote.bid_price.as_double(), quote.ask_price.as_double()
-        return None, None
 
     def _to_lots(self, qty: float) -> int:
         if not qty > 0 or not math.isfinite(qty):
