@@ -8,6 +8,11 @@ fast. Errors follow one policy (:mod:`amm.errors`).
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from amm.errors import run_with_policy
@@ -26,6 +31,44 @@ app = typer.Typer(
 )
 for register in (register_catalog, register_download, register_backtests, register_rl, register_live):
     register(app)
+
+
+@app.command("walkforward")
+def walkforward(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Walk-forward file (TOML or YAML).")],
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (ray://HOST:10001, auto); default: a local Ray.")
+    ] = None,
+    max_concurrent: Annotated[
+        int | None, typer.Option(min=1, help="Override the file's max_concurrent (tasks at once).")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the walk-forward already in --out.")] = False,
+    out: Annotated[Path, typer.Option(help="Directory the walk-forward writes <out>/<name>/ in.")] = Path("runs/walkforward"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print only a JSON summary on stdout.")] = False,
+) -> None:
+    """Run a grid of (instrument, window, strategy or model, seed) backtests as Ray tasks.
+
+    Every task is an ordinary run directory; the results are aggregated per instrument and
+    strategy with Student-t intervals over windows (runs.csv, summary.csv/md/json,
+    walkforward.png). Progress: one line per finished task on stderr.
+    """
+    if not config.exists():
+        raise FileNotFoundError(f"{config}: walk-forward file not found")
+    from amm.walkforward import headline, load_walkforward, run_walkforward
+
+    wf = load_walkforward(config)
+    result = run_walkforward(wf, out=out, address=address, max_concurrent=max_concurrent, resume=resume)
+    if json_output:
+        typer.echo(json.dumps(result.to_dict(), default=str))
+    else:
+        typer.echo(headline(result.summary, wf.table.metric, wf.table.confidence).to_string(index=False))
+        if len(result.paired):
+            typer.echo(result.paired.to_string(index=False))
+        typer.echo(f"walk-forward directory: {result.directory}")
+    failed = int((result.runs["status"] != "ok").sum())
+    if failed:
+        print(f"error: {failed} of {len(result.runs)} tasks failed (see {result.directory / 'summary.md'})", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -42,7 +42,6 @@ the validation window) and ``objective.png``.
 
 from __future__ import annotations
 
-import logging
 import math
 import sys
 from collections.abc import Mapping
@@ -53,13 +52,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 import pandas as pd
 from nautilus_trader.config import PositiveInt
-import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from backtests.config import RunSpec, check_strategy_config, load_run_config, strategy_config_class, to_toml
 from backtests.metrics import SUMMARY_FIELDS
+from backtests.ray_session import ray_session
 from backtests.runner import run_backtest
 from catalog.config_io import ConfigError, FieldError, decode, read_mapping
 from catalog.window import TimeWindow, to_ns
@@ -332,9 +331,7 @@ def run_sweep(
     # Tune runs each trial in its own trial directory: a catalog relative to here must be made absolute.
     on_workers = replace(sweep, base=replace(sweep.base, catalog=sweep.base.catalog.resolve()))
     trainable = tune.with_parameters(run_trial, sweep=on_workers, trials_dir=str(directory / "trials"))
-    init = {"address": address} if address else {"num_cpus": concurrent, "include_dashboard": False}
-    ray.init(**init, logging_level=logging.WARNING, log_to_driver=False)
-    try:
+    with ray_session(address, concurrent):
         if resume:
             tuner = tune.Tuner.restore(str(directory), trainable, resume_errored=False)
         else:
@@ -353,8 +350,6 @@ def run_sweep(
             )
         tuner.fit()
         trials = tune.ExperimentAnalysis(str(directory)).trials
-    finally:
-        ray.shutdown()
     return write_results(sweep, directory, trials)
 
 

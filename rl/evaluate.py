@@ -61,43 +61,94 @@ def baseline_specs(agent: Any) -> list[Any]:
     ]
 
 
-def evaluate(request: EvaluateRequest) -> dict[str, Any]:
-    """Run the agent and the baselines on the window; return the runner's summary (+ windows)."""
-    from backtests.config import RunSpec, StrategySpec
-    from backtests.runner import run_backtest
+@dataclass(frozen=True)
+class TrainedPolicy:
+    """A trained model ready to run as a strategy: its run's config, agent and venue.
+
+    What ``amm evaluate`` and ``amm walkforward`` share: the model's hash is checked against its
+    manifest when it is loaded, and :meth:`check_window` refuses the run's training and
+    validation windows.
+    """
+
+    run_dir: Path
+    model_path: Path
+    config: Any  # rl.train.RunConfig
+    agent: Any  # strategies.agent.AgentConfig
+
+    @property
+    def name(self) -> str:
+        return f"agent_{self.config.algorithm}"
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def venue(self) -> Any:
+        return self.config.env.venue
+
+    @property
+    def catalog(self) -> Path:
+        return Path(self.config.env.catalog_path)
+
+    def for_instrument(self, instrument: str | None) -> TrainedPolicy:
+        """The same model quoting another instrument (None = its own)."""
+        if instrument is None or instrument == self.agent.instrument_id:
+            return self
+        agent = type(self.agent).from_dict({**self.agent.to_dict(), "instrument_id": instrument})
+        return TrainedPolicy(self.run_dir, self.model_path, self.config, agent)
+
+    def strategy(self, name: str | None = None) -> Any:
+        """The model as a ``PolicyMarketMaker`` strategy entry of a backtest run."""
+        from backtests.config import StrategySpec
+
+        return StrategySpec(
+            name or self.name,
+            "strategies.policy:PolicyMarketMaker",
+            "strategies.policy:PolicyMarketMakerConfig",
+            {"agent": self.agent.to_dict(), "policy_loader": "strategies.model_store:load_verified_policy",
+             "model_path": str(self.model_path.resolve()), "flatten_on_stop": False},
+        )
+
+    def check_window(self, start: Any, end: Any) -> None:
+        """Refuse a window that shares an instant with the run's training or validation window."""
+        _check_not_in_training(self.config, start, end)
+
+
+def load_trained_policy(model: str | Path) -> TrainedPolicy:
+    """A training run directory (or its ``model.zip``), its hash verified against the manifest."""
     from strategies.model_store import verify
     from rl.train import resume_config
 
-    model_path = Path(request.model)
+    model_path = Path(model)
     run_dir = model_path.parent if model_path.suffix == ".zip" else model_path
     if model_path.suffix != ".zip":
         model_path = run_dir / "model.zip"
     verify(model_path)
     cfg = resume_config(run_dir)
-    env_cfg = cfg.env_config()
-    agent = env_cfg.agent
-    if request.instrument is not None and request.instrument != agent.instrument_id:
-        agent = type(agent).from_dict({**agent.to_dict(), "instrument_id": request.instrument})
+    return TrainedPolicy(run_dir=run_dir, model_path=model_path, config=cfg, agent=cfg.env.agent)
+
+
+def evaluate(request: EvaluateRequest) -> dict[str, Any]:
+    """Run the agent and the baselines on the window; return the runner's summary (+ windows)."""
+    from backtests.config import RunSpec
+    from backtests.runner import run_backtest
+
+    trained = load_trained_policy(request.model).for_instrument(request.instrument)
+    cfg, agent = trained.config, trained.agent
     start, end = request.start, request.end
     if start is None and end is None:
         if cfg.test is None:
-            raise ValueError(f"{run_dir}: the run has no test window; pass --start/--end")
+            raise ValueError(f"{trained.run_dir}: the run has no test window; pass --start/--end")
         start, end = cfg.test.start, cfg.test.end
-    _check_not_in_training(cfg, start, end)
-    venue = env_cfg.venue
+    trained.check_window(start, end)
+    venue = trained.venue
     if request.venue_overrides:
         venue = venue.with_overrides(request.venue_overrides, where="venue_overrides")
-    policy = StrategySpec(
-        f"agent_{cfg.algorithm}",
-        "strategies.policy:PolicyMarketMaker",
-        "strategies.policy:PolicyMarketMakerConfig",
-        {"agent": agent.to_dict(), "policy_loader": "strategies.model_store:load_verified_policy",
-         "model_path": str(model_path.resolve()), "flatten_on_stop": False},
-    )
-    strategies = (policy, *baseline_specs(agent))
+    strategies = (trained.strategy(), *baseline_specs(agent))
     spec = RunSpec(
-        name=request.name or f"evaluate-{run_dir.name}",
-        catalog=Path(request.catalog or env_cfg.catalog_path),
+        name=request.name or f"evaluate-{trained.run_dir.name}",
+        catalog=Path(request.catalog or trained.catalog),
         instrument_id=agent.instrument_id,
         venue=venue,
         strategies=strategies,
@@ -105,7 +156,7 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
         end=end,
         equity_interval_ms=agent.decision_interval_ms,
         benchmark="avellaneda_stoikov",
-        out_dir=Path(request.out or run_dir / "evaluate"),
+        out_dir=Path(request.out or trained.run_dir / "evaluate"),
     )
     result = run_backtest(spec, progress=request.progress)
     summary = result.summary()

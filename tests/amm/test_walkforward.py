@@ -1,0 +1,256 @@
+"""``amm walkforward`` on local Ray (2 CPUs): a grid of fixed-spread backtests on the USD-M capture.
+
+Three 40 s windows of the bundled capture (2024-08-08 23:54:15 -> 23:59:59 UTC) x two strategies
+(half-spreads 1 and 3 ticks) x two venue seeds of the first: the intervals, the paired
+comparison and the seed handling are checked against the tasks' own run directories.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from amm.walkforward import interval, load_walkforward, run_walkforward
+from backtests.config import load_run_config
+from backtests.runner import run_backtest
+from tests.helpers import amm, assert_config_error
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """\
+[run]
+name = "wf_base"
+catalog = "{catalog}"
+instrument_id = "BTCUSDT-PERP.BINANCE"
+
+[venue]
+account_type = "MARGIN"
+starting_balances = ["2000 USDT"]
+default_leverage = 5.0
+book_type = "L2_MBP"
+queue_position = true
+liquidity_consumption = true
+latency_base_ns = 10_000_000
+
+[[strategies]]
+name = "tight"
+strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
+config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
+[strategies.config]
+order_qty = "0.002"
+max_inventory = "0.010"
+half_spread_ticks = 1.0
+quote_interval_ms = 100
+
+[[strategies]]
+name = "wide"
+strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
+config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
+[strategies.config]
+order_qty = "0.002"
+max_inventory = "0.010"
+half_spread_ticks = 3.0
+quote_interval_ms = 100
+"""
+
+WINDOWS = """\
+[[windows]]
+start = "2024-08-08T23:56:00Z"
+end = "2024-08-08T23:56:40Z"
+
+[[windows]]
+start = "2024-08-08T23:56:40Z"
+end = "2024-08-08T23:57:20Z"
+
+[[windows]]
+label = "late"
+start = "2024-08-08T23:57:20Z"
+end = "2024-08-08T23:58:00Z"
+"""
+
+FILE = """\
+[walkforward]
+name = "{name}"
+metric = "total_pnl"
+benchmark = "wide"
+max_concurrent = 2
+{extra}
+{windows}
+[[backtests]]
+run = "{run}"
+strategies = ["tight"]
+seeds = [1, 2]
+
+[[backtests]]
+run = "{run}"
+strategies = ["wide"]
+{more}
+"""
+
+
+def _write(tmp: Path, catalog: Path, *, name: str = "wf", extra: str = "", more: str = "", windows: str = WINDOWS) -> Path:
+    run = tmp / "base.toml"
+    run.write_text(BASE.format(catalog=catalog))
+    path = tmp / f"{name}.toml"
+    path.write_text(FILE.format(name=name, run=run, extra=extra, more=more, windows=windows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def walked(usdm_catalog, tmp_path_factory):
+    """One 9-task walk-forward through ``amm walkforward --json``; returns (summary, out dir)."""
+    tmp = tmp_path_factory.mktemp("wf")
+    path = _write(tmp, usdm_catalog)
+    proc = subprocess.run(
+        [sys.executable, "-m", "amm.cli", "walkforward", "--config", str(path), "--out", str(tmp / "out"), "--json"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("] BTCUSDT-PERP.BINANCE__") == 9  # one progress line per task
+    return json.loads(proc.stdout), tmp / "out" / "wf"
+
+
+def test_every_grid_cell_is_a_task_with_its_own_run_directory(walked):
+    summary, d = walked
+    assert (summary["tasks"], summary["completed"], summary["failed"]) == (9, 9, 0)
+    runs = pd.read_csv(d / "runs.csv")
+    assert sorted(runs["task"]) == sorted(
+        f"BTCUSDT-PERP.BINANCE__{w}__{s}" for w in ("w1", "w2", "late") for s in ("tight__s1", "tight__s2", "wide__s42"))
+    assert (runs["status"] == "ok").all() and (runs["fills"] > 0).all()
+    for name in ("summary.csv", "summary.md", "summary.json", "walkforward.png", "grid.json"):
+        assert (d / name).stat().st_size > 0, name
+    md = (d / "summary.md").read_text()
+    assert "## total_pnl: paired difference to wide" in md and "| late " in md
+
+
+def test_a_task_reruns_alone_to_the_same_metric(walked, tmp_path):
+    _, d = walked
+    row = pd.read_csv(d / "runs.csv").iloc[4]
+    spec = load_run_config(Path(row["run_dir"]) / "config.resolved.toml").with_overrides(out_dir=tmp_path)
+    assert [s.name for s in spec.strategies] == [row["strategy"]] and spec.venue.seed == row["seed"]
+    result = run_backtest(spec, progress=False, tearsheets=False)
+    assert result.strategies[0].metrics["total_pnl"] == pytest.approx(row["total_pnl"], abs=1e-9)
+
+
+def test_intervals_are_student_t_over_per_window_means(walked):
+    """Seeds are averaged within a window first; the interval is over the three windows."""
+    _, d = walked
+    runs = pd.read_csv(d / "runs.csv")
+    summary = pd.read_csv(d / "summary.csv").set_index("strategy")
+    for strat in ("tight", "wide"):
+        per_window = runs[runs["strategy"] == strat].groupby("window")["total_pnl"].mean()
+        assert len(per_window) == 3
+        mean, sd = per_window.mean(), per_window.std(ddof=1)
+        half = stats.t.ppf(0.975, 2) * sd / math.sqrt(3)
+        row = summary.loc[strat]
+        assert (row["n"], row["unit"]) == (3, "windows")
+        assert row["total_pnl"] == pytest.approx(mean)
+        assert (row["total_pnl_ci_low"], row["total_pnl_ci_high"]) == pytest.approx((mean - half, mean + half))
+        assert row["fills"] == pytest.approx(runs[runs["strategy"] == strat].groupby("window")["fills"].mean().mean())
+
+
+def test_paired_difference_is_taken_window_by_window(walked):
+    summary, d = walked
+    runs = pd.read_csv(d / "runs.csv")
+    means = runs.groupby(["window", "strategy"])["total_pnl"].mean().unstack()
+    diff = means["tight"] - means["wide"]
+    (row,) = summary["paired"]
+    assert (row["strategy"], row["benchmark"], row["n_windows"]) == ("tight", "wide", 3)
+    assert row["mean_diff"] == pytest.approx(diff.mean())
+    assert row["better"] == int((diff > 0).sum())
+
+
+def test_deterministic_seeds_are_one_sample_not_several():
+    """Two identical seeds of one window are one sample: no zero-width interval from copies."""
+    from amm.walkforward import summarise
+
+    runs = pd.DataFrame({"instrument": "X", "window": "w1", "strategy": "s", "status": "ok", "total_pnl": [1.5, 1.5]})
+    row = summarise(runs, ["total_pnl"], 0.95).iloc[0]
+    assert (row["n"], row["unit"], row["total_pnl"]) == (1, "seeds", 1.5) and math.isnan(row["total_pnl_ci_low"])
+    mean, std, lo, hi = interval([1.0, 2.0, 3.0], 0.9)
+    assert (mean, std) == (2.0, 1.0) and hi - mean == pytest.approx(stats.t.ppf(0.95, 2) / math.sqrt(3))
+
+
+def test_a_failing_task_is_reported_and_the_others_complete(usdm_catalog, tmp_path, capsys):
+    """An instrument the catalog does not hold fails its tasks with the runner's one-line error;
+    the rest of the grid completes and the command exits 1 naming the count."""
+    windows = WINDOWS.split("[[windows]]\nlabel")[0]  # the first two windows
+    path = _write(tmp_path, usdm_catalog, name="bad", windows=windows, more='instruments = ["ETHUSDT-PERP.BINANCE"]')
+    code, out, err = amm(capsys, "walkforward", "--config", str(path), "--out", str(tmp_path / "o"))
+    assert code == 1
+    assert err.strip().splitlines()[-1] == f"error: 2 of 6 tasks failed (see {tmp_path / 'o' / 'bad' / 'summary.md'})"
+    runs = pd.read_csv(tmp_path / "o" / "bad" / "runs.csv")
+    failed = runs[runs["status"] == "error"]
+    assert set(failed["instrument"]) == {"ETHUSDT-PERP.BINANCE"} and len(failed) == 2
+    assert failed["error"].str.contains("ETHUSDT-PERP.BINANCE").all()
+    assert (runs.loc[runs["status"] == "ok", "instrument"] == "BTCUSDT-PERP.BINANCE").all()
+    assert "## Failed tasks" in (tmp_path / "o" / "bad" / "summary.md").read_text()
+
+
+def test_interrupted_walkforward_resumes_only_the_missing_tasks(usdm_catalog, tmp_path):
+    path = _write(tmp_path, usdm_catalog, name="cut")
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "amm.cli", "walkforward", "--config", str(path), "--out", str(out), "--max-concurrent", "1"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        for line in proc.stderr:
+            if line.startswith("[1/9]"):
+                proc.send_signal(signal.SIGINT)
+                break
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    tasks = out / "cut" / "tasks"
+    finished = {p.name: (p / "task.json").stat().st_mtime_ns for p in tasks.iterdir() if (p / "task.json").exists()}
+    assert 1 <= len(finished) < 9
+    again = subprocess.run([*cmd, "--resume", "--json"], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{len(finished)} already done, {9 - len(finished)} to run" in again.stderr
+    assert json.loads(again.stdout)["completed"] == 9
+    assert {k: (tasks / k / "task.json").stat().st_mtime_ns for k in finished} == finished
+
+
+def test_a_second_walkforward_into_the_same_directory_is_refused(walked):
+    _, d = walked
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_walkforward(load_walkforward(Path(json.loads((d / "grid.json").read_text())["source"])), out=d.parent)
+
+
+def test_bad_walkforward_files_fail_with_one_line(usdm_catalog, tmp_path):
+    assert_config_error(load_walkforward, _write(tmp_path, usdm_catalog, name="a", extra="metirc = 1"),
+                        "walkforward.metirc", "unknown field")
+    bad = _write(tmp_path, usdm_catalog, name="b")
+    bad.write_text(bad.read_text().replace('metric = "total_pnl"', 'metric = "pnl"'))
+    assert_config_error(load_walkforward, bad, "walkforward.metric", "not a metrics.json field")
+    bad = _write(tmp_path, usdm_catalog, name="c")
+    bad.write_text(bad.read_text().replace('strategies = ["wide"]', 'strategies = ["glft"]'))
+    assert_config_error(load_walkforward, bad, "backtests[1].strategies[0]", "not a strategy of")
+    bad = _write(tmp_path, usdm_catalog, name="d", windows='[[windows]]\nstart = "2024-08-08T23:56:00Z"\n')
+    assert_config_error(load_walkforward, bad, "windows[0].end", "needs both ends")
+    bad = _write(tmp_path, usdm_catalog, name="e", windows=WINDOWS.replace('label = "late"', 'label = "w1"'))
+    assert_config_error(load_walkforward, bad, "windows", "window labels repeat")
+    bad = _write(tmp_path, usdm_catalog, name="f", windows='[days]\ndates = ["2024-08-08"]\ntimezone = "Mars/Olympus"\n')
+    assert_config_error(load_walkforward, bad, "days.timezone", "unknown time zone")
+    bad = _write(tmp_path, usdm_catalog, name="g")
+    bad.write_text(bad.read_text().replace('benchmark = "wide"', 'benchmark = "glft"'))
+    assert_config_error(load_walkforward, bad, "walkforward.benchmark", "not a strategy of the grid")
+
+
+def test_days_are_local_sessions():
+    from amm.walkforward import Days
+
+    (w,) = Days(dates=["2012-06-21"], open="09:30", close="16:00", timezone="America/New_York").windows()
+    assert (w.label, pd.Timestamp(w.start), pd.Timestamp(w.end)) == (
+        "2012-06-21", pd.Timestamp("2012-06-21T13:30:00Z"), pd.Timestamp("2012-06-21T20:00:00Z"))
