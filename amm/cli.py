@@ -33,6 +33,49 @@ for register in (register_catalog, register_download, register_backtests, regist
     register(app)
 
 
+@app.command("sweep")
+def sweep(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Sweep file (TOML or YAML).")],
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (ray://HOST:10001, auto); default: a local Ray.")
+    ] = None,
+    max_concurrent: Annotated[
+        int | None, typer.Option(min=1, help="Override the sweep file's max_concurrent (trials at once).")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the sweep already in --out.")] = False,
+    out: Annotated[Path, typer.Option(help="Sweeps directory (the sweep writes <out>/<name>/).")] = Path("runs/sweeps"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print only a JSON summary on stdout.")] = False,
+) -> None:
+    """Search a baseline's parameters, or RL hyperparameters and reward weights, with Ray Tune + Optuna.
+
+    A sweep file's [sweep] names either run (an amm backtest run file and the strategy to tune)
+    or train (an amm train run file: each trial trains, then is evaluated on the run's
+    validation window). Each trial is an ordinary run directory; the sweep writes a table of
+    trials (CSV, Markdown), the best config (best.toml or best.yml) and objective.png.
+    Progress: one line per finished trial on stderr.
+    """
+    if not config.exists():
+        raise FileNotFoundError(f"{config}: sweep file not found")
+    from contextlib import redirect_stdout
+
+    from backtests.sweep import is_training_sweep, load_sweep, run_sweep
+
+    if is_training_sweep(config):
+        from rl.sweep import load_training_sweep
+
+        spec = load_training_sweep(config)
+    else:
+        spec = load_sweep(config)
+    with redirect_stdout(sys.stderr):  # Tune's own banners: stdout stays for the summary
+        result = run_sweep(spec, out=out, address=address, max_concurrent=max_concurrent, resume=resume)
+    if json_output:
+        typer.echo(json.dumps(result.summary(), default=str))
+        return
+    typer.echo(result.table.drop(columns=["run_dir"]).to_string(index=False))
+    typer.echo(f"best: {result.best} {spec.table.metric} = {result.best_metric}")
+    typer.echo(f"sweep directory: {result.directory}")
+
+
 @app.command("walkforward")
 def walkforward(
     config: Annotated[Path, typer.Option("--config", "-c", help="Walk-forward file (TOML or YAML).")],

@@ -1,4 +1,4 @@
-"""``amm backtest``, ``amm report`` and ``amm sweep``.
+"""``amm backtest`` and ``amm report`` (``amm sweep`` is the application's: it also sweeps training runs).
 
 Heavy imports (NautilusTrader, QuantStats, matplotlib) happen inside the command bodies so that
 ``amm --help`` stays fast. Bad input raises ``ValueError`` or ``OSError`` naming the file; the
@@ -17,7 +17,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``backtest``, ``report`` and ``sweep`` commands to the root ``amm`` app."""
+    """Add the ``backtest`` and ``report`` commands to the root ``amm`` app."""
 
     @app.command("backtest")
     def backtest(
@@ -91,38 +91,3 @@ def register(app: typer.Typer) -> None:
         console = Console()
         console.print(rich_table(result.table))
         console.print(f"report: {result.out_dir / 'comparison.html'}")
-
-    @app.command("sweep")
-    def sweep(
-        config: Annotated[Path, typer.Option("--config", "-c", help="Sweep file (TOML or YAML).")],
-        address: Annotated[
-            str | None, typer.Option(help="Ray cluster address (ray://HOST:10001, auto); default: a local Ray.")
-        ] = None,
-        max_concurrent: Annotated[
-            int | None, typer.Option(min=1, help="Override the sweep file's max_concurrent (trials at once).")
-        ] = None,
-        resume: Annotated[bool, typer.Option("--resume", help="Finish the sweep already in --out.")] = False,
-        out: Annotated[Path, typer.Option(help="Sweeps directory (the sweep writes <out>/<name>/).")] = Path("runs/sweeps"),
-        json_output: Annotated[bool, typer.Option("--json", help="Print only a JSON summary on stdout.")] = False,
-    ) -> None:
-        """Search one baseline's parameters on a validation window with Ray Tune and Optuna.
-
-        Each trial is an ordinary run directory; the sweep writes a table of trials (CSV,
-        Markdown), best.toml (ready for amm backtest) and objective.png. Progress: one line per
-        finished trial on stderr.
-        """
-        if not config.exists():
-            raise FileNotFoundError(f"{config}: sweep file not found")
-        from contextlib import redirect_stdout
-
-        from backtests.sweep import load_sweep, run_sweep
-
-        spec = load_sweep(config)
-        with redirect_stdout(sys.stderr):  # Tune's own banners: stdout stays for the summary
-            result = run_sweep(spec, out=out, address=address, max_concurrent=max_concurrent, resume=resume)
-        if json_output:
-            typer.echo(json.dumps(result.summary(), default=str))
-            return
-        typer.echo(result.table.drop(columns=["run_dir"]).to_string(index=False))
-        typer.echo(f"best: {result.best} {spec.table.metric} = {result.best_metric}")
-        typer.echo(f"sweep directory: {result.directory}")

@@ -47,7 +47,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 import pandas as pd
@@ -134,9 +134,10 @@ class SweepTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     """``[sweep]``: the base run, the strategy, the objective, the windows and the budget."""
 
     name: Name
-    run: Text
-    strategy: Name
-    window: TimeWindow
+    run: Text | None = None
+    train: Text | None = None
+    strategy: Name | None = None
+    window: TimeWindow | None = None
     metric: str = "sharpe"
     mode: Literal["max", "min"] = "max"
     trials: PositiveInt = 8
@@ -146,12 +147,18 @@ class SweepTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     constraints: dict[str, Bound] = {}
 
     def __post_init__(self) -> None:
-        if not self.window.bounded:
+        if (self.run is None) == (self.train is None):
+            raise FieldError("SweepTable", "run", "give exactly one of run (an amm backtest run file) or train (an amm train run file)")
+        if self.run is not None and self.strategy is None:
+            raise FieldError("SweepTable", "strategy", "missing: name the [[strategies]] entry of the run file to tune")
+        if self.run is not None and self.window is None:
+            raise FieldError("SweepTable", "window", "missing: the validation window the objective is computed on")
+        if self.window is not None and not self.window.bounded:
             raise FieldError("SweepTable", "window", "needs both a start and an end (the validation window)")
         for field, name in [("metric", self.metric), *(("constraints", c) for c in self.constraints)]:
             if name not in METRICS:
                 raise FieldError("SweepTable", field, f"{name!r} is not a metrics.json field; expected one of: {', '.join(METRICS)}")
-        if self.test is not None and self.window.overlaps(self.test):
+        if self.test is not None and self.window is not None and self.window.overlaps(self.test):
             raise FieldError(
                 "SweepTable", "window",
                 f"{self.window.start} .. {self.window.end} overlaps the test window sweep.test "
@@ -168,25 +175,59 @@ class SweepFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
 
 @dataclass(frozen=True)
 class Sweep:
-    """A loaded sweep: the file and its base run (with the tuned strategy in it checked)."""
+    """A loaded sweep: the file, and how one trial runs and the best config is written.
+
+    :class:`BacktestSweep` tunes a baseline's parameters (here); ``rl.sweep.TrainingSweep`` tunes
+    RL hyperparameters and reward weights (``amm train`` + an evaluation on the validation window).
+    """
 
     file: SweepFile
-    base: RunSpec
     source: str
+
+    best_name: ClassVar[str] = "best.toml"
 
     @property
     def table(self) -> SweepTable:
         return self.file.sweep
 
+    def for_workers(self) -> Sweep:
+        """The sweep with every path absolute: Tune runs trials in their own directories."""
+        return self
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read a sweep file and its base run file; check the strategy and the space against it.
+    def run_trial(self, params: Mapping[str, Any], run_dir: Path) -> Mapping[str, Any]:
+        """Run one trial into ``run_dir``; return the ``metrics.json`` of the validation window."""
+        raise NotImplementedError
 
-    Raises
-    ------
-    catalog.config_io.ConfigError
-        One line naming the file and the field (``sweep.window``, ``space.half_spread_tick``).
-    """
+    def best_text(self, params: Mapping[str, Any], head: str) -> str:
+        """The best config, ready for ``amm backtest`` / ``amm train``, under the comment ``head``."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class BacktestSweep(Sweep):
+    """A baseline's parameters on a validation window: the base run file, one strategy tuned."""
+
+    base: RunSpec
+
+    def for_workers(self) -> BacktestSweep:
+        return replace(self, base=replace(self.base, catalog=self.base.catalog.resolve()))
+
+    def run_trial(self, params: Mapping[str, Any], run_dir: Path) -> Mapping[str, Any]:
+        spec = trial_spec(self, params)  # a bad parameter draw fails the trial, naming the field
+        return run_backtest(spec, progress=False, run_dir=run_dir, tearsheets=False).strategies[0].metrics
+
+    def best_text(self, params: Mapping[str, Any], head: str) -> str:
+        """The base run file with the best parameters in the tuned strategy, on the validation
+        window (``amm backtest --start/--end`` moves it), every other strategy as it was."""
+        t = self.table
+        strategies = tuple(
+            replace(s, config={**s.config, **params}) if s.name == t.strategy else s for s in self.base.strategies
+        )
+        return head + to_toml(replace(self.base, strategies=strategies, start=t.window.start, end=t.window.end))
+
+
+def read_sweep_file(path: str | Path) -> SweepFile:
+    """Decode a sweep file (either kind); a bad ``[space.<name>]`` entry is named as such."""
     source = str(path)
     data = read_mapping(path)
     space = data.get("space")
@@ -198,7 +239,27 @@ def load_sweep(path: str | Path) -> Sweep:
             if e.field != f"space.{name}.type":
                 raise
             raise ConfigError(source, e.field, f"{e.message}; expected one of: float, int, choice") from None
-    f = decode(data, SweepFile, source=source)
+    return decode(data, SweepFile, source=source)
+
+
+def is_training_sweep(path: str | Path) -> bool:
+    """Whether the file's ``[sweep]`` names ``train`` (an ``amm train`` run) rather than ``run``."""
+    table = read_mapping(path).get("sweep")
+    return isinstance(table, dict) and "train" in table
+
+
+def load_sweep(path: str | Path) -> BacktestSweep:
+    """Read a baseline sweep file and its base run file; check the strategy and the space against it.
+
+    Raises
+    ------
+    catalog.config_io.ConfigError
+        One line naming the file and the field (``sweep.window``, ``space.half_spread_tick``).
+    """
+    source = str(path)
+    f = read_sweep_file(path)
+    if f.sweep.run is None:
+        raise ConfigError(source, "sweep.train", "a training sweep: rl.sweep.load_training_sweep reads it (amm sweep does)")
     base = load_run_config(f.sweep.run)
     names = [s.name for s in base.strategies]
     if f.sweep.strategy not in names:
@@ -208,13 +269,13 @@ def load_sweep(path: str | Path) -> Sweep:
     for name in f.space:
         if name not in fields_ or name in ("instrument_id", "book_type"):
             raise ConfigError(source, f"space.{name}", f"not a parameter of {strategy.config_path}")
-    return Sweep(file=f, base=base, source=source)
+    return BacktestSweep(file=f, source=source, base=base)
 
 
 # -- one trial -------------------------------------------------------------------------------------
 
 
-def trial_spec(sweep: Sweep, params: Mapping[str, Any]) -> RunSpec:
+def trial_spec(sweep: BacktestSweep, params: Mapping[str, Any]) -> RunSpec:
     """The base run with only the tuned strategy, ``params`` in its config, on the validation
     window; the config is checked in its class (an invalid draw fails here, naming the field)."""
     t = sweep.table
@@ -245,11 +306,9 @@ def objective(sweep: Sweep, metrics: Mapping[str, Any]) -> float:
 
 
 def run_trial(params: dict[str, Any], *, sweep: Sweep, trials_dir: str) -> None:
-    """Tune's trainable: one backtest into ``trials/<trial id>/``, its metrics reported to Tune."""
+    """Tune's trainable: one trial into ``trials/<trial id>/``, its metrics reported to Tune."""
     run_dir = Path(trials_dir) / tune.get_context().get_trial_id()
-    spec = trial_spec(sweep, params)  # a bad parameter draw fails the trial, naming the field
-    result = run_backtest(spec, progress=False, run_dir=run_dir, tearsheets=False)
-    metrics = result.strategies[0].metrics
+    metrics = sweep.run_trial(params, run_dir)
     names = (sweep.table.metric, *sweep.table.constraints)
     tune.report({"objective": objective(sweep, metrics), **{n: metrics.get(n) for n in names}})
 
@@ -279,6 +338,7 @@ class SweepResult:
     table: pd.DataFrame
     best: dict[str, Any] | None
     best_metric: float | None
+    best_path: Path | None = None
 
     def summary(self) -> dict[str, Any]:
         status = self.table["status"] if len(self.table) else pd.Series(dtype=str)
@@ -291,7 +351,7 @@ class SweepResult:
             "trials": len(self.table),
             "trials_csv": str(self.directory / "trials.csv"),
             "trials_md": str(self.directory / "trials.md"),
-            "best_toml": str(self.directory / "best.toml") if self.best is not None else None,
+            "best_config": str(self.best_path) if self.best_path is not None else None,
             "objective_png": str(self.directory / "objective.png"),
         }
 
@@ -328,9 +388,7 @@ def run_sweep(
         raise FileNotFoundError(f"{directory}: no sweep experiment to resume")
     if not resume and directory.exists():
         raise FileExistsError(f"{directory}: exists; pass --resume to finish that sweep or choose another --out")
-    # Tune runs each trial in its own trial directory: a catalog relative to here must be made absolute.
-    on_workers = replace(sweep, base=replace(sweep.base, catalog=sweep.base.catalog.resolve()))
-    trainable = tune.with_parameters(run_trial, sweep=on_workers, trials_dir=str(directory / "trials"))
+    trainable = tune.with_parameters(run_trial, sweep=sweep.for_workers(), trials_dir=str(directory / "trials"))
     with ray_session(address, concurrent):
         if resume:
             tuner = tune.Tuner.restore(str(directory), trainable, resume_errored=False)
@@ -391,33 +449,23 @@ def write_results(sweep: Sweep, directory: Path, trials: list) -> SweepResult:
     table.to_csv(directory / "trials.csv", index=False)
     (directory / "trials.md").write_text(table.to_markdown(index=False) + "\n")
     done = table[(table["status"] == "TERMINATED") & table["objective"].map(lambda v: v is not None and math.isfinite(v))]
-    best, best_metric = None, None
+    best, best_metric, best_path = None, None, None
     if len(done):
         row = done.loc[done["objective"].idxmax() if t.mode == "max" else done["objective"].idxmin()]
         best = {p: _plain(row[p]) for p in sweep.file.space}
         best_metric = float(row[t.metric])
-        (directory / "best.toml").write_text(best_toml(sweep, best, row))
+        head = (
+            f"# Best of sweep {t.name} ({sweep.source}): trial {row['trial_id']}, {t.metric} = {row[t.metric]}\n"
+            f"# on the validation window; parameters: {dict(best)}\n"
+        )
+        best_path = directory / sweep.best_name
+        best_path.write_text(sweep.best_text(best, head))
     plot_objective(sweep, table, directory / "objective.png")
-    return SweepResult(directory=directory, table=table, best=best, best_metric=best_metric)
+    return SweepResult(directory=directory, table=table, best=best, best_metric=best_metric, best_path=best_path)
 
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
-
-
-def best_toml(sweep: Sweep, params: Mapping[str, Any], row: Mapping[str, Any]) -> str:
-    """The base run file with the best parameters in the tuned strategy, on the validation
-    window (``amm backtest --start/--end`` moves it), every other strategy as it was."""
-    t = sweep.table
-    strategies = tuple(
-        replace(s, config={**s.config, **params}) if s.name == t.strategy else s for s in sweep.base.strategies
-    )
-    spec = replace(sweep.base, strategies=strategies, start=t.window.start, end=t.window.end)
-    head = (
-        f"# Best of sweep {t.name} ({sweep.source}): trial {row['trial_id']}, {t.metric} = {row[t.metric]}\n"
-        f"# on the validation window; parameters of {t.strategy}: {dict(params)}\n"
-    )
-    return head + to_toml(spec)
 
 
 def plot_objective(sweep: Sweep, table: pd.DataFrame, path: Path) -> None:

@@ -128,7 +128,7 @@ def test_a_trial_run_directory_reruns_alone(swept):
 
 def test_best_toml_reruns_to_the_best_metric(swept, usdm_catalog, tmp_path):
     summary, _, _ = swept
-    spec = load_run_config(summary["best_toml"]).with_overrides(catalog=usdm_catalog, out_dir=tmp_path)
+    spec = load_run_config(summary["best_config"]).with_overrides(catalog=usdm_catalog, out_dir=tmp_path)
     assert spec.strategies[0].config["half_spread_ticks"] == summary["best_params"]["half_spread_ticks"]
     result = run_backtest(spec, progress=False, tearsheets=False)
     assert result.strategies[0].metrics["total_pnl"] == pytest.approx(summary["best_metric"], abs=1e-9)
