@@ -254,3 +254,60 @@ def test_days_are_local_sessions():
     (w,) = Days(dates=["2012-06-21"], open="09:30", close="16:00", timezone="America/New_York").windows()
     assert (w.label, pd.Timestamp(w.start), pd.Timestamp(w.end)) == (
         "2012-06-21", pd.Timestamp("2012-06-21T13:30:00Z"), pd.Timestamp("2012-06-21T20:00:00Z"))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(usdm_catalog, tmp_path_factory) -> Path:
+    """A DQN trained on the shipped run file's windows with a tiny budget (its test window held out)."""
+    from rl.train import load_run_config as load_training, train
+
+    cfg = load_training(ROOT / "rl" / "configs" / "usdm_btcusdt_dqn.yml", catalog=usdm_catalog, overrides={
+        "total_timesteps": 200, "eval_freq_steps": 100, "eval_episodes": 1, "checkpoint_freq_steps": 200,
+        "hyperparams_overrides": {"kwargs": {"learning_starts": 50}}, "env": {"agent": {"horizon_steps": 100}},
+    })
+    return train(cfg, out_dir=tmp_path_factory.mktemp("models"), progress_bar=False).run_dir
+
+
+MODEL_WINDOWS = """\
+[[windows]]
+label = "test_a"
+start = "2024-08-08T23:58:34Z"
+end = "2024-08-08T23:59:15Z"
+
+[[windows]]
+label = "test_b"
+start = "2024-08-08T23:59:15Z"
+end = "2024-08-08T23:59:59.999Z"
+"""
+
+
+@pytest.mark.slow
+def test_a_trained_model_runs_beside_the_baselines_on_held_out_windows(usdm_catalog, tiny_model, tmp_path):
+    run = tmp_path / "base.toml"
+    run.write_text(BASE.format(catalog=usdm_catalog))
+    path = tmp_path / "models.toml"
+    path.write_text(f'[walkforward]\nname = "m"\nbenchmark = "wide"\nmax_concurrent = 2\n{MODEL_WINDOWS}\n'
+                    f'[[backtests]]\nrun = "{run}"\nstrategies = ["wide"]\n\n'
+                    f'[[models]]\npath = "{tiny_model.parent}/MarketMaking-v0__*"\nname = "dqn"\n')
+    wf = load_walkforward(path)
+    assert sorted(t.id for t in wf.tasks) == sorted(
+        f"BTCUSDT-PERP.BINANCE__{w}__{s}" for w in ("test_a", "test_b") for s in ("wide__s42", "dqn__s0"))
+    result = run_walkforward(wf, out=tmp_path / "out")
+    runs = result.runs.set_index("task")
+    assert (runs["status"] == "ok").all(), runs["error"].tolist()
+    row = runs.loc["BTCUSDT-PERP.BINANCE__test_a__dqn__s0"]
+    assert row["kind"] == "model" and row["seed"] == 0
+    spec = load_run_config(Path(row["run_dir"]) / "config.resolved.toml").with_overrides(out_dir=tmp_path / "again")
+    assert spec.strategies[0].strategy_path == "strategies.policy:PolicyMarketMaker"
+    again = run_backtest(spec, progress=False, tearsheets=False).strategies[0].metrics["total_pnl"]
+    assert again == pytest.approx(row["total_pnl"], abs=1e-9)
+    (diff,) = result.paired.to_dict("records")
+    assert (diff["strategy"], diff["n_windows"]) == ("dqn", 2)
+
+
+@pytest.mark.slow
+def test_a_model_may_not_be_walked_on_its_own_validation_window(tiny_model, tmp_path):
+    path = tmp_path / "leak.toml"
+    path.write_text('[walkforward]\nname = "leak"\n[[windows]]\nstart = "2024-08-08T23:58:00Z"\n'
+                    f'end = "2024-08-08T23:59:00Z"\n[[models]]\npath = "{tiny_model}"\n')
+    assert_config_error(load_walkforward, path, "windows", "overlaps the run's validation window")
