@@ -8,6 +8,7 @@ and every listed trained model, on every window (or trading day), for every inst
     metric = "total_pnl"            # the headline: plot, paired comparison (a metrics.json field)
     benchmark = "fixed_spread"      # optional: each strategy's difference to it, window by window
     confidence = 0.95
+    interval = "t"                  # or "bootstrap" (percentile, `resamples` draws, `seed`)
     max_concurrent = 2              # tasks at once (local Ray gets this many CPUs)
 
     [[windows]]                     # explicit windows ...
@@ -44,7 +45,10 @@ no result. A task that fails is recorded with its error; the others go on.
 
 Statistics. The independent unit is the window (a trading day, a held-out period): results are
 first averaged over seeds within a window, and the interval is Student's t over those per-window
-means (n = windows). With one window the unit is the seed (a trained model's training seed, or a
+means (n = windows); ``interval = "bootstrap"`` gives the percentile bootstrap of the mean instead
+(Efron and Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13; SciPy's
+``stats.bootstrap``, seeded), which is too narrow with a handful of windows: prefer t there. With
+one window the unit is the seed (a trained model's training seed, or a
 venue seed), and the interval says nothing about other days. A deterministic backtest gives the
 same result for every venue seed; such seeds are counted once. The paired comparison with
 ``benchmark`` takes the difference window by window (same instrument), so market-wide moves that
@@ -65,7 +69,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -153,6 +157,9 @@ class WalkforwardTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     metrics: list[str] | None = None
     benchmark: Name | None = None
     confidence: Annotated[float, msgspec.Meta(gt=0.0, lt=1.0)] = 0.95
+    interval: Literal["t", "bootstrap"] = "t"
+    resamples: Annotated[int, msgspec.Meta(ge=100)] = 9_999
+    seed: int = 0
     max_concurrent: PositiveInt = 1
 
     def __post_init__(self) -> None:
@@ -464,8 +471,16 @@ def _say(line: str) -> None:
 # -- statistics ------------------------------------------------------------------------------------
 
 
-def interval(sample: Sequence[float], confidence: float) -> tuple[float, float, float, float]:
-    """Mean, sample standard deviation and the Student-t interval of the mean (NaN when n < 2)."""
+def interval(
+    sample: Sequence[float],
+    confidence: float,
+    *,
+    method: str = "t",
+    resamples: int = 9_999,
+    seed: int = 0,
+) -> tuple[float, float, float, float]:
+    """Mean, sample standard deviation and an interval of the mean (NaN when n < 2): Student t,
+    or the seeded percentile bootstrap."""
     from scipy import stats
 
     values = [float(v) for v in sample if v is not None and math.isfinite(float(v))]
@@ -476,6 +491,12 @@ def interval(sample: Sequence[float], confidence: float) -> tuple[float, float, 
     if n < 2:
         return mean, math.nan, math.nan, math.nan
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    if method == "bootstrap":
+        if std == 0.0:
+            return mean, std, mean, mean
+        ci = stats.bootstrap((values,), lambda x, axis: x.mean(axis=axis), confidence_level=confidence,
+                             n_resamples=resamples, method="percentile", rng=seed, vectorized=True).confidence_interval
+        return mean, std, float(ci.low), float(ci.high)
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
     return mean, std, mean - half, mean + half
 
@@ -491,7 +512,7 @@ def _units(group: pd.DataFrame, metric: str) -> tuple[pd.Series, str]:
     return seeds, "seeds"
 
 
-def summarise(runs: pd.DataFrame, metrics: Sequence[str], confidence: float) -> pd.DataFrame:
+def summarise(runs: pd.DataFrame, metrics: Sequence[str], t: WalkforwardTable) -> pd.DataFrame:
     """One row per (instrument, strategy), and per strategy over all instruments when there are
     several: n, unit and, per metric, mean / std / interval."""
     groups: list[tuple[str, str, pd.DataFrame]] = [
@@ -504,7 +525,7 @@ def summarise(runs: pd.DataFrame, metrics: Sequence[str], confidence: float) -> 
         row: dict[str, Any] = {"instrument": inst, "strategy": strat, "tasks": len(g), "failed": int((g["status"] != "ok").sum())}
         for m in metrics:
             sample, unit = _units(g, m)
-            mean, std, lo, hi = interval(list(sample), confidence)
+            mean, std, lo, hi = interval(list(sample), t.confidence, method=t.interval, resamples=t.resamples, seed=t.seed)
             row.setdefault("n", len(sample))
             row.setdefault("unit", unit)
             row |= {m: mean, f"{m}_std": std, f"{m}_ci_low": lo, f"{m}_ci_high": hi}
@@ -512,9 +533,10 @@ def summarise(runs: pd.DataFrame, metrics: Sequence[str], confidence: float) -> 
     return pd.DataFrame(rows)
 
 
-def paired(runs: pd.DataFrame, metric: str, benchmark: str | None, confidence: float) -> pd.DataFrame:
-    """Each strategy minus ``benchmark`` on the same (instrument, window), seeds averaged first:
-    mean difference, its interval, and in how many windows the strategy did better."""
+def paired(runs: pd.DataFrame, t: WalkforwardTable) -> pd.DataFrame:
+    """Each strategy minus ``t.benchmark`` in ``t.metric`` on the same (instrument, window), seeds
+    averaged first: mean difference, its interval, and in how many windows the strategy did better."""
+    metric, benchmark = t.metric, t.benchmark
     if benchmark is None:
         return pd.DataFrame()
     ok = runs[runs["status"] == "ok"]
@@ -526,7 +548,7 @@ def paired(runs: pd.DataFrame, metric: str, benchmark: str | None, confidence: f
         if strat == benchmark:
             continue
         diff = (means[strat] - means[benchmark]).dropna()
-        mean, std, lo, hi = interval(list(diff), confidence)
+        mean, std, lo, hi = interval(list(diff), t.confidence, method=t.interval, resamples=t.resamples, seed=t.seed)
         rows.append({"strategy": strat, "benchmark": benchmark, "metric": metric, "n_windows": len(diff),
                      "mean_diff": mean, "std": std, "ci_low": lo, "ci_high": hi, "better": int((diff > 0).sum())})
     return pd.DataFrame(rows)
@@ -534,12 +556,14 @@ def paired(runs: pd.DataFrame, metric: str, benchmark: str | None, confidence: f
 
 # -- outputs ---------------------------------------------------------------------------------------
 
+INTERVALS = {"t": "Student t", "bootstrap": "percentile bootstrap"}
+
 
 def write_results(wf: Walkforward, directory: Path, runs: pd.DataFrame) -> WalkforwardResult:
     """Write ``runs.csv`` (one row per task), ``summary.csv`` / ``summary.md`` and ``walkforward.png``."""
     t = wf.table
-    summary = summarise(runs, t.columns, t.confidence)
-    diffs = paired(runs, t.metric, t.benchmark, t.confidence)
+    summary = summarise(runs, t.columns, t)
+    diffs = paired(runs, t)
     runs.to_csv(directory / "runs.csv", index=False)
     summary.to_csv(directory / "summary.csv", index=False)
     (directory / "summary.md").write_text(summary_markdown(wf, runs, summary, diffs))
@@ -571,7 +595,7 @@ def summary_markdown(wf: Walkforward, runs: pd.DataFrame, summary: pd.DataFrame,
     parts = [
         f"# Walk-forward {t.name}\n",
         f"From `{wf.source}`: {len(runs)} tasks ({int((runs['status'] == 'ok').sum())} ok, "
-        f"{int((runs['status'] != 'ok').sum())} failed). Intervals: Student t at {t.confidence:.0%} over the unit "
+        f"{int((runs['status'] != 'ok').sum())} failed). Intervals: {INTERVALS[t.interval]} at {t.confidence:.0%} over the unit "
         "(per-window means over seeds; the seeds when there is one window).\n",
         "## " + t.metric + "\n", headline(summary, t.metric, t.confidence).to_markdown(index=False) + "\n",
     ]

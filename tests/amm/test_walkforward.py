@@ -171,13 +171,25 @@ def test_paired_difference_is_taken_window_by_window(walked):
 
 def test_deterministic_seeds_are_one_sample_not_several():
     """Two identical seeds of one window are one sample: no zero-width interval from copies."""
-    from amm.walkforward import summarise
+    from amm.walkforward import WalkforwardTable, summarise
 
     runs = pd.DataFrame({"instrument": "X", "window": "w1", "strategy": "s", "status": "ok", "total_pnl": [1.5, 1.5]})
-    row = summarise(runs, ["total_pnl"], 0.95).iloc[0]
+    row = summarise(runs, ["total_pnl"], WalkforwardTable(name="x")).iloc[0]
     assert (row["n"], row["unit"], row["total_pnl"]) == (1, "seeds", 1.5) and math.isnan(row["total_pnl_ci_low"])
     mean, std, lo, hi = interval([1.0, 2.0, 3.0], 0.9)
     assert (mean, std) == (2.0, 1.0) and hi - mean == pytest.approx(stats.t.ppf(0.95, 2) / math.sqrt(3))
+
+
+def test_bootstrap_intervals_are_scipys_percentile_bootstrap_and_seeded():
+    import numpy as np
+
+    sample = [-1.2, 0.4, 2.5, -0.3, 1.1, 0.9, -2.0, 0.2]
+    mean, _, lo, hi = interval(sample, 0.95, method="bootstrap", resamples=2000, seed=7)
+    ci = stats.bootstrap((np.array(sample),), np.mean, confidence_level=0.95, n_resamples=2000,
+                         method="percentile", rng=7).confidence_interval
+    assert mean == pytest.approx(np.mean(sample)) and (lo, hi) == pytest.approx((ci.low, ci.high))
+    assert interval(sample, 0.95, method="bootstrap", resamples=2000, seed=7)[2:] == (lo, hi)
+    assert lo < mean < hi
 
 
 def test_a_failing_task_is_reported_and_the_others_complete(usdm_catalog, tmp_path, capsys):
