@@ -61,7 +61,7 @@ from backtests.metrics import SUMMARY_FIELDS
 from backtests.ray_session import ray_session
 from backtests.runner import run_backtest
 from catalog.config_io import ConfigError, FieldError, decode, read_mapping
-from catalog.window import TimeWindow, to_ns
+from catalog.window import TimeWindow
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")]
 Text = Annotated[str, msgspec.Meta(min_length=1)]

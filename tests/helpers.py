@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -84,3 +87,50 @@ def assert_config_error(load: Callable[[Path], object], path: Path, field: str, 
     assert (err.source, err.field) == (str(path), field), str(err)
     assert message in err.message and str(err) == f"{path}: {field}: {err.message}"
     assert "\n" not in str(err)
+
+
+USDM_VENUE = """\
+[venue]
+account_type = "MARGIN"
+starting_balances = ["2000 USDT"]
+default_leverage = 5.0
+book_type = "L2_MBP"
+queue_position = true
+liquidity_consumption = true
+latency_base_ns = 10_000_000
+"""
+"""The ``[venue]`` of the small USD-M run files the sweep and walk-forward tests write: L2 with
+queue position and liquidity consumption, 10 ms latency, a 2,000 USDT margin account."""
+
+
+def fixed_spread_entry(name: str, half_spread_ticks: float) -> str:
+    """A ``[[strategies]]`` entry: the fixed-spread maker, 0.002 BTC quotes every 100 ms."""
+    return f"""
+[[strategies]]
+name = "{name}"
+strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
+config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
+[strategies.config]
+order_qty = "0.002"
+max_inventory = "0.010"
+half_spread_ticks = {half_spread_ticks}
+quote_interval_ms = 100
+"""
+
+
+def interrupt_after(cmd: list[str], first_line: Callable[[str], bool], *, timeout: float = 120) -> None:
+    """Run ``cmd`` and send it Ctrl-C (SIGINT) once it prints a stderr line where ``first_line``
+    holds; wait for it to exit (killed if it outlives ``timeout``). The project is importable
+    from the child (PYTHONPATH = the repository root)."""
+    root = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": root})
+    try:
+        for line in proc.stderr:
+            if first_line(line):
+                proc.send_signal(signal.SIGINT)
+                break
+        proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

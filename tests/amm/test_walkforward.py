@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from scipy import stats
 from amm.walkforward import interval, load_walkforward, run_walkforward
 from backtests.config import load_run_config
 from backtests.runner import run_backtest
-from tests.helpers import amm, assert_config_error
+from tests.helpers import USDM_VENUE, amm, assert_config_error, fixed_spread_entry, interrupt_after
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,35 +31,7 @@ name = "wf_base"
 catalog = "{catalog}"
 instrument_id = "BTCUSDT-PERP.BINANCE"
 
-[venue]
-account_type = "MARGIN"
-starting_balances = ["2000 USDT"]
-default_leverage = 5.0
-book_type = "L2_MBP"
-queue_position = true
-liquidity_consumption = true
-latency_base_ns = 10_000_000
-
-[[strategies]]
-name = "tight"
-strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
-config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
-[strategies.config]
-order_qty = "0.002"
-max_inventory = "0.010"
-half_spread_ticks = 1.0
-quote_interval_ms = 100
-
-[[strategies]]
-name = "wide"
-strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
-config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
-[strategies.config]
-order_qty = "0.002"
-max_inventory = "0.010"
-half_spread_ticks = 3.0
-quote_interval_ms = 100
-"""
+""" + USDM_VENUE + fixed_spread_entry("tight", 1.0) + fixed_spread_entry("wide", 3.0)
 
 WINDOWS = """\
 [[windows]]
@@ -212,17 +183,7 @@ def test_interrupted_walkforward_resumes_only_the_missing_tasks(usdm_catalog, tm
     path = _write(tmp_path, usdm_catalog, name="cut")
     out = tmp_path / "o"
     cmd = [sys.executable, "-m", "amm.cli", "walkforward", "--config", str(path), "--out", str(out), "--max-concurrent", "1"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        for line in proc.stderr:
-            if line.startswith("[1/9]"):
-                proc.send_signal(signal.SIGINT)
-                break
-        proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    interrupt_after(cmd, lambda line: line.startswith("[1/9]"))
     tasks = out / "cut" / "tasks"
     finished = {p.name: (p / "task.json").stat().st_mtime_ns for p in tasks.iterdir() if (p / "task.json").exists()}
     assert 1 <= len(finished) < 9

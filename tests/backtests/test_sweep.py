@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import pytest
 from backtests.config import load_run_config
 from backtests.runner import run_backtest
 from backtests.sweep import load_sweep, objective, run_sweep
-from tests.helpers import amm, assert_config_error
+from tests.helpers import USDM_VENUE, amm, assert_config_error, fixed_spread_entry, interrupt_after
 
 ROOT = Path(__file__).resolve().parents[2]
 WINDOW = '{ start = "2024-08-08T23:56:00Z", end = "2024-08-08T23:57:15Z" }'
@@ -33,25 +32,7 @@ catalog = "{catalog}"
 instrument_id = "BTCUSDT-PERP.BINANCE"
 out_dir = "{out}"
 
-[venue]
-account_type = "MARGIN"
-starting_balances = ["2000 USDT"]
-default_leverage = 5.0
-book_type = "L2_MBP"
-queue_position = true
-liquidity_consumption = true
-latency_base_ns = 10_000_000
-
-[[strategies]]
-name = "fixed_spread"
-strategy_path = "strategies.fixed_spread:FixedSpreadMarketMaker"
-config_path = "strategies.fixed_spread:FixedSpreadMarketMakerConfig"
-[strategies.config]
-order_qty = "0.002"
-max_inventory = "0.010"
-half_spread_ticks = 2.0
-quote_interval_ms = 100
-"""
+""" + USDM_VENUE + fixed_spread_entry("fixed_spread", 2.0)
 
 SWEEP = """\
 [sweep]
@@ -174,16 +155,7 @@ def test_interrupted_sweep_resumes_only_the_missing_trials(usdm_catalog, tmp_pat
     path = _write_sweep(tmp_path, usdm_catalog, name="cut", trials=4)
     out = tmp_path / "sweeps"
     cmd = [sys.executable, "-m", "amm.cli", "sweep", "--config", str(path), "--out", str(out), "--max-concurrent", "1"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    try:
-        for line in proc.stderr:
-            if " done: " in line:
-                proc.send_signal(signal.SIGINT)
-                break
-        proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    interrupt_after(cmd, lambda line: " done: " in line)
     trials = out / "cut" / "trials"
     first = {p.name: (p / "config.resolved.toml").stat().st_mtime_ns for p in trials.iterdir()}
     assert 1 <= len(first) < 4
