@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
+    from backtests.ray_session import ray_session
+
     tmp = tempfile.TemporaryDirectory(prefix="amm-bench-ray-")
     root = Path(tmp.name)
     catalog = args.catalog
@@ -91,15 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"serial: {args.runs} backtests in {serial_s:.1f} s", file=sys.stderr)
 
     t0 = time.perf_counter()
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
-    ray_init_s = time.perf_counter() - t0
-    try:
+    with ray_session(None, args.cpus):  # a local Ray of its own, as amm sweep / walkforward start
+        ray_init_s = time.perf_counter() - t0
         task = ray.remote(num_cpus=1)(run_one)
         t0 = time.perf_counter()
         parallel = ray.get([task.remote(spec, str(root / "ray" / spec.name)) for spec in runs])
         ray_s = time.perf_counter() - t0
-    finally:
-        ray.shutdown()
     speedup = serial_s / ray_s
     print(f"ray ({args.cpus} CPUs): {args.runs} backtests in {ray_s:.1f} s (+{ray_init_s:.1f} s to start Ray); "
           f"speed-up {speedup:.2f}x (target {TARGET}x)", file=sys.stderr)
