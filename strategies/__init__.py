@@ -28,10 +28,13 @@ from strategies.calibration import (
 )
 from strategies.fixed_spread import FixedSpreadMarketMaker, FixedSpreadMarketMakerConfig
 from strategies.glft import GLFTMarketMaker, GLFTMarketMakerConfig, glft_coefficients, glft_depths
+from strategies.glft_alpha import AlphaGLFTMarketMaker, AlphaGLFTMarketMakerConfig
 from strategies.ledger import FillLedger
 from strategies.quoting import QuoteCounters, QuoteManager, QuoteManagerConfig, Quotes
 
 __all__ = [
+    "AlphaGLFTMarketMaker",
+    "AlphaGLFTMarketMakerConfig",
     "AvellanedaStoikovMarketMaker",
     "AvellanedaStoikovMarketMakerConfig",
     "CalibratedMarketMaker",

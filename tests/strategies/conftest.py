@@ -34,6 +34,8 @@ from nautilus_trader.model.objects import Money
 from catalog.instruments import build_instrument, get_spec
 from catalog.settings import data_dir
 from strategies import (
+    AlphaGLFTMarketMaker,
+    AlphaGLFTMarketMakerConfig,
     AvellanedaStoikovMarketMakerConfig,
     AvellanedaStoikovMarketMaker,
     FixedSpreadMarketMakerConfig,
@@ -159,6 +161,10 @@ _DEFAULTS: dict[type, tuple[type, dict]] = {
     ),
     GLFTMarketMaker: (
         GLFTMarketMakerConfig,
+        {"gamma": 0.01, "intensity_min_orders": 30, "vol_window": 30},
+    ),
+    AlphaGLFTMarketMaker: (
+        AlphaGLFTMarketMakerConfig,
         {"gamma": 0.01, "intensity_min_orders": 30, "vol_window": 30},
     ),
 }
