@@ -63,8 +63,14 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="Output directory (default: the run dir, or runs/report__<time>).")] = None,
         json_output: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON on stdout.")] = False,
         tearsheets: Annotated[bool, typer.Option(help="Write QuantStats HTML tearsheets.")] = True,
+        allow_incomplete: Annotated[
+            bool, typer.Option("--allow-incomplete", help="Report a killed or failed run's strategies, labelled (incomplete).")
+        ] = False,
     ) -> None:
-        """Compare strategies of one or more runs: table (terminal, Markdown, HTML) and tearsheets."""
+        """Compare strategies of one or more runs: table (terminal, Markdown, HTML) and tearsheets.
+
+        A run directory that amm backtest did not finish is refused unless --allow-incomplete.
+        """
         from backtests.tearsheet import rich_table, write_reports
 
         for rd in run_dirs:
@@ -75,7 +81,8 @@ def register(app: typer.Typer) -> None:
                 out = run_dirs[0]
             else:
                 out = Path("runs") / f"report__{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-        result = write_reports(run_dirs, out_dir=out, benchmark=benchmark, tearsheets=tearsheets)
+        result = write_reports(run_dirs, out_dir=out, benchmark=benchmark, tearsheets=tearsheets,
+                               allow_incomplete=allow_incomplete)
         if json_output:
             from backtests.metrics import flatten_summary
 

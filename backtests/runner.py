@@ -30,6 +30,7 @@ give byte-identical reports.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -363,7 +364,7 @@ def run_backtest(
     tearsheets : bool
         Write the QuantStats HTML tearsheets (about a second each).
     """
-    from backtests.tearsheet import write_reports
+    from backtests.tearsheet import COMPLETE, write_reports
 
     window = resolve_window(spec)
     if run_dir is None:
@@ -379,5 +380,10 @@ def run_backtest(
     data = load_window(spec.catalog, spec.instrument_id, window[0], window[1], spec.venue.book_type)
     for strategy in spec.strategies:
         result.strategies.append(run_strategy(spec, strategy, run_dir, data, window, progress=progress))
+    # Complete once every strategy has its results; the reports below are derived from them
+    # (amm report re-makes them).
+    mark = {"strategies": [s.name for s in result.strategies], "finished_utc": datetime.now(UTC).isoformat()}
+    (run_dir / f".{COMPLETE}.tmp").write_text(json.dumps(mark) + "\n")
+    os.replace(run_dir / f".{COMPLETE}.tmp", run_dir / COMPLETE)
     write_reports([run_dir], out_dir=run_dir, benchmark=spec.benchmark, tearsheets=tearsheets)
     return result

@@ -23,6 +23,19 @@ import pandas as pd
 
 from backtests.metrics import SUMMARY_FIELDS, flatten_summary, format_value
 
+COMPLETE = "complete.json"
+"""Written by ``amm backtest`` once every strategy of the run has its results (the strategies'
+names and the time): a run directory without it was killed or failed part-way, and reports refuse
+it unless told to show what it holds."""
+
+
+def check_complete(run_dir: Path) -> list[str] | None:
+    """The strategies a complete run holds, or ``None`` if ``run_dir`` has no completion mark."""
+    try:
+        return list(json.loads((Path(run_dir) / COMPLETE).read_text())["strategies"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
 
 @dataclass
 class LoadedStrategy:
@@ -40,10 +53,12 @@ class LoadedStrategy:
         return float(self.metrics.get("interval_s") or 1.0)
 
 
-def load_run_dirs(run_dirs: Sequence[Path]) -> list[LoadedStrategy]:
+def load_run_dirs(run_dirs: Sequence[Path], *, allow_incomplete: bool = False) -> list[LoadedStrategy]:
     """Read every ``<run_dir>/<strategy>/`` holding ``equity.parquet`` and ``metrics.json``.
 
-    Labels are strategy names, prefixed with the run directory name when two runs share a name.
+    Labels are strategy names, prefixed with the run directory name when two runs share a name. A
+    run without its :data:`COMPLETE` mark is refused (one line naming it and the strategies it
+    holds); with ``allow_incomplete`` its strategies are read and labelled ``(incomplete)``.
     """
     found: list[tuple[Path, Path]] = []
     unique: list[Path] = []
@@ -54,6 +69,16 @@ def load_run_dirs(run_dirs: Sequence[Path]) -> list[LoadedStrategy]:
         if not rd.is_dir():
             raise ValueError(f"{rd}: not a directory")
         subs = sorted(p.parent for p in rd.glob("*/metrics.json") if (p.parent / "equity.parquet").exists())
+        listed = check_complete(rd)
+        if not subs and listed is None:
+            raise ValueError(f"{rd}: no strategy results (expected <strategy>/metrics.json and equity.parquet)")
+        if listed is None and not allow_incomplete:
+            held = ", ".join(s.name for s in subs) or "none"
+            raise ValueError(f"{rd}: incomplete run (no {COMPLETE}: killed or failed before its end; strategies with "
+                             f"results: {held}); re-run it, or pass --allow-incomplete to report what it holds")
+        missing = sorted(set(listed or ()) - {s.name for s in subs})
+        if missing:
+            raise ValueError(f"{rd}: strategies {missing} of the complete run have no results (files removed?)")
         if not subs:
             raise ValueError(f"{rd}: no strategy results (expected <strategy>/metrics.json and equity.parquet)")
         found += [(rd, s) for s in subs]
@@ -61,6 +86,8 @@ def load_run_dirs(run_dirs: Sequence[Path]) -> list[LoadedStrategy]:
     out = []
     for rd, s in found:
         label = s.name if names.count(s.name) == 1 else f"{rd.name}/{s.name}"
+        if check_complete(rd) is None:
+            label += " (incomplete)"
         try:
             metrics = json.loads((s / "metrics.json").read_text())
         except (OSError, json.JSONDecodeError) as e:
@@ -213,6 +240,7 @@ def write_reports(
     out_dir: Path,
     benchmark: str | None = None,
     tearsheets: bool = True,
+    allow_incomplete: bool = False,
 ) -> ReportResult:
     """Comparison table (Markdown, HTML, JSON), PnL comparison plot and one tearsheet per strategy.
 
@@ -221,7 +249,7 @@ def write_reports(
     """
     from backtests.plots import plot_equity_comparison
 
-    strategies = load_run_dirs(run_dirs)
+    strategies = load_run_dirs(run_dirs, allow_incomplete=allow_incomplete)
     bench = pick_benchmark(strategies, benchmark)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

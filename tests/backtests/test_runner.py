@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from backtests.config import load_run_config, parse_run_config, to_toml
 from backtests.runner import run_backtest
 from backtests.tearsheet import load_run_dirs, write_reports
 from catalog.config_io import ConfigError
-from tests.helpers import assert_config_error
+from tests.helpers import USDM_VENUE, amm, assert_config_error, fixed_spread_entry
 
 from .conftest import INSTRUMENT_ID, RUN_FILE
 
@@ -48,7 +51,7 @@ def test_run_directory_layout(l1_run):
     rd = l1_run.run_dir
     assert rd.name.startswith("toy__seed42__")
     for f in ("config.resolved.toml", "config.resolved.json", "comparison.md", "comparison.html",
-              "comparison.json", "equity_comparison.png"):
+              "comparison.json", "equity_comparison.png", "complete.json"):
         assert (rd / f).is_file(), f
     for name in ("tight", "wide"):
         for f in (*REPORTS, "equity.parquet", "mid_changes.parquet", "metrics.json", "equity.png",
@@ -208,3 +211,43 @@ def test_a_bad_strategy_config_fails_at_load_naming_the_file_and_field(tmp_path,
     path = tmp_path / "run.toml"
     path.write_text(RUN_FILE.format(venue="") + line + "\n")
     assert_config_error(load_run_config, path, field, message)
+
+
+KILLED = """\
+[run]
+name = "killed"
+catalog = "{catalog}"
+instrument_id = "BTCUSDT-PERP.BINANCE"
+start = "2024-08-08T23:55:00Z"
+end = "2024-08-08T23:58:00Z"
+
+""" + USDM_VENUE + fixed_spread_entry("first", 1.0) + fixed_spread_entry("second", 2.0)
+
+
+def test_a_killed_backtest_is_refused_by_amm_report(usdm_catalog, tmp_path, capsys):
+    """SIGKILL once the first of two strategies has its results: the run has no completion mark,
+    ``amm report`` refuses it in one line naming what it holds, and shows it only when told to."""
+    cfg = tmp_path / "killed.toml"
+    cfg.write_text(KILLED.format(catalog=usdm_catalog))
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "amm.cli", "backtest", "--config", str(cfg), "--out", str(out),
+                             "--no-progress", "--no-tearsheets"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob("*/first/metrics.json")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (run_dir,) = out.iterdir()
+    assert (run_dir / "first" / "metrics.json").is_file() and not (run_dir / "second" / "metrics.json").exists()
+    assert not (run_dir / "complete.json").exists()
+    code, stdout, err = amm(capsys, "report", str(run_dir), "--no-tearsheets")
+    assert code == 1 and stdout == ""
+    assert err.strip().splitlines() == [f"error: {run_dir}: incomplete run (no complete.json: killed or failed before its "
+                                        "end; strategies with results: first); re-run it, or pass --allow-incomplete "
+                                        "to report what it holds"]
+    code, stdout, _ = amm(capsys, "report", str(run_dir), "--allow-incomplete", "--no-tearsheets", "--json")
+    assert code == 0 and list(json.loads(stdout)["strategies"]) == ["first (incomplete)"]
