@@ -24,13 +24,32 @@ from rl.cli import register as register_rl
 
 app = typer.Typer(
     name="amm",
-    help="Automated market making: ingest market data, backtest baselines, train and deploy RL market makers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Docstrings are Markdown: wrapped lines of a paragraph join, lists stay lists (the default
+    # "rich" mode keeps every source line break and wraps again, leaving ragged lines).
+    rich_markup_mode="markdown",
 )
 for register in (register_catalog, register_download, register_backtests, register_rl, register_live):
     register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"amm {version('automated-market-making')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Automated market making: ingest market data, backtest baselines, train and deploy RL market makers."""
 
 
 @app.command("sweep")

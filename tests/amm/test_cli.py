@@ -126,3 +126,20 @@ def test_help_loads_no_heavy_library() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_version(capsys) -> None:
+    from importlib.metadata import version
+
+    code, out, err = amm(capsys, "--version")
+    assert (code, out.strip(), err) == (0, f"amm {version('automated-market-making')}", "")
+
+
+def test_help_joins_the_lines_of_a_paragraph(capsys, monkeypatch) -> None:
+    """Docstrings render as Markdown: a paragraph wrapped in the source is one paragraph on screen
+    (the rich default kept each source line break, and wrapped again)."""
+    monkeypatch.setenv("COLUMNS", "300")
+    code, out, _ = amm(capsys, "walkforward", "--help")
+    assert code == 0
+    assert any("the results are aggregated per instrument and strategy with Student-t intervals over windows" in line
+               for line in out.splitlines())
