@@ -110,6 +110,8 @@ def _run(cfg: LiveConfig, *, dry_run: bool, log_level: str | None, as_json: bool
             if isinstance(e, ConfigError):
                 raise
             first_line = redactor.redact(str(e)).splitlines()[0] if str(e) else ""
+            if type(e) is ValueError:  # a user error of ours: its message is the whole story
+                raise ValueError(first_line) from None
             raise RuntimeError(f"{type(e).__name__}: {first_line}") from None  # the cause may hold a secret
 
 

@@ -120,6 +120,7 @@ def data_client(cfg: LiveConfig) -> tuple[str, LiveDataClientConfig, type[LiveDa
         r = cfg.replay
         if not r.catalog_path:
             raise ConfigError(cfg.source, "replay.catalog_path", "is required for a replay (or pass --replay CATALOG)")
+        _check_replay_instruments(r.catalog_path, cfg.instrument_ids)
         return name, ReplayDataClientConfig(
             catalog_path=r.catalog_path,
             venue=name,
@@ -137,6 +138,19 @@ def data_client(cfg: LiveConfig) -> tuple[str, LiveDataClientConfig, type[LiveDa
     from nautilus_trader.adapters.bybit import BybitDataClientConfig, BybitLiveDataClientFactory
 
     return name, BybitDataClientConfig(**_venue_settings(cfg)), BybitLiveDataClientFactory
+
+
+def _check_replay_instruments(catalog_path: str, instrument_ids: tuple[str, ...]) -> None:
+    """Refuse a replay whose catalog lacks an instrument the node trades, before the node starts
+    (inside the running node the data client's error was only logged, and the strategies waited
+    for data that never came)."""
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    held = sorted(str(i.id) for i in ParquetDataCatalog(catalog_path).instruments())
+    missing = [i for i in instrument_ids if i not in held]
+    if missing:
+        raise ValueError(f"{catalog_path}: the replay catalog has no {', '.join(missing)} "
+                         f"(it holds: {', '.join(held) or 'no instruments'}); ingest it, or --replay the catalog that has it")
 
 
 def _replay_types(book_type: str) -> tuple[str, ...]:

@@ -148,3 +148,18 @@ def test_live_persist_command(tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout) == {}
     done = amm("live-persist", "--catalog", str(tmp_path / "missing"))
     assert done.returncode == 1 and "is not a directory" in done.stderr
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+def test_replay_of_a_catalog_without_the_strategy_instrument_fails_at_once(capture_catalog, tmp_path, dry_run):
+    """The strategy trades ETHUSDT-PERP; the catalog holds only BTCUSDT-PERP: exit 1 in one line
+    naming both, before any node runs (it used to wait for data until a SIGTERM, then exit 0)."""
+    catalog, _, _ = capture_catalog
+    config = tmp_path / "eth.toml"
+    config.write_text((CONFIGS / "replay.toml").read_text().replace('"BTCUSDT-PERP.BINANCE"', '"ETHUSDT-PERP.BINANCE"'))
+    started = time.monotonic()
+    done = amm("live", "--config", str(config), "--replay", str(catalog), *(["--dry-run"] if dry_run else []), timeout=60)
+    assert done.returncode == 1 and time.monotonic() - started < 60
+    (line,) = done.stderr.strip().splitlines()
+    assert line == (f"error: {catalog}: the replay catalog has no ETHUSDT-PERP.BINANCE (it holds: BTCUSDT-PERP.BINANCE); "
+                    "ingest it, or --replay the catalog that has it")
