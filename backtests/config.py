@@ -50,6 +50,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from catalog.window import to_ns
 from backtests.venue import VenueModelConfig
 from catalog.config_io import ConfigError, FieldError, decode, read_mapping, to_builtins
+from catalog.importables import ImportRefused, check_importable
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")]
 ImportPath = Annotated[str, msgspec.Meta(pattern=r"^[\w.]+:\w+$")]
@@ -92,6 +93,13 @@ class StrategyTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     name: Name | None = None
     config: dict[str, Any] = {}
 
+    def __post_init__(self) -> None:
+        for name in ("strategy_path", "config_path"):  # text only: refused before any import
+            try:
+                check_importable(getattr(self, name), name)
+            except ImportRefused as e:
+                raise FieldError("StrategyTable", name, str(e)) from None
+
 
 class RunFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A whole ``amm backtest`` file: ``[run]``, ``[venue]`` and one or more ``[[strategies]]``."""
@@ -114,8 +122,12 @@ class StrategySpec:
     config: Mapping[str, Any] = field(default_factory=dict)
 
     def importable(self):
+        """The ``ImportableStrategyConfig`` (its paths checked against the registry first: a spec
+        built in Python, not read from a file, must not bypass it)."""
         from nautilus_trader.config import ImportableStrategyConfig
 
+        check_importable(self.strategy_path, "strategy_path")
+        check_importable(self.config_path, "config_path")
         return ImportableStrategyConfig(
             strategy_path=self.strategy_path,
             config_path=self.config_path,
@@ -203,6 +215,10 @@ def strategy_config_class(config_path: str, *, source: str | Path, where: str) -
     ``source`` and ``where`` (the ``config_path`` field)."""
     from nautilus_trader.config import StrategyConfig
 
+    try:
+        check_importable(config_path, "config_path")
+    except ImportRefused as e:
+        raise ConfigError(source, where, str(e)) from None
     try:
         cls = resolve_config_path(config_path)
     except (ImportError, AttributeError, ValueError) as e:

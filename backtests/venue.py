@@ -55,7 +55,7 @@ import msgspec.inspect
 import yaml
 from nautilus_trader.backtest.config import FeeModelConfig
 from nautilus_trader.backtest.models import FeeModel, FillModel, LatencyModel
-from nautilus_trader.config import NonNegativeInt, PositiveFloat
+from nautilus_trader.config import PositiveFloat
 from nautilus_trader.model.enums import (
     AccountType,
     BookType,
@@ -66,12 +66,23 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Money
 
 from catalog.config_io import FieldError, decode, to_builtins, validate_constraints
+from catalog.importables import ImportRefused, check_importable
 
 OmsTypeName = Literal["NETTING", "HEDGING"]
 AccountTypeName = Literal["MARGIN", "CASH"]
 BookTypeName = Literal["L1_MBP", "L2_MBP", "L3_MBO"]
 FeeModelName = Literal["maker_taker", "fixed_rates", "per_share"]
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+MAX_LATENCY_NS = 10_000_000_000
+"""Upper bound of each latency field and of each message's total delay (base + specific): 10 s.
+
+Order-entry latency is milliseconds (the shipped configs use 10 ms to Binance and 1 ms for a
+co-located NASDAQ client), and reaches seconds only on an overloaded venue. A value beyond 10 s is
+a unit mistake (a figure in ms or s written as ns: 1e15 ns is 11.6 days) that would silently
+turn the market maker into one whose every order arrives after the market moved on.
+"""
+LatencyNs = Annotated[int, msgspec.Meta(ge=0, le=MAX_LATENCY_NS)]
 
 DEFAULT_FILL_MODEL_PATH = "nautilus_trader.backtest.models:FillModel"
 
@@ -86,6 +97,10 @@ _KIND_NAMES = {
 def _resolve(path: str, what: str) -> Any:
     if ":" not in path:
         raise ValueError(f"{what}: expected 'package.module:Name', got {path!r}")
+    try:  # text only: a path outside the registry is refused before it is imported
+        check_importable(path, "fill_model_path")
+    except ImportRefused as e:
+        raise ValueError(f"{what}: {e}") from None
     module, name = path.rsplit(":", 1)
     try:
         return getattr(importlib.import_module(module), name)
@@ -186,7 +201,9 @@ class VenueModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
         Single-currency account in this currency (``USDT``); None for a multi-currency account
         (spot CASH accounts holding both BTC and USDT). TOML has no null: write ``""`` there.
     starting_balances : tuple of str
-        ``"100000 USDT"``-style balances.
+        ``"100000 USDT"``-style balances; every amount must be > 0 (a zero or negative starting
+        equity makes returns, and every ratio built on them, meaningless: a losing strategy on
+        a negative balance reports a positive Sharpe ratio).
     default_leverage : PositiveFloat
         Margin-account leverage for every instrument without an entry in ``leverages``.
     leverages : dict of str to PositiveFloat
@@ -204,9 +221,10 @@ class VenueModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
         Our fills consume a level's displayed size until fresh data arrives there. None (the
         default) resolves to True for L2/L3 books and False for L1, where 1.231 cannot combine it
         with ``queue_position`` (refused).
-    latency_base_ns, latency_insert_ns, latency_update_ns, latency_cancel_ns : NonNegativeInt
+    latency_base_ns, latency_insert_ns, latency_update_ns, latency_cancel_ns : int in [0, 10 s]
         One-way delay from strategy to matching engine. Insert/update/cancel delay = base +
-        specific. All zero gives ``latency_model=None`` (orders act on the very next event).
+        specific, at most :data:`MAX_LATENCY_NS` (10 s) each. All zero gives
+        ``latency_model=None`` (orders act on the very next event).
     fee_model : {"maker_taker", "fixed_rates", "per_share"}
         ``maker_taker``: the instrument's ``maker_fee``/``taker_fee`` (``catalog/instruments.toml``).
         ``fixed_rates``: ``maker_fee``/``taker_fee`` below (fractions of notional, negative =
@@ -217,6 +235,8 @@ class VenueModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
         ``"per_share"`` (``"-0.0020"``), as decimal strings.
     fill_model_path : str
         ``module:Class`` of a Nautilus ``FillModel`` (subclass); default the plain FillModel.
+        Only ``nautilus_trader.backtest.models`` classes, or a module listed in
+        ``AMM_ALLOW_IMPORTS`` (:mod:`catalog.importables`).
     prob_fill_on_limit : float in [0, 1]
         Probability that a touch at our price fills us, applied by the fill model on top of the
         matching rules. Must be 1.0 with ``queue_position`` (the queue is the model of priority).
@@ -246,10 +266,10 @@ class VenueModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     trade_execution: bool = True
     queue_position: bool = True
     liquidity_consumption: bool | None = None
-    latency_base_ns: NonNegativeInt = 10_000_000
-    latency_insert_ns: NonNegativeInt = 0
-    latency_update_ns: NonNegativeInt = 0
-    latency_cancel_ns: NonNegativeInt = 0
+    latency_base_ns: LatencyNs = 10_000_000
+    latency_insert_ns: LatencyNs = 0
+    latency_update_ns: LatencyNs = 0
+    latency_cancel_ns: LatencyNs = 0
     fee_model: FeeModelName = "maker_taker"
     maker_fee: str | None = None
     taker_fee: str | None = None
@@ -275,11 +295,17 @@ class VenueModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
         if isinstance(self.starting_balances, str) or not self.starting_balances:
             raise bad("starting_balances", "must be a non-empty list like ['100000 USDT']")
         msgspec.structs.force_setattr(self, "starting_balances", tuple(self.starting_balances))
-        for b in self.starting_balances:
+        for i, b in enumerate(self.starting_balances):
             try:
-                Money.from_str(b)
+                money = Money.from_str(b)
             except Exception as e:  # noqa: BLE001 - Nautilus raises several types
                 raise bad("starting_balances", f"{b!r} is not '<amount> <CURRENCY>': {e}") from e
+            if not money.as_decimal() > 0:
+                raise FieldError(
+                    "VenueModelConfig", f"starting_balances[{i}]",
+                    f"must be > 0, got {b!r} (returns and Sharpe ratios are meaningless on a "
+                    "zero or negative starting equity)",
+                )
         if self.base_currency == "":  # TOML has no null: "" is how a TOML file says None
             msgspec.structs.force_setattr(self, "base_currency", None)
         if self.base_currency is not None:
@@ -304,6 +330,10 @@ class VenueModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
                     raise bad(name, f"fee_model={self.fee_model!r} needs a decimal amount") from e
         elif self.maker_fee is not None or self.taker_fee is not None:
             raise bad("fee_model", "maker_fee/taker_fee are only used with fee_model='fixed_rates' or 'per_share'")
+        for name in ("latency_insert_ns", "latency_update_ns", "latency_cancel_ns"):
+            total = self.latency_base_ns + getattr(self, name)
+            if total > MAX_LATENCY_NS:
+                raise bad(name, f"latency_base_ns + {name} = {total} ns exceeds {MAX_LATENCY_NS} ns (10 s) per message")
         if self.liquidity_consumption is None:
             msgspec.structs.force_setattr(self, "liquidity_consumption", self.book_type != "L1_MBP")
         if self.queue_position and not self.trade_execution:

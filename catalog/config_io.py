@@ -12,6 +12,15 @@ msgspec checks ``Meta`` constraints and ``Literal`` choices only when decoding, 
 is built in Python; a config's ``__post_init__`` calls :func:`validate_constraints` so both paths
 reject the same values, and raises :class:`FieldError` for its own checks so a decoded file's
 error names the nested field.
+
+Secrets never pass through here. A field whose name means a credential (``api_key``,
+``binance_key``, ``secret``, ``token``, ``password``, ``passphrase``: :func:`is_credential_name`)
+is refused wherever it appears in the data, a strategy config, a run file, a live file or a
+dict-valued field inside one, with a message naming the field and never its value: keys are read
+from the environment or a mounted secret (``live/secrets.py``). And no error built here echoes
+the value of a secret-named field (those, plus references such as ``api_key_env`` or
+``secrets_path``, where a key pasted by mistake would otherwise be printed back): it is replaced
+by ``****`` in the message, whatever the parser or a ``__post_init__`` check wrote.
 """
 
 from __future__ import annotations
@@ -37,6 +46,26 @@ _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 _ENUM = re.compile(r"^Invalid enum value ")
 _OWNER_FIELD = re.compile(r"^[A-Z]\w*\.(?P<field>[A-Za-z_][\w.\[\]'\"-]*): (?P<message>.*)$", re.DOTALL)
 _SEGMENT = re.compile(r"\.([^.\[]+)|\[([^\]]*)\]")
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # a field name, not a data key like "KEY.XNAS"
+
+MASK = "****"
+"""What a secret value is replaced with in error messages."""
+
+SECRET_WORDS = frozenset({
+    "key", "apikey", "secret", "secrets", "secretkey", "privatekey", "password", "passwd",
+    "passphrase", "token", "credential", "credentials",
+})
+"""Words of a field name that mean a credential (``binance_key``, ``apiSecret``, ``token``)."""
+
+REFERENCE_WORDS = frozenset({"env", "var", "file", "path", "dir"})
+"""A last word that makes the field a *reference* to a credential (``api_key_env``,
+``secrets_path``): allowed in a config, but its value is still never echoed."""
+
+CREDENTIAL_MESSAGE = (
+    "is a credential field; keys and secrets are read only from environment variables or a "
+    "mounted secret (AMM_SECRETS_PATH, see live/secrets.py), never from config files"
+)
 
 
 class ConfigError(ValueError):
@@ -79,6 +108,78 @@ class FieldError(ValueError):
 
     def __reduce__(self) -> tuple:
         return type(self), (self.owner, self.field, self.message)
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+
+def name_words(name: str) -> list[str]:
+    """The lower-case words of a field name: ``binanceApiKey`` / ``BINANCE_API_KEY`` -> binance, api, key."""
+    return [w.lower() for w in _WORD.findall(str(name))]
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field's value must never be echoed: its name has a credential word
+    (:data:`SECRET_WORDS`), including references like ``api_key_env``.
+
+    Only identifiers are field names: a dict key such as an instrument id (``KEY.XNAS``,
+    KeyCorp) is data, not a name.
+    """
+    return bool(_IDENTIFIER.match(str(name))) and any(w in SECRET_WORDS for w in name_words(name))
+
+
+def is_credential_name(name: str) -> bool:
+    """Whether a field name can only mean a credential (``api_key``, ``binance_key``,
+    ``secret``): a secret name that is not a reference (``*_env``, ``*_path``, ...)."""
+    return is_secret_name(name) and name_words(name)[-1] not in REFERENCE_WORDS
+
+
+def credential_fields(data: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of credential-named fields holding a value, anywhere in parsed data."""
+    found: list[str] = []
+    if isinstance(data, Mapping):
+        for k, v in data.items():
+            path = _join(prefix, str(k))
+            if is_credential_name(str(k)) and v not in (None, "", [], {}):
+                found.append(path)
+            else:
+                found.extend(credential_fields(v, path))
+    elif isinstance(data, list | tuple):
+        for i, v in enumerate(data):
+            found.extend(credential_fields(v, f"{prefix}[{i}]"))
+    return found
+
+
+def secret_values(data: Any) -> set[str]:
+    """The text of every value under a secret-named field (nested values included)."""
+    out: set[str] = set()
+
+    def collect(value: Any, secret: bool) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                collect(v, secret or is_secret_name(str(k)))
+        elif isinstance(value, list | tuple | set | frozenset):
+            for v in value:
+                collect(v, secret)
+        elif secret and value is not None and not isinstance(value, bool) and str(value) != "":
+            out.add(str(value))
+
+    collect(data, False)
+    return out
+
+
+def redact(text: str, secrets: set[str]) -> str:
+    """``text`` with each secret value, quoted or bare, replaced by :data:`MASK`.
+
+    Quoted forms (``'value'``) are replaced whatever their length; a bare value only from four
+    characters on, so a short one (``1``) does not mask ordinary text of the message.
+    """
+    for value in sorted(secrets, key=len, reverse=True):
+        for form in (repr(value), f"`{value}`", f'"{value}"'):
+            text = text.replace(form, MASK)
+        if len(value) >= 4:
+            text = text.replace(value, MASK)
+    return text
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -164,12 +265,18 @@ def decode(
         One line naming ``source`` and the dotted field: unknown field, wrong type, out of range,
         missing, or a :class:`FieldError` / ``Owner.field: ...`` check of ``__post_init__``.
 
+    A credential-named field anywhere in ``data`` is refused (:data:`CREDENTIAL_MESSAGE`), and
+    the values of secret-named fields are masked in every message (:func:`redact`).
+
     Notes
     -----
     A mapping decoded into a struct has its keys checked against the struct's fields even if the
     struct does not set ``forbid_unknown_fields`` (Nautilus' ``StrategyConfig`` does not): a typo
     in a config file is an error either way.
     """
+    if credentials := credential_fields(data, path):
+        raise ConfigError(source, credentials[0], CREDENTIAL_MESSAGE)
+    secrets = secret_values(data)
     if isinstance(data, Mapping) and isinstance(type_, type) and issubclass(type_, msgspec.Struct):
         known = _known_fields(type_)
         for key in data:
@@ -178,7 +285,10 @@ def decode(
     try:
         return msgspec.convert(data, type_, dec_hook=dec_hook)
     except msgspec.ValidationError as e:
-        raise _config_error(e, type_, source, path) from None
+        error = _config_error(e, type_, source, path)
+    if secrets:
+        error = ConfigError(error.source, error.field, redact(error.message, secrets))
+    raise error from None
 
 
 def _config_error(e: msgspec.ValidationError, root: type, source: str | Path, prefix: str) -> ConfigError:
@@ -284,12 +394,13 @@ def validate_constraints(config: msgspec.Struct) -> None:
         hint = hints.get(name)
         if value is None:
             continue
+        shown = MASK if is_secret_name(name) else repr(value)  # never echo a secret field's value
         choices = _literal_values(hint)
         if choices and value not in choices:
-            raise FieldError(owner, name, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+            raise FieldError(owner, name, f"must be one of {', '.join(map(repr, choices))}, got {shown}")
         kind = _scalar_kind(hint)
         if kind is not None and not _is_kind(value, kind):
-            raise FieldError(owner, name, f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+            raise FieldError(owner, name, f"expected {kind.__name__}, got {type(value).__name__} {shown}")
         if isinstance(value, bool):
             continue
         for meta in _metas(hint):
@@ -301,7 +412,7 @@ def validate_constraints(config: msgspec.Struct) -> None:
             ):
                 bound = getattr(meta, attr, None)
                 if bound is not None and not ok(value, bound):
-                    raise FieldError(owner, name, f"must be {attr} {bound}, got {value!r}")
+                    raise FieldError(owner, name, f"must be {attr} {bound}, got {shown}")
 
 
 def _strip(hint: object) -> list[object]:
@@ -365,11 +476,18 @@ def _plain(value: Any, omit_none: bool) -> Any:
 
 
 __all__ = [
+    "CREDENTIAL_MESSAGE",
+    "MASK",
     "ConfigError",
     "FieldError",
+    "credential_fields",
     "decode",
+    "is_credential_name",
+    "is_secret_name",
     "load",
     "read_mapping",
+    "redact",
+    "secret_values",
     "to_builtins",
     "validate_constraints",
 ]

@@ -14,6 +14,10 @@ A credential literal anywhere in the file (a field named like ``api_key`` / ``se
 ``password``, or a value that looks like an exchange key) is an error: keys come only from the
 environment or a mounted secret (:mod:`live.secrets`). The message names the field, never the
 value.
+
+``strategy_path`` / ``config_path`` (and a policy strategy's ``policy_loader``) must name the
+project's registered code (:mod:`catalog.importables`) or a module the operator listed in
+``AMM_ALLOW_IMPORTS``; anything else is refused here, before it is imported.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from nautilus_trader.config import NonNegativeFloat, PositiveFloat, PositiveInt
 
 from backtests.venue import VenueModelConfig
 from catalog.config_io import ConfigError, FieldError, decode, read_mapping, validate_constraints
+from catalog.importables import ImportRefused, check_importable
 from live.secrets import SECRETS_PATH_ENV, find_credential_literals
 
 ENVIRONMENTS = {"binance": ("production", "testnet"), "bybit": ("production", "testnet", "demo"), "replay": ("offline",)}
@@ -300,6 +305,15 @@ class StrategyTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     config: dict[str, Any] = {}
     from_backtest: str | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("strategy_path", "config_path"):  # text only: refused before any import
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    check_importable(value, name)
+                except ImportRefused as e:
+                    raise FieldError("StrategyTable", name, str(e)) from None
+
 
 class LiveFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The tables of a deployment file, as decoded (strategies not yet resolved)."""
@@ -384,6 +398,10 @@ def _resolve_import(source: Path, field: str, path: str) -> Any:
     module, colon, attr = path.partition(":")
     if not colon or not module or not attr:
         raise ConfigError(source, field, f"expected 'package.module:ClassName', got {path!r}")
+    try:
+        check_importable(path, field.rpartition(".")[2])
+    except ImportRefused as e:
+        raise ConfigError(source, field, str(e)) from None
     try:
         return getattr(importlib.import_module(module), attr)
     except ModuleNotFoundError as e:

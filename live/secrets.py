@@ -23,21 +23,14 @@ connected ("API key ... has trading permissions").
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from catalog.config_io import is_credential_name
+
 SECRETS_PATH_ENV = "AMM_SECRETS_PATH"
 """Environment variable naming the mounted secret (directory or ``NAME=value`` file)."""
-
-# Field names that may only hold a credential. A config that sets one of them is rejected.
-_CREDENTIAL_NAME = re.compile(
-    r"(^|_)(api_?key|api_?secret|secret_?key|secret|password|passphrase|private_?key|token)$",
-    re.IGNORECASE,
-)
-# Field names that *name* a credential (an environment variable or a file) and are allowed.
-_REFERENCE_SUFFIX = re.compile(r"_(env|var|file|path|dir)$", re.IGNORECASE)
 
 
 class CredentialsError(RuntimeError):
@@ -173,8 +166,10 @@ def resolve_credentials(
 
 
 def is_credential_field(name: str) -> bool:
-    """Whether a config field name can only mean a credential (``api_key``, ``secret``, ...)."""
-    return bool(_CREDENTIAL_NAME.search(name)) and not _REFERENCE_SUFFIX.search(name)
+    """Whether a config field name can only mean a credential (``api_key``, ``binance_key``,
+    ``secret``, ...): the one rule of :func:`catalog.config_io.is_credential_name`, so a live file
+    and every other config refuse the same names."""
+    return is_credential_name(name)
 
 
 def looks_like_api_key(value: str) -> bool:

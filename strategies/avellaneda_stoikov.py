@@ -32,6 +32,9 @@ from __future__ import annotations
 
 import math
 
+from typing import Annotated
+
+import msgspec
 from nautilus_trader.config import PositiveFloat
 
 from catalog.features import FeatureVector
@@ -39,6 +42,20 @@ from strategies.base import CalibratedMarketMaker, CalibratedMarketMakerConfig, 
 from strategies.quoting import Quotes
 
 HORIZONS = ("rolling", "session")
+
+MAX_GAMMA = 1.0
+"""Largest risk aversion accepted, per (tick x lot); see ``RiskAversion``."""
+
+RiskAversion = Annotated[float, msgspec.Meta(gt=0.0, le=MAX_GAMMA)]
+"""``gamma`` in (0, 1] per (tick x lot).
+
+In these units the reservation price moves ``gamma * sigma^2 * (T - t)`` ticks per lot held. With
+``sigma`` of the order of a tick per sqrt(s) and the default 60 s horizon, ``gamma = 1`` already
+shifts it by about 60 ticks per lot: the quotes leave the book after the first fill. Above that
+the model has no useful regime, so a larger value is taken for a typo (``gamma: 1.5`` was one).
+The shipped configs use 0.01; Avellaneda & Stoikov (2008) simulate the model with gamma
+0.01, 0.1 and 0.5 (in price, not tick, units).
+"""
 _NS_PER_S = 1_000_000_000
 
 
@@ -85,9 +102,10 @@ class AvellanedaStoikovMarketMakerConfig(CalibratedMarketMakerConfig, frozen=Tru
 
     Parameters
     ----------
-    gamma : PositiveFloat, default 1e-4
+    gamma : float in (0, 1], default 1e-4
         Risk aversion per (tick x lot), lot = ``order_qty``. Sets the inventory penalty
-        ``gamma sigma^2 (T-t)`` in ticks per lot; tune it per instrument and size.
+        ``gamma sigma^2 (T-t)`` in ticks per lot; tune it per instrument and size. Values above
+        1 are refused (:data:`RiskAversion` says why).
     horizon : str, default 'rolling'
         ``'rolling'``: constant ``T - t = horizon_s`` (stationary quotes, default).
         ``'session'``: ``T - t`` = time to the end of the current ``horizon_s``-long session
@@ -100,7 +118,7 @@ class AvellanedaStoikovMarketMakerConfig(CalibratedMarketMakerConfig, frozen=Tru
     :class:`~strategies.base.MarketMakerConfig` for the rest.
     """
 
-    gamma: PositiveFloat = 1e-4
+    gamma: RiskAversion = 1e-4
     horizon: str = "rolling"
     horizon_s: PositiveFloat = 60.0
 

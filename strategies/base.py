@@ -66,10 +66,14 @@ class MarketMakerConfig(StrategyConfig, frozen=True):
         The instrument to quote.
     order_qty : Decimal
         Size of each quote (base units / contracts). Also the inventory unit ("one lot") of the
-        models: AS/GLFT inventory ``q`` is ``position / order_qty``.
+        models: AS/GLFT inventory ``q`` is ``position / order_qty``. Must be a multiple of the
+        instrument's size increment and at least its minimum quantity: checked when the
+        strategy starts (the instrument is known only then), which it refuses otherwise, so
+        the size quoted, the model's lot and the inventory check are one number.
     max_inventory : Decimal
         Hard bound on ``|position|``, enforced by the quote manager against the worst case
-        where every resting order on a side is filled. Must be >= ``order_qty``.
+        where every resting order on a side is filled. Must be >= ``order_qty`` and, like it, a
+        multiple of the instrument's size increment (checked at start).
     refresh_threshold_ticks : NonNegativeInt, default 1
         Re-price a resting quote only once its target moved by at least this many ticks.
     quote_interval_ms : NonNegativeInt, default 100
@@ -173,6 +177,40 @@ class MarketMakerConfig(StrategyConfig, frozen=True):
             raise ValueError(f"{type(self).__name__}.{e}") from e
 
 
+def check_lot_grid(config: MarketMakerConfig, instrument: Instrument) -> None:
+    """Refuse sizes off the instrument's lot grid: ``order_qty`` and ``max_inventory`` must be
+    whole multiples of ``size_increment``, and ``order_qty`` at least ``min_quantity``.
+
+    The quote manager rounds every order down to whole lots, while the models count inventory
+    in units of the configured ``order_qty`` and the skew divides by it: an ``order_qty`` of
+    0.0015 on a 0.001 lot would quote 0.001 but reason about 0.0015, and one below the minimum
+    quantity would never quote at all. Both are configuration errors, so the strategy does not
+    start (NautilusTrader logs the exception and re-raises it from ``start()``).
+
+    Raises
+    ------
+    ValueError
+        ``Config.field: value is not a multiple of the lot size ... of INSTRUMENT``.
+    """
+    owner = type(config).__name__
+    lot = instrument.size_increment.as_decimal()
+    for name in ("order_qty", "max_inventory"):
+        value = Decimal(str(getattr(config, name)))
+        if value % lot != 0:
+            below = (value // lot) * lot
+            raise ValueError(
+                f"{owner}.{name}: {value} is not a multiple of the lot size {lot} of "
+                f"{instrument.id} (orders are whole lots: use {below} or {below + lot})",
+            )
+    if instrument.min_quantity is not None:
+        minimum = instrument.min_quantity.as_decimal()
+        if Decimal(str(config.order_qty)) < minimum:
+            raise ValueError(
+                f"{owner}.order_qty: {config.order_qty} is below the minimum quantity {minimum} "
+                f"of {instrument.id} (no quote would ever be sent)",
+            )
+
+
 class MarketMakerStrategy(Strategy):
     """
     The market-maker runtime; a subclass supplies the quoting rule (:meth:`decide`).
@@ -268,6 +306,7 @@ class MarketMakerStrategy(Strategy):
             self.log.error(f"Could not find instrument for {cfg.instrument_id}")
             self.stop()
             return
+        check_lot_grid(cfg, self.instrument)  # raises: Nautilus halts the start and reports it
         self._tick = float(self.instrument.price_increment)
         self.features = self.make_features(self.instrument)
         self.quote_manager = QuoteManager(

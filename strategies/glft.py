@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import math
 
-from nautilus_trader.config import NonNegativeFloat, PositiveFloat
+from typing import Annotated
+
+import msgspec
 
 from catalog.features import FeatureVector
+from strategies.avellaneda_stoikov import MAX_GAMMA, RiskAversion
 from strategies.base import CalibratedMarketMaker, CalibratedMarketMakerConfig, clamp
 from strategies.quoting import Quotes
 
@@ -81,19 +84,22 @@ class GLFTMarketMakerConfig(CalibratedMarketMakerConfig, frozen=True):
 
     Parameters
     ----------
-    gamma : PositiveFloat, default 1e-4
-        Risk aversion per (tick x lot), lot = ``order_qty``.
-    xi : NonNegativeFloat, optional
+    gamma : float in (0, 1], default 1e-4
+        Risk aversion per (tick x lot), lot = ``order_qty``: the same quantity as in the
+        Avellaneda-Stoikov model, bounded alike
+        (:data:`strategies.avellaneda_stoikov.RiskAversion`: a value above 1 is taken for a
+        typo; the shipped configs use 0.01).
+    xi : float in [0, 1], optional
         The ``xi`` of Guéant (2017): ``None`` (default) uses ``xi = gamma`` (CARA utility);
-        ``0`` gives the risk-adjusted-expectation variant.
+        ``0`` gives the risk-adjusted-expectation variant. Bounded like ``gamma``.
 
     The inventory bound is ``Q = floor(max_inventory / order_qty)`` lots. See
     :class:`~strategies.base.CalibratedMarketMakerConfig` for ``sigma_ticks``, ``k_per_tick``,
     ``a_per_s``, online calibration and the spread clamps.
     """
 
-    gamma: PositiveFloat = 1e-4
-    xi: NonNegativeFloat | None = None
+    gamma: RiskAversion = 1e-4
+    xi: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_GAMMA)] | None = None
 
 
 class GLFTMarketMaker(CalibratedMarketMaker):

@@ -42,7 +42,9 @@ from nautilus_trader.config import NonNegativeInt, PositiveInt
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 
+from catalog.config_io import FieldError
 from catalog.features import IncrementalFeatures
+from catalog.importables import ImportRefused, check_importable
 from strategies.actions import ActionMapper
 from strategies.agent import AgentConfig
 from strategies.base import BookTypeName, MarketMakerConfig, MarketMakerStrategy
@@ -96,7 +98,10 @@ class PolicyMarketMakerConfig(MarketMakerConfig, frozen=True, kw_only=True):
     policy_loader : str, default "strategies.model_store:load_verified_policy"
         ``module:function`` called as ``loader(model_path, **policy_kwargs)``; returns an object
         with ``predict(obs, deterministic=True)``. The default verifies the model against its
-        manifest (sha256) before loading it.
+        manifest (sha256) before loading it. Only the registered loaders
+        (``strategies.model_store:load_verified_policy``, ``strategies.policy:load_sb3_policy``)
+        or a function of a module listed in ``AMM_ALLOW_IMPORTS`` (:mod:`catalog.importables`):
+        a config naming anything else is refused when it is built, before any import.
     model_path : str, optional
         Passed to the loader (e.g. an SB3 ``model.zip``).
     policy_kwargs : dict, optional
@@ -157,10 +162,14 @@ class PolicyMarketMakerConfig(MarketMakerConfig, frozen=True, kw_only=True):
         if not self.subscribe_trades:
             raise ValueError("PolicyMarketMakerConfig.subscribe_trades: the agent's features need trades")
         if ":" not in self.policy_loader:
-            raise ValueError(
-                f"PolicyMarketMakerConfig.policy_loader: expected 'module:function', "
-                f"got {self.policy_loader!r}",
+            raise FieldError(
+                "PolicyMarketMakerConfig", "policy_loader",
+                f"expected 'module:function', got {self.policy_loader!r}",
             )
+        try:  # a loader is imported and called with model_path: only registered code
+            check_importable(self.policy_loader, "policy_loader")
+        except ImportRefused as e:
+            raise FieldError("PolicyMarketMakerConfig", "policy_loader", str(e)) from None
         super().__post_init__()
 
 
@@ -269,7 +278,15 @@ class PolicyMarketMaker(MarketMakerStrategy):
 
 
 def load_policy(loader_path: str, model_path: str | None, **kwargs: Any) -> Policy:
-    """Import ``module:function`` and call it with ``model_path`` and ``kwargs``."""
+    """Import ``module:function`` and call it with ``model_path`` and ``kwargs``.
+
+    ``loader_path`` must be a registered policy loader or under ``AMM_ALLOW_IMPORTS``
+    (:mod:`catalog.importables`), checked before the import.
+    """
+    try:
+        check_importable(loader_path, "policy_loader")
+    except ImportRefused as e:
+        raise ValueError(f"policy_loader: {e}") from None
     module_name, _, attr = loader_path.partition(":")
     try:
         loader = getattr(importlib.import_module(module_name), attr)

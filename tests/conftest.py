@@ -10,6 +10,7 @@ never write to it. ``lobster_catalog`` does the same for LOBSTER's two full NASD
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,12 @@ from catalog.settings import data_file
 USDM_SOURCE = "binance_ws/usdm/btcusdt_20240808.gz"
 LOBSTER_GOOG = "lobster/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 LOBSTER_AMZN = "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
+
+# Configs may name only the project's registered code (catalog.importables); the tests' toy
+# strategies and recorded-policy loaders live under ``tests``, opted in the documented way. Set in
+# the environment, so subprocesses (the CLI tests) and local Ray workers inherit it.
+_allowed = [p for p in os.environ.get("AMM_ALLOW_IMPORTS", "").split(",") if p.strip()]
+os.environ["AMM_ALLOW_IMPORTS"] = ",".join([*_allowed, "tests"] if "tests" not in _allowed else _allowed)
 
 
 @pytest.fixture(scope="session")

@@ -158,7 +158,7 @@ def test_key_heuristic_spares_hashes_paths_and_names():
         (MINIMAL.replace("BTCUSDT-PERP.BINANCE", "BTCUSDT-LINEAR.BYBIT"), "strategies[0].config.instrument_id", "not on venue BINANCE"),
         (MINIMAL.replace('order_qty = "0.002"\n', ""), "strategies[0].config.order_qty", "missing required field"),
         (MINIMAL.replace('max_inventory = "0.010"', "max_inventory = [1]"), "strategies[0].config.max_inventory", "Expected"),
-        (MINIMAL.replace("fixed_spread:FixedSpreadMarketMaker\"", "fixed_spread:Nope\""), "strategies[0].strategy_path", "has no 'Nope'"),
+        (MINIMAL.replace("fixed_spread:FixedSpreadMarketMaker\"", "fixed_spread:Nope\""), "strategies[0].strategy_path", "'strategies.fixed_spread:Nope' is not a registered strategy_path"),
         (MINIMAL + '[execution.sandbox]\nstarting_balances = ["lots USDT"]\n', "execution.sandbox.starting_balances[0]", "AMOUNT CURRENCY"),
         (MINIMAL.split("[[strategies]]")[0], "strategies", "missing required field"),
         ("strategies = []\n" + MINIMAL.split("[[strategies]]")[0], "strategies", "Expected `array` of length >= 1"),

@@ -55,4 +55,4 @@ def test_bad_policy_configs_fail_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="model file not found"):
         load_sb3_policy(str(tmp_path / "missing.zip"))
     with pytest.raises(ValueError, match="cannot import"):
-        load_policy("no.such.module:f", None)
+        load_policy("tests.no_such_module:f", None)
