@@ -38,6 +38,7 @@ STRATEGIES: Mapping[str, str] = {
         "strategies.avellaneda_stoikov:AvellanedaStoikovMarketMakerConfig"
     ),
     "strategies.glft:GLFTMarketMaker": "strategies.glft:GLFTMarketMakerConfig",
+    "strategies.glft_alpha:AlphaGLFTMarketMaker": "strategies.glft_alpha:AlphaGLFTMarketMakerConfig",
     "strategies.policy:PolicyMarketMaker": "strategies.policy:PolicyMarketMakerConfig",
 }
 """Registered strategies: ``strategy_path`` -> its ``config_path``."""
