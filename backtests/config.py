@@ -287,6 +287,11 @@ def load_run_config(path: str | Path) -> RunSpec:
 
 
 def _toml_value(v: Any) -> str:
+    """``v`` as a TOML value. TOML has no null: a None in a table is left out (it reads back as
+    the field's default, which is None for every optional field), and a None in a list, which
+    has no default to fall back on, is refused rather than written as the text "None"."""
+    if v is None:
+        raise ValueError("TOML has no null: a None inside a list cannot be written")
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float):
@@ -296,7 +301,7 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, Mapping):
-        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items() if x is not None) + " }"
     return json.dumps(str(v))
 
 
@@ -304,15 +309,15 @@ def to_toml(spec: RunSpec) -> str:
     """Serialise a resolved run config to TOML (it loads back with :func:`load_run_config`)."""
     d = spec.to_dict()
     lines = ["# Resolved by `amm backtest`: the exact config of this run.", "", "[run]"]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in d["run"].items()]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in d["run"].items() if v is not None]
     lines += ["", "[venue]"]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in d["venue"].items() if not isinstance(v, Mapping)]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in d["venue"].items() if v is not None and not isinstance(v, Mapping)]
     for k, v in d["venue"].items():
         if isinstance(v, Mapping) and v:
             lines.append(f"{k} = {_toml_value(v)}")
     for s in d["strategies"]:
         lines += ["", "[[strategies]]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in s.items() if k != "config"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in s.items() if k != "config" and v is not None]
         lines.append("[strategies.config]")
         # TOML has no null: a None value is left out, so the field reads back as its default.
         lines += [f"{k} = {_toml_value(v)}" for k, v in s["config"].items() if v is not None]
