@@ -20,7 +20,7 @@ def train_command(
     config: Annotated[Path | None, typer.Option("--config", help="Run config YAML (see docs/results.md).")] = None,
     catalog: Annotated[Path | None, typer.Option("--catalog", "-c", help="Override env.catalog_path.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory that receives the run directory.")] = Path("runs"),
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint (a finished run is refused).")] = None,
     n_envs: Annotated[int | None, typer.Option("--n-envs", min=1, help="Parallel training envs (SubprocVecEnv).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override the config's seed.")] = None,
     timesteps: Annotated[int | None, typer.Option("--timesteps", min=1, help="Override total_timesteps.")] = None,
@@ -40,8 +40,10 @@ def train_command(
     if timesteps is not None:
         overrides["total_timesteps"] = timesteps
     if resume is not None:
-        if config is not None:
-            raise ValueError("--resume uses the run's own config.yml; do not pass --config")
+        given = [flag for flag, value in (("--config", config), ("--catalog", catalog), ("--n-envs", n_envs),
+                                          ("--seed", seed), ("--timesteps", timesteps)) if value is not None]
+        if given:
+            raise ValueError(f"--resume continues the run with its own config.yml; do not pass {', '.join(given)}")
         cfg = resume_config(resume)
     elif config is None:
         raise ValueError("--config FILE is required (or --resume RUN_DIR)")

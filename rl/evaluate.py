@@ -8,8 +8,10 @@ on the same clock, one comparison table and QuantStats tearsheets (agent vs the 
 benchmark; the runner passes it as a local Series, never a ticker).
 
 Default window: the run's *test* window, which :class:`rl.train.RunConfig` guarantees is disjoint
-from the training and validation windows (and which training never loads). The model is loaded
-through :func:`strategies.model_store.load_verified_policy`: its sha256 is checked against its manifest first.
+from the training and validation windows (and which training never loads). The model and the run's
+``config.yml`` (which holds those windows) are checked against the sha256 in the model's manifest
+before anything runs, and the model is loaded through
+:func:`strategies.model_store.load_verified_policy`, which checks them again.
 """
 
 from __future__ import annotations
@@ -116,16 +118,19 @@ class TrainedPolicy:
 
 
 def load_trained_policy(model: str | Path) -> TrainedPolicy:
-    """A training run directory (or its ``model.zip``), its hash verified against the manifest."""
-    from strategies.model_store import verify
-    from rl.train import resume_config
+    """A training run directory (or one of its model zips), verified against the model's manifest.
+
+    The model, its ``VecNormalize`` statistics and the run's ``config.yml`` must all match the
+    sha256 in the manifest (:func:`rl.train.verified_run_config`): the config's windows are what
+    :meth:`TrainedPolicy.check_window` refuses, so an edited config must not pass for the original.
+    """
+    from rl.train import verified_run_config
 
     model_path = Path(model)
-    run_dir = model_path.parent if model_path.suffix == ".zip" else model_path
     if model_path.suffix != ".zip":
-        model_path = run_dir / "model.zip"
-    verify(model_path)
-    cfg = resume_config(run_dir)
+        model_path = model_path / "model.zip"
+    config_path, cfg = verified_run_config(model_path)
+    run_dir = model_path.parent if config_path.parent == model_path.parent else config_path.resolve().parent
     return TrainedPolicy(run_dir=run_dir, model_path=model_path, config=cfg, agent=cfg.env.agent)
 
 

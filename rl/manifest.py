@@ -2,12 +2,15 @@
 
 The manifest format, verification and loading live with the deployable code
 (:mod:`strategies.model_store`); training writes one beside every model it saves, with package
-versions and the git state of the code that trained it.
+versions and the git state of the code that trained it, and the sha256 of every file that is
+trusted along with the model: its ``VecNormalize`` statistics, the run's ``config.yml`` and (for
+checkpoints of off-policy runs) the replay buffer.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from importlib import metadata
@@ -69,14 +72,29 @@ def write_manifest(
     metrics: dict[str, Any] | None = None,
     vecnormalize_path: str | Path | None = None,
     num_timesteps: int | None = None,
+    config_path: str | Path | None = None,
+    replay_buffer_path: str | Path | None = None,
 ) -> Manifest:
-    """Hash ``model_path`` (and ``vecnormalize_path``) and write the manifest beside it."""
+    """Hash ``model_path`` and the files trusted with it, and write the manifest beside it.
+
+    ``config_path`` is the run's ``config.yml`` (its windows guard ``amm evaluate``; a model
+    manifest without it cannot be evaluated or resumed, see
+    :func:`strategies.model_store.verified_config_path`); ``replay_buffer_path`` the pickled replay
+    buffer ``--resume`` loads with a checkpoint. Both are recorded relative to the model's directory
+    (``../config.yml`` for a checkpoint), so a run directory can be moved.
+    """
     model_path = Path(model_path)
     if not model_path.exists():
         raise FileNotFoundError(f"{model_path}: model file not found")
     vn = Path(vecnormalize_path) if vecnormalize_path else None
     if vn is not None and not vn.exists():
         raise FileNotFoundError(f"{vn}: VecNormalize file not found")
+    cfg_file = Path(config_path) if config_path else None
+    if cfg_file is not None and not cfg_file.exists():
+        raise FileNotFoundError(f"{cfg_file}: run config file not found")
+    rb = Path(replay_buffer_path) if replay_buffer_path else None
+    if rb is not None and not rb.exists():
+        raise FileNotFoundError(f"{rb}: replay buffer file not found")
     manifest = Manifest(
         model_file=model_path.name,
         sha256=file_sha256(model_path),
@@ -91,6 +109,10 @@ def write_manifest(
         git=git_state(),
         created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         num_timesteps=num_timesteps,
+        config_file=None if cfg_file is None else _relpath(cfg_file, model_path.parent),
+        config_sha256=None if cfg_file is None else file_sha256(cfg_file),
+        replay_buffer_file=None if rb is None else _relpath(rb, model_path.parent),
+        replay_buffer_sha256=None if rb is None else file_sha256(rb),
     )
     out = manifest_path(model_path)
     tmp = out.with_name(out.name + ".tmp")
@@ -104,6 +126,11 @@ def _relative(path: Path, base: Path) -> str:
         return str(path.resolve().relative_to(base.resolve()))
     except ValueError:
         return str(path.resolve())
+
+
+def _relpath(path: Path, base: Path) -> str:
+    """``path`` relative to ``base``, climbing with ``..`` where needed (checkpoints/ -> ../config.yml)."""
+    return os.path.relpath(path.resolve(), base.resolve())
 
 
 def load_vecnormalize(model_path: str | Path, manifest: Manifest, venv: Any) -> Any:

@@ -12,14 +12,17 @@ evaluation results and TensorBoard logs::
         vecnormalize.pkl      observation/reward statistics (load with training=False)
         best/best_model.zip   best on the validation window (EvalCallback) + manifest
         checkpoints/          model_<N>_steps.zip (+ vecnormalize, replay buffer, manifests)
-        eval/evaluations.npz  validation rewards at every evaluation
+        eval/evaluations.npz  validation rewards at every evaluation (the whole history)
         tb/                   TensorBoard
-        monitor/              per-episode Monitor CSVs
+        monitor/              per-episode Monitor CSVs (one more set per resume)
 
 Nothing here is a hand-written loop: ``model.learn(progress_bar=True)`` with ``EvalCallback`` on a
 validation window disjoint from the training window, ``CheckpointCallback``, ``VecNormalize`` and
 ``SubprocVecEnv`` for ``n_envs > 1``. ``resume`` restarts an interrupted run from its last
-checkpoint (verified against its manifest), with its own config, to the same total budget.
+checkpoint (verified against its manifest), with its own config, to the same total budget; it
+refuses a finished run (its final model and manifest are never rewritten) and keeps the run's
+history: the Monitor CSVs of earlier segments stay and ``evaluations.npz`` grows (see
+:func:`restore_eval_history`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import copy
 import json
 import re
 import time
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +44,18 @@ import yaml
 from nautilus_trader.config import PositiveInt
 
 from catalog.config_io import FieldError, decode, read_mapping, validate_constraints
-from rl.agents import ACTION_MODES, ALGORITHMS, OFF_POLICY, SUPPORTED_ACTION_MODES, algorithm_class
 from catalog.window import TimeWindow
+from rl.agents import ACTION_MODES, ALGORITHMS, OFF_POLICY, SUPPORTED_ACTION_MODES, algorithm_class
 from rl.config import EnvConfig
+from strategies.model_store import (
+    ModelIntegrityError,
+    manifest_path,
+    named_path,
+    read_manifest,
+    vecnormalize_path,
+    verified_config_path,
+    verify,
+)
 
 HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
 ENV_NAME = "MarketMaking-v0"
@@ -284,11 +297,14 @@ def make_env_fn(
     grid_ms: int | None,
     n_fixed: int = 1,
     monitor_dir: str | None = None,
+    monitor_segment: int = 0,
 ) -> Callable[[], gym.Env]:
     """A picklable thunk (for ``SubprocVecEnv``) building one wrapped env.
 
     Wrappers, inside out: the Nautilus env -> :class:`EpisodeStarts` -> ``Monitor`` (episode
-    reward/length for logging and ``evaluate_policy``).
+    reward/length for logging and ``evaluate_policy``). Segment ``k > 0`` of a resumed run writes
+    ``<mode>-<rank>.resume<k>.monitor.csv`` beside the earlier segments' files (see
+    :func:`monitor_filename`).
     """
 
     def _init() -> gym.Env:
@@ -301,7 +317,7 @@ def make_env_fn(
         filename = None
         if monitor_dir is not None:
             Path(monitor_dir).mkdir(parents=True, exist_ok=True)
-            filename = str(Path(monitor_dir) / f"{mode}-{rank}")
+            filename = str(Path(monitor_dir) / monitor_filename(mode, rank, monitor_segment))
         env = Monitor(env, filename=filename)
         env.action_space.seed(seed + rank)
         return env
@@ -309,7 +325,36 @@ def make_env_fn(
     return _init
 
 
-def build_vec_env(cfg: RunConfig, *, kind: str, run_dir: Path | None, n_envs: int | None = None) -> Any:
+def monitor_filename(mode: str, rank: int, segment: int) -> str:
+    """Monitor file stem of env ``rank`` in training segment ``segment`` (0: the first run).
+
+    A resumed run writes new files instead of appending to the old ones with SB3's
+    ``Monitor(override_existing=False)``: appended rows carry ``t`` relative to the *new*
+    Monitor's start while the file's header keeps the *old* ``t_start``, so
+    ``stable_baselines3.common.monitor.load_results`` (which adds the header's ``t_start``) would
+    date them wrongly; one file per segment has its own header, and ``load_results`` (``*monitor.csv``)
+    reads all of them in time order.
+    """
+    return f"{mode}-{rank}" if segment == 0 else f"{mode}-{rank}.resume{segment}"
+
+
+def next_monitor_segment(run_dir: Path) -> int:
+    """1 + the newest resume segment that wrote Monitor files in ``run_dir/monitor`` (0 if none)."""
+    segments = [0]
+    for p in (run_dir / "monitor").glob("*.monitor.csv"):
+        m = re.search(r"\.resume(\d+)\.monitor\.csv$", p.name)
+        segments.append(int(m.group(1)) if m else 0)
+    return max(segments) + 1 if (run_dir / "monitor").exists() else 0
+
+
+def build_vec_env(
+    cfg: RunConfig,
+    *,
+    kind: str,
+    run_dir: Path | None,
+    n_envs: int | None = None,
+    monitor_segment: int = 0,
+) -> Any:
     """Training (``kind="train"``) or validation (``kind="validation"``) vectorised env."""
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
@@ -325,7 +370,7 @@ def build_vec_env(cfg: RunConfig, *, kind: str, run_dir: Path | None, n_envs: in
     monitor = str(run_dir / "monitor") if run_dir is not None else None
     fns = [
         make_env_fn(env_cfg, rank=i, seed=seed, mode=mode, grid_ms=cfg.align_starts_ms,
-                    n_fixed=cfg.eval_episodes, monitor_dir=monitor)
+                    n_fixed=cfg.eval_episodes, monitor_dir=monitor, monitor_segment=monitor_segment)
         for i in range(n)
     ]
     venv = SubprocVecEnv(fns, start_method="forkserver") if n > 1 else DummyVecEnv(fns)
@@ -336,7 +381,21 @@ def build_vec_env(cfg: RunConfig, *, kind: str, run_dir: Path | None, n_envs: in
 # -- callbacks ----------------------------------------------------------------------------------------
 
 
-def _make_callbacks(cfg: RunConfig, run_dir: Path, eval_env: Any, *, best_so_far: float | None = None) -> list[Any]:
+def _make_callbacks(
+    cfg: RunConfig,
+    run_dir: Path,
+    eval_env: Any,
+    *,
+    history: EvalHistory | None = None,
+    resumed_from: int = 0,
+) -> list[Any]:
+    """``EvalCallback`` and ``CheckpointCallback`` writing manifests; on resume, carrying on.
+
+    ``resumed_from`` (the checkpoint's step count) sets both callbacks' ``n_calls`` so evaluations
+    and checkpoints stay on the run's original step grid (SB3 counts ``n_calls`` from 0 in every
+    ``learn`` call); ``history`` is the earlier evaluations, which the ``EvalCallback`` keeps in
+    ``evaluations.npz`` ahead of its own, and whose best mean reward the next best model must beat.
+    """
     from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 
     windows = _windows_dict(cfg)
@@ -353,7 +412,7 @@ def _make_callbacks(cfg: RunConfig, run_dir: Path, eval_env: Any, *, best_so_far
             if self.best_mean_reward != before and self.best_model_save_path is not None:
                 write_run_manifest(cfg, Path(self.best_model_save_path) / "best_model.zip", windows,
                                    metrics={"validation_mean_reward": float(self.best_mean_reward)},
-                                   num_timesteps=self.num_timesteps, vecnormalize=None)
+                                   num_timesteps=self.num_timesteps, vecnormalize=None, run_dir=run_dir)
             return ok
 
     class ManifestCheckpointCallback(CheckpointCallback):
@@ -365,8 +424,10 @@ def _make_callbacks(cfg: RunConfig, run_dir: Path, eval_env: Any, *, best_so_far
             if self.n_calls % self.save_freq == 0:
                 path = Path(self._checkpoint_path(extension="zip"))
                 vn = Path(self._checkpoint_path("vecnormalize_", extension="pkl"))
+                rb = Path(self._checkpoint_path("replay_buffer_", extension="pkl"))
                 write_run_manifest(cfg, path, windows, metrics={}, num_timesteps=self.num_timesteps,
-                                   vecnormalize=vn if vn.exists() else None)
+                                   vecnormalize=vn if vn.exists() else None, run_dir=run_dir,
+                                   replay_buffer=rb if self.save_replay_buffer and rb.exists() else None)
             return ok
 
     per_env = max(1, cfg.n_envs)
@@ -379,8 +440,13 @@ def _make_callbacks(cfg: RunConfig, run_dir: Path, eval_env: Any, *, best_so_far
         deterministic=True,
         verbose=0,
     )
-    if best_so_far is not None:
-        evaluator.best_mean_reward = best_so_far
+    if history is not None:
+        evaluator.evaluations_timesteps = list(history.timesteps)
+        evaluator.evaluations_results = [list(r) for r in history.results]
+        evaluator.evaluations_length = [list(r) for r in history.ep_lengths]
+        evaluator.evaluations_successes = [list(r) for r in history.successes]
+        if history.best_mean_reward is not None:
+            evaluator.best_mean_reward = history.best_mean_reward
     checkpoints = ManifestCheckpointCallback(
         save_freq=max(1, cfg.checkpoint_freq_steps // per_env),
         save_path=str(run_dir / "checkpoints"),
@@ -388,7 +454,86 @@ def _make_callbacks(cfg: RunConfig, run_dir: Path, eval_env: Any, *, best_so_far
         save_replay_buffer=cfg.algorithm in OFF_POLICY,
         save_vecnormalize=True,
     )
+    evaluator.n_calls = checkpoints.n_calls = resumed_from // per_env
     return [evaluator, checkpoints]
+
+
+@dataclass(frozen=True)
+class EvalHistory:
+    """The evaluations a resumed run carries on from (the arrays of ``evaluations.npz``)."""
+
+    timesteps: list[int]
+    results: list[list[float]]
+    ep_lengths: list[list[int]]
+    successes: list[list[bool]]
+    best_mean_reward: float | None
+    """Best mean validation reward of any earlier evaluation, the discarded ones included: the
+    model in ``best/`` may come from one of them, and only a better model may replace it."""
+
+
+def restore_eval_history(run_dir: Path, resumed_from: int) -> EvalHistory | None:
+    """The earlier evaluations of ``run_dir``, for a run resumed from step ``resumed_from``.
+
+    SB3's ``EvalCallback`` keeps its history in memory and rewrites ``evaluations.npz`` from it
+    at every evaluation, so a resumed run would overwrite the file with its own evaluations only.
+    Handing the callback the earlier arrays (its ``evaluations_*`` lists) keeps one file, in the
+    format SB3 and rl-zoo's plotting read, with the whole history; merging per-segment files
+    afterwards would leave ``evaluations.npz`` wrong until the merge ran.
+
+    Evaluations made after the checkpoint (the training between the last checkpoint and the kill,
+    which resuming discards) would repeat timesteps the resumed run evaluates again; they move to
+    ``eval/evaluations.discarded<k>.npz`` so ``evaluations.npz`` keeps strictly increasing
+    timesteps and nothing is deleted. An unreadable ``evaluations.npz`` (killed while NumPy wrote
+    it) is refused rather than replaced.
+    """
+    eval_dir = run_dir / "eval"
+    path = eval_dir / "evaluations.npz"
+    if not path.exists():
+        return None
+    arrays = _read_npz(path)
+    steps = arrays["timesteps"]
+    keep = steps <= resumed_from
+    best = [_best_mean(arrays)]
+    for old in eval_dir.glob("evaluations.discarded*.npz"):
+        best.append(_best_mean(_read_npz(old)))
+    if not keep.all():
+        k = 1 + max((int(m.group(1)) for p in eval_dir.glob("evaluations.discarded*.npz")
+                     if (m := re.fullmatch(r"evaluations\.discarded(\d+)\.npz", p.name))), default=0)
+        _write_npz(eval_dir / f"evaluations.discarded{k}.npz", {n: a[~keep] for n, a in arrays.items()})
+        arrays = {n: a[keep] for n, a in arrays.items()}
+        _write_npz(path, arrays)
+    known = [b for b in best if b is not None]
+    return EvalHistory(
+        timesteps=[int(t) for t in arrays["timesteps"]],
+        results=arrays["results"].tolist(),
+        ep_lengths=arrays["ep_lengths"].tolist(),
+        successes=arrays["successes"].tolist() if "successes" in arrays else [],
+        best_mean_reward=max(known) if known else None,
+    )
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: unreadable evaluation history ({e}); move it away to resume without it") from e
+    if "timesteps" not in arrays or "results" not in arrays or "ep_lengths" not in arrays:
+        raise ValueError(f"{path}: not an EvalCallback history (fields timesteps, results, ep_lengths)")
+    return arrays
+
+
+def _best_mean(arrays: Mapping[str, np.ndarray]) -> float | None:
+    results = arrays["results"]
+    return float(results.mean(axis=1).max()) if results.size else None
+
+
+def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez`` to a temporary file, then rename: a kill leaves the old file or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    tmp.replace(path)
 
 
 def _windows_dict(cfg: RunConfig) -> dict[str, Any]:
@@ -408,12 +553,16 @@ def write_run_manifest(
     metrics: dict[str, Any],
     num_timesteps: int | None,
     vecnormalize: Path | None,
+    run_dir: Path,
+    replay_buffer: Path | None = None,
 ) -> None:
+    """The manifest of one model of the run, hashing the run's ``config.yml`` with it."""
     from rl.manifest import write_manifest
 
     write_manifest(model_path, algorithm=cfg.algorithm, seed=cfg.seed, config=cfg.to_dict(),
                    windows=windows, metrics=metrics, vecnormalize_path=vecnormalize,
-                   num_timesteps=num_timesteps)
+                   num_timesteps=num_timesteps, config_path=run_dir / "config.yml",
+                   replay_buffer_path=replay_buffer)
 
 
 # -- training -----------------------------------------------------------------------------------------
@@ -456,11 +605,17 @@ def _wrap_normalize(cfg: RunConfig, venv: Any, *, training: bool) -> Any:
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[Path, int] | None:
-    """The newest ``checkpoints/model_<N>_steps.zip`` of a run and its N."""
+    """The newest ``checkpoints/model_<N>_steps.zip`` of a run that has its manifest, and its N.
+
+    The manifest is written last (after the model, replay buffer and ``VecNormalize`` files), so a
+    checkpoint without one was interrupted while it was being saved and is skipped.
+    """
     best = None
     for p in (run_dir / "checkpoints").glob("model_*_steps.zip"):
         m = re.fullmatch(r"model_(\d+)_steps\.zip", p.name)
-        if m and (best is None or int(m.group(1)) > best[1]):
+        if not m or not manifest_path(p).exists():
+            continue
+        if best is None or int(m.group(1)) > best[1]:
             best = (p, int(m.group(1)))
     return best
 
@@ -472,17 +627,25 @@ def train(
     resume: str | Path | None = None,
     progress_bar: bool = True,
 ) -> TrainResult:
-    """Train (or resume) a run; return where everything went and the validation metrics."""
+    """Train (or resume) a run; return where everything went and the validation metrics.
+
+    ``resume`` names an interrupted run directory; ``cfg`` must be its own config
+    (:func:`resume_config`). A finished run is refused before anything is written.
+    """
     import torch as th
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from strategies.model_store import verify
-
     started = time.perf_counter()
     th.set_num_threads(1)  # small MLPs: threads only fight the env processes for the cores
+    segment = 0
     if resume is not None:
         run_dir = Path(resume)
+        check_resumable(run_dir)
+        if cfg != resume_config(run_dir):
+            raise ValueError(f"{run_dir / 'config.yml'}: the run was started with another config; "
+                             "resume it with its own (rl.train.resume_config)")
+        segment = next_monitor_segment(run_dir)
     else:
         run_dir = Path(out_dir) / run_name(cfg)
         if run_dir.exists():
@@ -491,26 +654,31 @@ def train(
         (run_dir / "config.yml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     windows = _windows_dict(cfg)
 
-    raw_train = build_vec_env(cfg, kind="train", run_dir=run_dir)
+    raw_train = build_vec_env(cfg, kind="train", run_dir=run_dir, monitor_segment=segment)
     eval_env = _wrap_normalize(cfg, build_vec_env(cfg, kind="validation", run_dir=None), training=False)
-    best_so_far = None
+    history, resumed_from = None, 0
     try:
         ckpt = latest_checkpoint(run_dir) if resume is not None else None
         if ckpt is not None:
             path, steps = ckpt
-            verify(path)  # refuses a checkpoint whose bytes differ from what this run wrote
+            manifest = verify(path)  # refuses a checkpoint whose files differ from what this run wrote
             vn = path.with_name(f"model_vecnormalize_{steps}_steps.pkl")
-            venv = VecNormalize.load(str(vn), raw_train) if vn.exists() else raw_train
+            if vn.exists() and not manifest.vecnormalize_file:
+                raise ModelIntegrityError(f"{vn}: not hashed in the manifest of {path.name}; refusing to unpickle it")
+            vn = vecnormalize_path(path, manifest) if manifest.vecnormalize_file else None
+            venv = VecNormalize.load(str(vn), raw_train) if vn is not None else raw_train
             if isinstance(venv, VecNormalize):
                 venv.training = True
             model = algorithm_class(cfg.algorithm).load(str(path), env=venv, device="cpu",
                                                         tensorboard_log=str(run_dir / "tb"))
-            rb = path.with_name(f"model_replay_buffer_{steps}_steps.pkl")
-            if cfg.algorithm in OFF_POLICY and rb.exists():
-                model.load_replay_buffer(str(rb))
-            evals = run_dir / "eval" / "evaluations.npz"
-            if evals.exists():
-                best_so_far = float(np.load(evals)["results"].mean(axis=1).max())
+            if cfg.algorithm in OFF_POLICY:
+                rb = path.with_name(f"model_replay_buffer_{steps}_steps.pkl")
+                if rb.exists() and not manifest.replay_buffer_file:
+                    raise ModelIntegrityError(f"{rb}: not hashed in the manifest of {path.name}; "
+                                              "refusing to unpickle it")
+                if manifest.replay_buffer_file:
+                    model.load_replay_buffer(str(named_path(path, manifest.replay_buffer_file)))
+            resumed_from = int(model.num_timesteps)
             remaining = max(0, cfg.total_timesteps - model.num_timesteps)
             reset = False
         else:
@@ -519,7 +687,9 @@ def train(
             venv = _wrap_normalize(cfg, raw_train, training=True)
             model = _new_model(cfg, venv, run_dir)
             remaining, reset = cfg.total_timesteps, True
-        callbacks = _make_callbacks(cfg, run_dir, eval_env, best_so_far=best_so_far)
+        if resume is not None:
+            history = restore_eval_history(run_dir, resumed_from)
+        callbacks = _make_callbacks(cfg, run_dir, eval_env, history=history, resumed_from=resumed_from)
         if remaining > 0:
             model.learn(
                 total_timesteps=remaining,
@@ -545,9 +715,10 @@ def train(
             "validation_mean_length": float(np.mean(lengths)),
             "validation_episodes": len(rewards),
         }
-        write_run_manifest(cfg, model_path, windows, metrics=metrics,
-                           num_timesteps=int(model.num_timesteps), vecnormalize=vn_path)
+        # metrics.json first: the manifest is what marks the run finished (check_resumable)
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_run_manifest(cfg, model_path, windows, metrics=metrics,
+                           num_timesteps=int(model.num_timesteps), vecnormalize=vn_path, run_dir=run_dir)
         return TrainResult(run_dir, model_path, int(model.num_timesteps), metrics,
                            time.perf_counter() - started)
     finally:
@@ -557,9 +728,48 @@ def train(
             eval_env.close()
 
 
+def check_resumable(run_dir: Path) -> None:
+    """Refuse to resume a run that finished: its final model and manifest would be overwritten.
+
+    The final manifest (``model.manifest.json``) is the last file training writes, so its presence
+    means the run reached its budget; a ``model.zip`` without it was interrupted while saving and is
+    resumed (from the last checkpoint) like any other interrupted run.
+    """
+    final = manifest_path(run_dir / "model.zip")
+    if final.exists():
+        steps = read_manifest(run_dir / "model.zip").num_timesteps
+        raise ValueError(
+            f"{run_dir}: the run already finished ({steps} steps; model.zip and {final.name} are final) "
+            "and --resume only continues an interrupted run; start a new run with amm train --config FILE",
+        )
+
+
 def resume_config(run_dir: str | Path) -> RunConfig:
-    """The config a run was started with (its ``config.yml``)."""
-    path = Path(run_dir) / "config.yml"
+    """The config a run was started with (its ``config.yml``), verified against the run's manifests.
+
+    The newest manifest of the run (the final model's, else the newest checkpoint's) must hash this
+    very ``config.yml``; a run with no model yet (killed before its first checkpoint) has nothing
+    to check it against and nothing trained under it.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "config.yml"
     if not path.exists():
         raise FileNotFoundError(f"{path}: not a run directory (no config.yml)")
+    anchor = run_dir / "model.zip"
+    if not manifest_path(anchor).exists():
+        ckpt = latest_checkpoint(run_dir)
+        anchor = ckpt[0] if ckpt is not None else None
+    if anchor is not None:
+        return verified_run_config(anchor)[1]
     return RunConfig.from_dict(read_mapping(path), where=str(path))
+
+
+def verified_run_config(model_path: str | Path) -> tuple[Path, RunConfig]:
+    """The run config a model was trained with: its path and the decoded config.
+
+    The model, its ``VecNormalize`` statistics and the ``config.yml`` its manifest names are
+    checked against their sha256 first (:func:`strategies.model_store.verified_config_path`), so
+    the windows ``amm evaluate`` refuses and the agent it runs are the ones training used.
+    """
+    path = verified_config_path(model_path)
+    return path, RunConfig.from_dict(read_mapping(path), where=str(path))

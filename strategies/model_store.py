@@ -10,6 +10,14 @@ manifest, verify the files against it, and load the policy (:func:`load_verified
 default ``PolicyMarketMakerConfig.policy_loader``) without importing the training harness. The
 manifest is a provenance record, not a signature: someone who can rewrite both files can forge it.
 Only load models you trained or trust.
+
+Every file that is trusted *because of* a model is hashed in its manifest, not only the pickles:
+the run's ``config.yml`` (``config_file``; its windows are what ``amm evaluate`` refuses to
+evaluate on, and its agent settings what the policy is run with) and, for a checkpoint of an
+off-policy run, its replay buffer (``replay_buffer_file``; unpickled by ``amm train --resume``).
+:func:`verify` checks every file the manifest names; :func:`verified_config_path` additionally
+refuses a manifest that does not hash its run config (version 1 manifests, written before the
+config was hashed), so a run whose config cannot be checked is never trusted for its windows.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_SUFFIX = ".manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+"""2: ``config_file``/``config_sha256`` and ``replay_buffer_file``/``replay_buffer_sha256`` added."""
 
 ALGORITHM_CLASSES: dict[str, str] = {
     "ppo": "stable_baselines3:PPO",
@@ -71,6 +80,10 @@ class Manifest:
     git: dict[str, Any] = field(default_factory=dict)
     created_utc: str = ""
     num_timesteps: int | None = None
+    config_file: str | None = None
+    config_sha256: str | None = None
+    replay_buffer_file: str | None = None
+    replay_buffer_sha256: str | None = None
     version: int = MANIFEST_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,7 +106,8 @@ def read_manifest(model_path: str | Path) -> Manifest:
 
 
 def verify(model_path: str | Path) -> Manifest:
-    """Check the model (and VecNormalize) files against the manifest; return it or raise."""
+    """Check the model and every file its manifest names (VecNormalize statistics, run config,
+    replay buffer) against the recorded sha256; return the manifest or raise."""
     model_path = Path(model_path)
     manifest = read_manifest(model_path)
     if not model_path.exists():
@@ -104,20 +118,52 @@ def verify(model_path: str | Path) -> Manifest:
             f"{model_path}: sha256 {actual[:16]}... does not match its manifest "
             f"({manifest.sha256[:16]}...); refusing to load (model files hold pickled code)",
         )
-    if manifest.vecnormalize_file:
-        vn = vecnormalize_path(model_path, manifest)
-        if not vn.exists():
-            raise ModelIntegrityError(f"{vn}: VecNormalize file named in the manifest is missing")
-        if file_sha256(vn) != manifest.vecnormalize_sha256:
+    named = (
+        ("VecNormalize", manifest.vecnormalize_file, manifest.vecnormalize_sha256),
+        ("run config", manifest.config_file, manifest.config_sha256),
+        ("replay buffer", manifest.replay_buffer_file, manifest.replay_buffer_sha256),
+    )
+    for what, name, digest in named:
+        if not name:
+            continue
+        path = named_path(model_path, name)
+        if not path.exists():
+            raise ModelIntegrityError(f"{path}: {what} file named in the manifest of {model_path.name} is missing")
+        if file_sha256(path) != digest:
             raise ModelIntegrityError(
-                f"{vn}: sha256 does not match the manifest of {model_path.name}; refusing to load",
+                f"{path}: sha256 does not match the manifest of {model_path.name} (the {what} changed "
+                "after training); refusing to use it",
             )
     return manifest
 
 
-def vecnormalize_path(model_path: str | Path, manifest: Manifest) -> Path:
-    p = Path(manifest.vecnormalize_file or "")
+def named_path(model_path: str | Path, name: str) -> Path:
+    """A file a manifest names, relative to the model's directory (or absolute)."""
+    p = Path(name)
     return p if p.is_absolute() else Path(model_path).parent / p
+
+
+def vecnormalize_path(model_path: str | Path, manifest: Manifest) -> Path:
+    return named_path(model_path, manifest.vecnormalize_file or "")
+
+
+def verified_config_path(model_path: str | Path) -> Path:
+    """The run ``config.yml`` of ``model_path``, verified with the model against its manifest.
+
+    A manifest that does not hash its run config (version 1) is refused rather than trusted with
+    a warning: the config's windows are what keeps ``amm evaluate`` off the training data, and a
+    warning beside a result computed on the training window is a silently wrong result. Such a
+    run is retrained (the manifest cannot be re-signed after the fact without trusting the very
+    file it would vouch for).
+    """
+    model_path = Path(model_path)
+    manifest = verify(model_path)
+    if not manifest.config_file or not manifest.config_sha256:
+        raise ModelIntegrityError(
+            f"{manifest_path(model_path)}: records no sha256 of the run's config.yml (manifest version "
+            f"{manifest.version}); its windows cannot be checked: retrain the run",
+        )
+    return named_path(model_path, manifest.config_file)
 
 
 def algorithm_class(name: str) -> Any:

@@ -111,6 +111,7 @@ def test_resume_after_sigkill(tiny) -> None:
 def test_resume_refuses_a_tampered_checkpoint(tiny) -> None:
     proc = _train(["--config", str(tiny / "ppo.yml"), "--out", str(tiny / "tamper"), "--json"])
     run = Path(json.loads(proc.stdout)["run_dir"])
+    (run / "model.manifest.json").unlink()  # as if killed before the final manifest: resumable
     ckpts = sorted(run.glob("checkpoints/model_*_steps.zip"), key=lambda p: int(p.name.split("_")[1]))
     data = bytearray(ckpts[-1].read_bytes())
     data[-20] ^= 0xFF

@@ -94,7 +94,7 @@ def _fake_run(usdm_catalog: Path, tmp_path: Path) -> Path:
     (run / "config.yml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     (run / "model.zip").write_bytes(b"not a model; the window check comes first")
     write_manifest(run / "model.zip", algorithm=cfg.algorithm, seed=cfg.seed, config=cfg.to_dict(),
-                   windows={}, metrics={})
+                   windows={}, metrics={}, config_path=run / "config.yml")
     return run
 
 
