@@ -32,9 +32,24 @@ from typing import Annotated
 import msgspec
 
 from catalog.features import FeatureVector
-from strategies.avellaneda_stoikov import MAX_GAMMA, RiskAversion
+from strategies.avellaneda_stoikov import MAX_GAMMA
 from strategies.base import CalibratedMarketMaker, CalibratedMarketMakerConfig, clamp
 from strategies.quoting import Quotes
+
+
+GLFT_MAX_GAMMA = 10.0
+"""Largest GLFT risk aversion accepted, per (tick x lot); see ``GLFTRiskAversion``."""
+
+GLFTRiskAversion = Annotated[float, msgspec.Meta(gt=0.0, le=GLFT_MAX_GAMMA)]
+"""GLFT's ``gamma`` in (0, 10] per (tick x lot): wider than Avellaneda-Stoikov's (0, 1].
+
+In AS, ``gamma`` multiplies ``sigma^2 (T - t)`` in the reservation price, so above 1 the quotes
+leave the book after one fill. In GLFT it enters through ``c2 = sqrt(gamma / (2 A k) * ...)``
+only, the inventory skew ``sigma c2`` per lot grows as its square root, and with ``xi`` set
+apart from it (Guéant 2017's two-parameter form) the half-spread term ``c1`` does not move: a
+gamma of a few units is a real choice on a one-tick book (the USD-M sweep's best on its training
+window is 1.40, docs/results.md §8), while tens are a unit mistake.
+"""
 
 
 def glft_coefficients(
@@ -84,11 +99,9 @@ class GLFTMarketMakerConfig(CalibratedMarketMakerConfig, frozen=True):
 
     Parameters
     ----------
-    gamma : float in (0, 1], default 1e-4
-        Risk aversion per (tick x lot), lot = ``order_qty``: the same quantity as in the
-        Avellaneda-Stoikov model, bounded alike
-        (:data:`strategies.avellaneda_stoikov.RiskAversion`: a value above 1 is taken for a
-        typo; the shipped configs use 0.01).
+    gamma : float in (0, 10], default 1e-4
+        Risk aversion per (tick x lot), lot = ``order_qty``: the quantity of the
+        Avellaneda-Stoikov model, with a wider bound (:data:`GLFTRiskAversion`).
     xi : float in [0, 1], optional
         The ``xi`` of Guéant (2017): ``None`` (default) uses ``xi = gamma`` (CARA utility);
         ``0`` gives the risk-adjusted-expectation variant. Bounded like ``gamma``.
@@ -98,7 +111,7 @@ class GLFTMarketMakerConfig(CalibratedMarketMakerConfig, frozen=True):
     ``a_per_s``, online calibration and the spread clamps.
     """
 
-    gamma: RiskAversion = 1e-4
+    gamma: GLFTRiskAversion = 1e-4
     xi: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_GAMMA)] | None = None
 
 

@@ -282,19 +282,20 @@ def test_negative_or_zero_starting_balance_is_refused(tmp_path):
     assert VenueModelConfig(starting_balances=("2000 USDT",)).starting_balances == ("2000 USDT",)
 
 
-@pytest.mark.parametrize("paths", [AS, GLFT], ids=["avellaneda_stoikov", "glft"])
-def test_gamma_above_one_is_refused(tmp_path, paths):
-    err = _run_error(tmp_path, paths=paths, config="gamma = 1.5")
-    assert err.field == "strategies[0].config.gamma" and "<= 1.0" in err.message
+@pytest.mark.parametrize(("paths", "bound", "above"), [(AS, 1.0, 1.5), (GLFT, 10.0, 15.0)],
+                         ids=["avellaneda_stoikov", "glft"])
+def test_gamma_above_its_bound_is_refused(tmp_path, paths, bound, above):
+    err = _run_error(tmp_path, paths=paths, config=f"gamma = {above}")
+    assert err.field == "strategies[0].config.gamma" and f"<= {bound}" in err.message
     from nautilus_trader.common.config import resolve_config_path
     from nautilus_trader.model.identifiers import InstrumentId
 
     config_cls = resolve_config_path(paths[1])
     common = {"instrument_id": InstrumentId.from_str("BTCUSDT-PERP.BINANCE"),
               "order_qty": Decimal("0.002"), "max_inventory": Decimal("0.010")}
-    with pytest.raises(ValueError, match="gamma: must be le 1.0, got 1.5"):
-        config_cls(**common, gamma=1.5)
-    assert config_cls(**common, gamma=1.0).gamma == 1.0  # the bound itself is allowed
+    with pytest.raises(ValueError, match=f"gamma: must be le {bound}, got {above}"):
+        config_cls(**common, gamma=above)
+    assert config_cls(**common, gamma=bound).gamma == bound  # the bound itself is allowed
 
 
 def test_a_latency_of_days_is_refused(tmp_path):
