@@ -89,6 +89,8 @@ def ingest_files(
     from catalog.loaders.registry import make_loader
 
     started = time.perf_counter()
+    if Path(catalog_path).exists() and not Path(catalog_path).is_dir():
+        raise NotADirectoryError(f"{catalog_path}: --catalog is a file, not a catalog directory (give a directory, new or existing)")
     check_layout(catalog_path)  # a 1.221 catalog would end up with two delta layouts
     paths = _check_files(files)
     loader = make_loader(fmt, instrument_id=instrument_id, spec_file=spec_file, **loader_options)

@@ -43,7 +43,7 @@ import numpy as np
 import yaml
 from nautilus_trader.config import PositiveInt
 
-from catalog.config_io import FieldError, decode, read_mapping, validate_constraints
+from catalog.config_io import ConfigError, FieldError, decode, read_mapping, validate_constraints
 from catalog.window import TimeWindow
 from rl.agents import ACTION_MODES, ALGORITHMS, OFF_POLICY, SUPPORTED_ACTION_MODES, algorithm_class
 from rl.config import EnvConfig
@@ -228,7 +228,37 @@ def load_run_config(
     raw["env"] = env
     if n_envs is not None:
         raw["n_envs"] = n_envs
-    return RunConfig.from_dict(raw, where=str(path))
+    cfg = RunConfig.from_dict(raw, where=str(path))
+    check_hyperparams(cfg, source=str(path))
+    return cfg
+
+
+_SET_BY_TRAIN = ("seed", "tensorboard_log", "device", "verbose")
+"""Constructor arguments :func:`_new_model` passes itself."""
+
+
+def check_hyperparams(cfg: RunConfig, *, source: str) -> None:
+    """Refuse a ``hyperparams.kwargs`` key the algorithm's constructor does not take, naming it.
+
+    SB3 would raise ``TypeError: ... unexpected keyword argument`` only when the model is built,
+    after the environments and the run directory exist.
+    """
+    import inspect
+
+    kwargs = cfg.hyperparams.get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise ConfigError(source, "hyperparams.kwargs", f"must be a table, got {type(kwargs).__name__}")
+    params = inspect.signature(algorithm_class(cfg.algorithm).__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    taken = sorted(n for n, p in params.items() if n not in ("self", "policy", "env", *_SET_BY_TRAIN)
+                   and not n.startswith("_") and p.kind is not inspect.Parameter.VAR_POSITIONAL)
+    for name in kwargs:
+        if name in _SET_BY_TRAIN:
+            raise ConfigError(source, f"hyperparams.kwargs.{name}", "is set by amm train (seed: the run's `seed`)")
+        if name not in taken:
+            raise ConfigError(source, f"hyperparams.kwargs.{name}",
+                              f"not a parameter of {cfg.algorithm.upper()}; expected one of: {', '.join(taken)}")
 
 
 def run_name(cfg: RunConfig, now: float | None = None) -> str:

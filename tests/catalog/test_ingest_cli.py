@@ -238,3 +238,14 @@ def test_unsorted_rows_strict_fails_and_lenient_drops_them(capsys, catalog_copy,
     report = ingest_report(capsys, "ticks-csv", [bad], tmp_path / "c")
     assert report["files"] == [str(bad)]  # listed once
     assert report["dropped"]["out_of_order"] == 1
+
+
+def test_a_file_given_as_the_catalog_is_one_line_and_untouched(capsys, tmp_path):
+    """Issue 17 item 14: ``--catalog <a file>`` was a 40-line traceback (``File exists``)."""
+    target = tmp_path / "notes.txt"
+    target.write_text("not a catalog\n")
+    code, out, err = amm(capsys, "ingest", "binance-ws", str(USDM), "--catalog", str(target))
+    assert code == 1 and out == ""
+    assert err.strip().splitlines() == [f"error: {target}: --catalog is a file, not a catalog directory "
+                                        "(give a directory, new or existing)"]
+    assert target.read_text() == "not a catalog\n"

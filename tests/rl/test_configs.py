@@ -39,6 +39,11 @@ def _mutated(tmp_path: Path, edit) -> Path:
     (lambda r: r.update(evaluation_freq=5), "evaluation_freq", "unknown field"),
     (lambda r: r["validation"].update(start=r["env"]["window_start"]), "validation",
      "the train and validation windows overlap"),
+    # issue 17 item 14: SB3's TypeError came as a 40-line traceback after the run directory existed
+    (lambda r: r.setdefault("hyperparams_overrides", {}).setdefault("kwargs", {}).update(learning_rat=1e-4),
+     "hyperparams.kwargs.learning_rat", "not a parameter of PPO; expected one of: batch_size, clip_range"),
+    (lambda r: r.setdefault("hyperparams_overrides", {}).setdefault("kwargs", {}).update(seed=3),
+     "hyperparams.kwargs.seed", "is set by amm train"),
 ])
 def test_a_bad_training_file_fails_with_one_line_naming_file_and_field(tmp_path, edit, field, message) -> None:
     path = _mutated(tmp_path, edit)
