@@ -57,7 +57,7 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from backtests.config import RunSpec, check_strategy_config, load_run_config, strategy_config_class, to_toml
-from backtests.metrics import SUMMARY_FIELDS
+from backtests.metrics import SUMMARY_FIELDS, flatten_summary
 from backtests.ray_session import ray_session
 from backtests.runner import run_backtest
 from catalog.config_io import ConfigError, FieldError, decode, read_mapping
@@ -308,7 +308,8 @@ def objective(sweep: Sweep, metrics: Mapping[str, Any]) -> float:
 def run_trial(params: dict[str, Any], *, sweep: Sweep, trials_dir: str) -> None:
     """Tune's trainable: one trial into ``trials/<trial id>/``, its metrics reported to Tune."""
     run_dir = Path(trials_dir) / tune.get_context().get_trial_id()
-    metrics = sweep.run_trial(params, run_dir)
+    # The summary fields (spread_captured_bps, markout_60s_bps are nested in metrics.json).
+    metrics = flatten_summary(sweep.run_trial(params, run_dir))
     names = (sweep.table.metric, *sweep.table.constraints)
     tune.report({"objective": objective(sweep, metrics), **{n: metrics.get(n) for n in names}})
 

@@ -70,7 +70,9 @@ def swept(usdm_catalog, tmp_path_factory):
     file, out dir)."""
     tmp = tmp_path_factory.mktemp("sweep")
     catalog = Path(os.path.relpath(usdm_catalog, tmp))
-    path = _write_sweep(tmp, catalog, extra="[sweep.constraints]\nmax_drawdown = { max = 1000.0 }")
+    # spread_captured_bps is nested in metrics.json (markouts): a constraint on it must still be read
+    path = _write_sweep(tmp, catalog, extra="[sweep.constraints]\nmax_drawdown = { max = 1000.0 }\n"
+                                            "spread_captured_bps = { min = -1000000.0 }")
     out = tmp / "sweeps"
     proc = subprocess.run(
         [sys.executable, "-m", "amm.cli", "sweep", "--config", path.name, "--out", "sweeps", "--json"],
@@ -89,6 +91,7 @@ def test_sweep_writes_one_row_per_trial_and_the_outputs(swept):
     assert len(table) == 4 and list(table["trial"]) == [1, 2, 3, 4]
     assert {"half_spread_ticks", "total_pnl", "max_drawdown", "objective", "status", "error", "run_dir"} <= set(table)
     assert (table["status"] == "TERMINATED").all()
+    assert table["spread_captured_bps"].notna().all() and table["objective"].map(math.isfinite).all()
     assert table["half_spread_ticks"].between(0.5, 4.0).all()
     assert (d / "trials.md").read_text().count("\n") == 6  # header, rule, 4 rows
     assert (d / "objective.png").stat().st_size > 0
