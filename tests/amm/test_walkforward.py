@@ -284,3 +284,24 @@ def test_a_model_may_not_be_walked_on_its_own_validation_window(tiny_model, tmp_
     path.write_text('[walkforward]\nname = "leak"\n[[windows]]\nstart = "2024-08-08T23:58:00Z"\n'
                     f'end = "2024-08-08T23:59:00Z"\n[[models]]\npath = "{tiny_model}"\n')
     assert_config_error(load_walkforward, path, "windows", "overlaps the run's validation window")
+
+
+SHIPPED = sorted((ROOT / "backtests" / "walkforward").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_walkforward_files_load_and_stay_off_the_tuned_baselines_test_windows(path):
+    """Every shipped grid expands; no task of a tuned baseline touches a test window of the sweep
+    that tuned it, for its instrument (the test windows are kept for the agents)."""
+    from backtests.sweep import load_sweep
+    from catalog.window import TimeWindow
+
+    wf = load_walkforward(path)
+    assert wf.tasks and len({t.id for t in wf.tasks}) == len(wf.tasks)
+    sweeps = [load_sweep(p) for p in (ROOT / "backtests" / "sweeps" / "tuned").glob("*.toml")]
+    tests = {(s.base.instrument_id, s.table.strategy): s.table.test for s in sweeps}
+    tuned = [t for t in wf.tasks if (t.instrument, t.strategy) in tests and "tuned" in str(t.spec.source)]
+    assert tuned or "tuned" not in path.read_text()
+    for t in tuned:
+        window = TimeWindow(start=t.spec.start, end=t.spec.end)
+        assert not window.overlaps(tests[(t.instrument, t.strategy)]), t.id
