@@ -186,12 +186,8 @@ class WalkforwardFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     models: list[ModelEntry] = []
 
     def all_windows(self) -> list[LabelledWindow]:
-        listed = [w if w.label else replace_window(w, f"w{i + 1}") for i, w in enumerate(self.windows)]
+        listed = [w if w.label else msgspec.structs.replace(w, label=f"w{i + 1}") for i, w in enumerate(self.windows)]
         return listed + (self.days.windows() if self.days else [])
-
-
-def replace_window(w: LabelledWindow, label: str) -> LabelledWindow:
-    return LabelledWindow(label=label, start=w.start, end=w.end)
 
 
 # -- the grid --------------------------------------------------------------------------------------
@@ -336,7 +332,7 @@ def run_task(task: Task, run_dir: str, metrics: Sequence[str]) -> dict[str, Any]
         summary = result.summary()["strategies"][task.strategy]
         row |= {"status": "ok", "error": "", **{m: summary.get(m) for m in metrics}}
     except Exception as e:  # a task's failure is its row, not the grid's end
-        row |= {"status": "error", "error": f"{type(e).__name__}: {one_line(e)}", **{m: None for m in metrics}}
+        row = _error_row(task, run_dir, metrics, f"{type(e).__name__}: {one_line(e)}", time.perf_counter() - t0)
     row |= {"wall_s": round(time.perf_counter() - t0, 3), "run_dir": run_dir}
     path = Path(run_dir)
     path.mkdir(parents=True, exist_ok=True)
@@ -344,6 +340,12 @@ def run_task(task: Task, run_dir: str, metrics: Sequence[str]) -> dict[str, Any]
     tmp.write_text(json.dumps(row, default=str) + "\n")
     os.replace(tmp, path / RESULT)
     return row
+
+
+def _error_row(task: Task, run_dir: str, metrics: Sequence[str], error: str, wall_s: float) -> dict[str, Any]:
+    """The row of a task that failed: its cell, the error's line, no metrics."""
+    return task.row() | {"status": "error", "error": error, **{m: None for m in metrics},
+                         "wall_s": round(wall_s, 3), "run_dir": run_dir}
 
 
 def _done(run_dir: Path) -> dict[str, Any] | None:
@@ -460,8 +462,8 @@ def _run_on_ray(tasks: Sequence[Task], directory: Path, metrics: Sequence[str], 
         except RayError as e:
             from amm.errors import one_line
 
-            yield task.row() | {"status": "error", "error": f"{type(e).__name__}: {one_line(e).splitlines()[-1][:300]}",
-                                **{m: None for m in metrics}, "wall_s": 0.0, "run_dir": str(directory / "tasks" / task.id)}
+            yield _error_row(task, str(directory / "tasks" / task.id), metrics,
+                             f"{type(e).__name__}: {one_line(e)[:300]}", 0.0)
 
 
 def _say(line: str) -> None:
