@@ -37,6 +37,8 @@ def live(
     end: Annotated[str | None, typer.Option("--end", help="Replay window end (ISO 8601, UTC, inclusive).")] = None,
     speed: Annotated[float | None, typer.Option("--speed", help="Replay speed as a multiple of real time (0 = unthrottled).")] = None,
     log_level: Annotated[str | None, typer.Option("--log-level", help="Override node.log_level (DEBUG, INFO, WARNING, ERROR).")] = None,
+    console: Annotated[bool, typer.Option("--console", help="Serve the operator console (live/console.py) on 127.0.0.1; the token comes from $AMM_CONSOLE_TOKEN or is generated and printed.")] = False,
+    console_port: Annotated[int | None, typer.Option("--console-port", help="The console's port (0 = any free port; default: console.port of the file, 8780).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan / run report as JSON on stdout.")] = False,
 ) -> None:
     """Run a strategy on a live TradingNode: venue, paper (sandbox) or offline replay.
@@ -55,7 +57,11 @@ def live(
         raise ValueError(f"--speed must be >= 0 (0 = unthrottled), got {speed:g}")
     if log_level is not None and log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    if console_port is not None and not 0 <= console_port <= 65535:
+        raise ValueError(f"--console-port must be 0..65535, got {console_port}")
     cfg = load_config(config or DEFAULT_REPLAY_CONFIG)
+    if console or console_port is not None:
+        cfg = cfg.with_console(enabled=True, port=console_port)
     if replay is not None:
         if not replay.is_dir():
             raise NotADirectoryError(f"--replay: {replay} is not a catalog directory")
@@ -159,6 +165,9 @@ def _print_plan(plan: dict) -> None:
         rp = plan["replay"]
         table.add_row("replay", f"{rp['catalog_path']} {rp['start'] or 'first'} -> {rp['end'] or 'last'} at {rp['speed']:g}x")
     table.add_row("persistence", f"{plan['persistence']['catalog_path']} {plan['persistence']['types']}" if plan["persistence"] else "off")
+    if plan.get("console"):
+        c = plan["console"]
+        table.add_row("console", f"http://{c['host']}:{c['port']}/ (token {c['token']})")
     table.add_row("credentials", ", ".join(plan["credentials"]) or "none needed")
     for note in plan["preflight"]:
         table.add_row("preflight", note)
@@ -166,10 +175,21 @@ def _print_plan(plan: dict) -> None:
 
 
 def _live_run(cfg: LiveConfig, *, log_level: str | None, colors: bool, emit_json: Callable[[str], None] | None) -> int:
+    import os
+
     from live.node import build_node, run_node
 
     node = build_node(cfg, log_level=log_level, colors=colors)
-    report = run_node(node, cfg)
+    console = None
+    if cfg.console.enabled:
+        from live.console import open_console
+
+        try:
+            console = open_console(node, cfg, dict(os.environ))
+        except BaseException:
+            node.dispose()
+            raise
+    report = run_node(node, cfg, console=console)
     if emit_json is not None:
         emit_json(json.dumps(report.as_dict(), default=str))  # one line, the whole of stdout
     else:

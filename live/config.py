@@ -295,6 +295,35 @@ class ReplaySettings(_Section, frozen=True):
     data_types: tuple[PersistType, ...] | None = None
 
 
+class ConsoleSettings(_Section, frozen=True):
+    """The operator console (:mod:`live.console`): a local web page to watch and stop the node.
+
+    Parameters
+    ----------
+    enabled : bool
+        Serve it (off by default; ``amm live --console`` turns it on).
+    host : {"127.0.0.1", "::1", "localhost"}
+        Loopback only: the console can kill the node, so it is never exposed on a network
+        interface. Reach it remotely through an SSH tunnel or ``kubectl port-forward``.
+    port : int
+        TCP port (0 = any free port, printed at start).
+    token_env : str
+        Environment variable holding the access token (at least 16 characters). When it is unset
+        a random token is generated and printed once, with the console's address, on stderr.
+    sample_secs : PositiveFloat
+        How often the equity and inventory curves are sampled.
+    history_points : PositiveInt
+        How many samples each curve keeps (the oldest are dropped).
+    """
+
+    enabled: bool = False
+    host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8780
+    token_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "AMM_CONSOLE_TOKEN"
+    sample_secs: PositiveFloat = 1.0
+    history_points: PositiveInt = 3600
+
+
 class StrategyTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One ``[[strategies]]`` entry: an ``ImportableStrategyConfig``, or ``from_backtest`` = a
     backtest config (or a run's ``config.resolved.toml``) to take the strategy ``name`` from."""
@@ -325,6 +354,7 @@ class LiveFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     risk: RiskSettings = msgspec.field(default_factory=RiskSettings)
     kill_switch: KillSwitchSettings = msgspec.field(default_factory=KillSwitchSettings)
     replay: ReplaySettings = msgspec.field(default_factory=ReplaySettings)
+    console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
 
     def __post_init__(self) -> None:
         if self.venue.adapter == "replay" and self.execution.mode != "sandbox":
@@ -365,6 +395,7 @@ class LiveConfig:
     kill_switch: KillSwitchSettings
     replay: ReplaySettings
     strategies: tuple[StrategySpec, ...]
+    console: ConsoleSettings = ConsoleSettings()
 
     @property
     def instrument_ids(self) -> tuple[str, ...]:
@@ -374,6 +405,13 @@ class LiveConfig:
             if s.instrument_id and s.instrument_id not in ids:
                 ids.append(s.instrument_id)
         return tuple(ids)
+
+    def with_console(self, *, enabled: bool = True, port: int | None = None) -> LiveConfig:
+        """Return this deployment with the operator console switched on (``port`` None: the file's)."""
+        console = msgspec.structs.replace(self.console, enabled=enabled)
+        if port is not None:
+            console = msgspec.structs.replace(console, port=port)
+        return replace(self, console=console)
 
     def with_replay(self, replay: ReplaySettings) -> LiveConfig:
         """Return this deployment re-pointed at an offline replay on a sandbox exchange.
@@ -519,11 +557,13 @@ def load_config(path: Path | str) -> LiveConfig:
         kill_switch=f.kill_switch,
         replay=f.replay,
         strategies=strategies,
+        console=f.console,
     )
 
 
 __all__ = [
     "ConfigError",
+    "ConsoleSettings",
     "ExecutionSettings",
     "KillSwitchSettings",
     "LiveConfig",

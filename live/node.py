@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nautilus_trader.config import (
     ImportableActorConfig,
@@ -57,6 +57,9 @@ from catalog.config_io import to_builtins
 from live.config import ConfigError, KillSwitchSettings, LiveConfig
 from live.replay import REPLAY_FINISHED_TOPIC, ReplayDataClientConfig, ReplayLiveDataClientFactory, ReplaySummary
 from live.secrets import CredentialSpec, credential_spec
+
+if TYPE_CHECKING:
+    from live.console import OperatorConsole
 
 _STREAM_TYPES = {"quotes": [QuoteTick], "trades": [TradeTick], "deltas": [OrderBookDelta, OrderBookDeltas]}
 
@@ -459,6 +462,9 @@ def describe_plan(cfg: LiveConfig, node: TradingNode, credentials: list[str], pr
         else None,
         "health_file": health_file_path(cfg),
         "log_file": cfg.node.log_file,
+        "console": {"host": cfg.console.host, "port": cfg.console.port, "token": f"${cfg.console.token_env} (or generated at start)"}
+        if cfg.console.enabled
+        else None,
         "credentials": credentials,
         "preflight": preflight,
     }
@@ -511,7 +517,7 @@ def collect_report(node: AmmTradingNode) -> RunReport:
         mine = [f for f in fills if f.instrument_id == iid]
         for f in mine:
             ledger.on_fill(f)
-        mark = _mid(cache, iid) or mine[-1].last_px.as_double()
+        mark = mark_price(cache, iid) or mine[-1].last_px.as_double()
         pnl[str(iid)] = {
             "fills": len(mine),
             "position": ledger.position,
@@ -537,8 +543,8 @@ def collect_report(node: AmmTradingNode) -> RunReport:
     )
 
 
-def _mid(cache: Any, iid: InstrumentId) -> float | None:
-    """Last mid from the quotes, else from the order book (L2 feeds carry no quotes)."""
+def mark_price(cache: Any, iid: InstrumentId) -> float | None:
+    """The mark of PnL on a live node: last mid from the quotes, else from the order book (L2 feeds carry no quotes)."""
     quote = cache.quote_tick(iid)
     if quote is not None:
         return (quote.bid_price.as_double() + quote.ask_price.as_double()) / 2
@@ -548,11 +554,15 @@ def _mid(cache: Any, iid: InstrumentId) -> float | None:
     return None
 
 
-def run_node(node: AmmTradingNode, cfg: LiveConfig) -> RunReport:
-    """Run until the kill switch (signal or end of replay) stops the node; then report and persist."""
+def run_node(node: AmmTradingNode, cfg: LiveConfig, *, console: OperatorConsole | None = None) -> RunReport:
+    """Run until the kill switch (signal, operator console or end of replay) stops the node; then
+    report and persist. ``console`` (started on the node's loop, :func:`live.console.open_console`)
+    is closed once the node has stopped."""
     try:
         node.run()
     finally:
+        if console is not None:
+            node.kernel.loop.run_until_complete(console.stop())
         if node.shutdown_reason is None:
             node.shutdown_reason = "node stopped (start-up failed or engines exited)"
         report = collect_report(node)

@@ -19,6 +19,8 @@ a deployed agent has every control a baseline has:
 - the one PnL ledger (:class:`strategies.ledger.FillLedger`) and the kill switch on it (loss and
   drawdown: cancel, flatten, stop), ``client_id`` routing, the safety net for orders the quote
   manager does not track, and the flatten on stop;
+- the operator's controls (:meth:`MarketMakerStrategy.pause_quoting`, ``resume_quoting``,
+  ``cancel_quotes``, ``kill``), which the live console (:mod:`live.console`) calls;
 - exchange trading hours (:mod:`strategies.session`): no quote outside the session, flat before
   each close, nothing held overnight.
 """
@@ -237,6 +239,7 @@ class MarketMakerStrategy(Strategy):
         self.ledger: FillLedger | None = None
         self.kill_reason: str | None = None
         self.kill_ts_ns: int | None = None
+        self.pause_reason: str | None = None
         self.last_features: FeatureVector | None = None
         self.equity_peak: float = 0.0
         self._tick: float = math.nan
@@ -322,6 +325,7 @@ class MarketMakerStrategy(Strategy):
         self.ledger = FillLedger(self.instrument)
         self.kill_reason = None
         self.kill_ts_ns = None
+        self.pause_reason = None
         self.equity_peak = 0.0
         self._flattened = False
         self._session = cfg.session()
@@ -386,6 +390,7 @@ class MarketMakerStrategy(Strategy):
         self.last_features = None
         self.kill_reason = None
         self.kill_ts_ns = None
+        self.pause_reason = None
         self.equity_peak = 0.0
         self._flattened = False
 
@@ -526,6 +531,8 @@ class MarketMakerStrategy(Strategy):
         mid = self.features.mid
         if mid == mid and self._check_kill_switch(mid):
             return
+        if self.pause_reason is not None:  # the kill switch above still watches the position
+            return
         if self._session is not None and not self._session.quoting_allowed(ts_ns):
             self._flat_for_close(ts_ns)
             return
@@ -587,6 +594,26 @@ class MarketMakerStrategy(Strategy):
         self._cancel_everything()
         self._flatten()
         self.stop()
+
+    def pause_quoting(self, reason: str) -> None:
+        """Withdraw every quote and place none until :meth:`resume_quoting` (an operator's pause).
+
+        The strategy keeps running: its features, ledger and kill switch stay live, and a position
+        it holds is kept (pause is not flatten; :meth:`kill` is).
+        """
+        self.pause_reason = reason
+        self.log.warning(f"Quoting paused: {reason}; canceling quotes")
+        self._cancel_everything()
+
+    def resume_quoting(self) -> None:
+        """Quote again from the next decision."""
+        if self.pause_reason is not None:
+            self.log.warning(f"Quoting resumed (was paused: {self.pause_reason})")
+        self.pause_reason = None
+
+    def cancel_quotes(self) -> None:
+        """Cancel every working order of the strategy now; the next decision quotes again."""
+        self._cancel_everything()
 
     def _flat_for_close(self, ts_ns: int) -> None:
         """Outside the session: cancel quotes once per trading day; close any position left.
