@@ -81,7 +81,19 @@ def to_ns(value: TimeLike, *, name: str = "time") -> int | None:
 
 
 def open_catalog(catalog_path: str | Path) -> ParquetDataCatalog:
+    """The catalog at ``catalog_path``, checked and safe to read: every reader opens it here.
+
+    Refuses a directory that is not a catalog and a 1.221 layout; rolls back a commit a crash
+    interrupted, and refuses while another process commits
+    (:func:`catalog.writer.recover_for_reading`), so no reader sees half of a commit.
+    """
+    from catalog.writer import CommitInProgressError, recover_for_reading
+
     path = Path(catalog_path)
+    try:
+        recover_for_reading(path)
+    except CommitInProgressError as e:
+        raise CatalogDataError(str(e)) from None
     if not (path / "data").is_dir():
         raise CatalogDataError(
             f"{path}: not a data catalog (no data/ directory); "

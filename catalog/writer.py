@@ -366,6 +366,47 @@ def _rollback(plan: dict) -> None:
     shutil.rmtree(plan["trash"], ignore_errors=True)
 
 
+class CommitInProgressError(RuntimeError):
+    """A reader met a catalog whose commit another process is carrying out right now."""
+
+
+def recover_for_reading(catalog_path: Path) -> bool:
+    """Make a catalog safe to read: roll back a commit that a crash interrupted.
+
+    A commit killed halfway leaves its journal and a catalog holding part of the new files and
+    without some of the old ones. Every reader (``catalog.window.open_catalog``: backtests, the
+    env, ``catalog info``, the live replay) calls this first, so none of them sees that mix:
+
+    * no journal: nothing to do (the common case, one ``stat``);
+    * a journal and nobody holds the catalog's lock: the writer died; roll back (what the next
+      write would do) under the lock, and read the catalog as it was before that commit;
+    * a journal and the lock is held: a commit is under way; refuse, saying so, rather than read
+      files that are moving.
+
+    Returns True if a commit was rolled back.
+    """
+    catalog_path = Path(catalog_path)
+    if not (catalog_path / JOURNAL_NAME).exists():
+        return False
+    try:
+        lock = _lock_catalog(catalog_path)
+    except RuntimeError:
+        raise CommitInProgressError(
+            f"{catalog_path}: another process is committing data into this catalog right now; "
+            "read it once that ingest has finished",
+        ) from None
+    except OSError as e:
+        raise CommitInProgressError(
+            f"{catalog_path}: an interrupted commit must be rolled back before the catalog can be read, "
+            f"but it cannot be locked for that ({e.strerror or e}); run `amm ingest` or `amm catalog info` "
+            "on it as a user who may write it",
+        ) from None
+    try:
+        return recover(catalog_path)
+    finally:
+        lock.close()
+
+
 def recover(catalog_path: Path) -> bool:
     """Roll back a commit that was interrupted (process killed mid-move); drop stale staging.
 

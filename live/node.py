@@ -147,9 +147,9 @@ def _check_replay_instruments(catalog_path: str, instrument_ids: tuple[str, ...]
     """Refuse a replay whose catalog lacks an instrument the node trades, before the node starts
     (inside the running node the data client's error was only logged, and the strategies waited
     for data that never came)."""
-    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+    from catalog.window import open_catalog
 
-    held = sorted(str(i.id) for i in ParquetDataCatalog(catalog_path).instruments())
+    held = sorted(str(i.id) for i in open_catalog(catalog_path).instruments())
     missing = [i for i in instrument_ids if i not in held]
     if missing:
         raise ValueError(f"{catalog_path}: the replay catalog has no {', '.join(missing)} "

@@ -66,9 +66,8 @@ from nautilus_trader.model.data import (
 from nautilus_trader.model.identifiers import ClientId, InstrumentId, Venue
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from catalog.window import monotonic_ts_event, to_ns
+from catalog.window import monotonic_ts_event, open_catalog, to_ns
 from catalog.checkpoints import start_book
-from catalog.migrate import check_layout
 
 REPLAY_FINISHED_TOPIC = "amm.replay.finished"
 """Message-bus topic the client publishes (a :class:`ReplaySummary`) once the window is exhausted."""
@@ -192,8 +191,9 @@ class ReplayDataClient(LiveMarketDataClient):
         catalog_dir = Path(config.catalog_path)
         if not catalog_dir.is_dir():
             raise ValueError(f"catalog_path: {catalog_dir} is not a directory")
-        check_layout(catalog_dir)  # a 1.221 catalog would replay without its book
-        self._catalog = ParquetDataCatalog(str(catalog_dir))
+        # checked as every reader opens it: 1.221 layout refused (it would replay without its
+        # book), an interrupted commit rolled back first
+        self._catalog = open_catalog(catalog_dir)
         venue = Venue(config.venue)
         super().__init__(
             loop=loop,

@@ -176,3 +176,19 @@ def test_second_writer_on_same_catalog_is_refused(tmp_path):
     with StagedCatalogWriter(tmp_path):
         with pytest.raises(RuntimeError, match="being written by another process"):
             StagedCatalogWriter(tmp_path)
+
+
+def test_a_reader_refuses_a_catalog_while_another_process_commits_into_it(tmp_path):
+    """Journal present and the lock held: a commit is moving files; reading now could see a mix."""
+    from catalog.window import CatalogDataError, open_catalog
+
+    write(tmp_path, quotes(T0, 100))
+    (tmp_path / writer_mod.JOURNAL_NAME).write_text('{"trash": "x", "added": [], "trashed": []}')
+    lock = writer_mod._lock_catalog(tmp_path)  # the committing process
+    try:
+        with pytest.raises(CatalogDataError, match="committing data into this catalog right now"):
+            open_catalog(tmp_path)
+    finally:
+        lock.close()
+    assert len(open_catalog(tmp_path).quote_ticks()) == 100  # the writer gone: rolled back, readable
+    assert not (tmp_path / writer_mod.JOURNAL_NAME).exists()
