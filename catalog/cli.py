@@ -39,6 +39,8 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the quality report as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     checkpoint_interval_s: Annotated[float, typer.Option("--checkpoint-interval-s", min=0.001, help="Stream seconds between two full-book checkpoints (order-book data), so any window starts from a full book.")] = 60.0,
+    force_instrument: Annotated[bool, typer.Option("--force-instrument", help="Accept an --instrument label that contradicts the data's symbol or market, or prices unlike the series it joins.")] = False,
+    replace_instrument: Annotated[bool, typer.Option("--replace-instrument", help="Replace the catalog's definition of the instrument when this ingest's differs (tick, lot, fees...); refused otherwise.")] = False,
 ) -> None:
     """Clean, validate and write market data into a NautilusTrader Parquet catalog.
 
@@ -57,6 +59,8 @@ def ingest(
         strict=strict,
         progress=progress and not as_json and sys.stderr.isatty(),
         checkpoint_interval_s=checkpoint_interval_s,
+        replace_instrument=replace_instrument,
+        force_instrument=force_instrument,
     )
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))

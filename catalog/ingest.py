@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.checkpoints import CHECKPOINT_DIR, DEFAULT_INTERVAL_S
+from catalog.identity import PriceSampler, check_label, check_price_scale
 from catalog.migrate import check_layout
 from catalog.quality import DataQualityError, QualityReport
 from catalog.writer import CommitSummary, StagedCatalogWriter
@@ -66,6 +67,12 @@ def _check_files(files: Sequence[Path]) -> list[Path]:
     return out
 
 
+def _check_label(loader: Any, instrument_id: str | None, paths: list[Path]) -> None:
+    if instrument_id and hasattr(loader, "native_instrument_ids"):
+        check_label(instrument_id, loader.native_instrument_ids(),
+                    market_known=getattr(loader, "native_market_known", False), source=str(paths[0]))
+
+
 def ingest_files(
     fmt: str,
     files: Sequence[Path],
@@ -77,6 +84,8 @@ def ingest_files(
     progress: bool = False,
     chunk_rows: int = 250_000,
     checkpoint_interval_s: float | None = DEFAULT_INTERVAL_S,
+    replace_instrument: bool = False,
+    force_instrument: bool = False,
     **loader_options: Any,
 ) -> IngestResult:
     """Ingest ``files`` of format ``fmt`` into the catalog at ``catalog_path``.
@@ -85,6 +94,11 @@ def ingest_files(
     exception, including ``DataQualityError`` in strict mode or for a broken file, leaves the
     catalog as it was. Order-book data also gets a full-book checkpoint every
     ``checkpoint_interval_s`` of stream time (``catalog.checkpoints``; None: none).
+
+    An instrument the catalog already defines with other terms is refused unless
+    ``replace_instrument`` (``catalog.writer.StagedCatalogWriter``: one definition per instrument).
+    An ``instrument_id`` label that contradicts the data, and data whose prices are not those of
+    the series it would join, are refused unless ``force_instrument`` (:mod:`catalog.identity`).
     """
     from catalog.loaders.registry import make_loader
 
@@ -98,14 +112,23 @@ def ingest_files(
     catalog_path = Path(catalog_path)
     with StagedCatalogWriter(
         catalog_path, chunk_rows=chunk_rows, checkpoint_interval_s=checkpoint_interval_s,
+        replace_instruments=replace_instrument,
     ) as writer:
         stream = loader.iter_data(paths, report)
         if progress:
             from tqdm import tqdm
 
             stream = tqdm(stream, desc=f"ingest {fmt}", unit=" rows", unit_scale=True, mininterval=0.5)
+        sampler, labelled = PriceSampler(), force_instrument
         for obj in stream:
+            if not labelled:  # as soon as the loader knows what it reads: at its first row
+                _check_label(loader, instrument_id, paths)
+                labelled = True
+            sampler.add(obj)
             writer.add(obj)
+        if not force_instrument:
+            _check_label(loader, instrument_id, paths)
+            check_price_scale(catalog_path, sampler, source=str(paths[0]))
         instruments = loader.instruments()
         if not instruments:
             raise DataQualityError(f"{paths[0]}: no instrument could be determined from the data")

@@ -92,6 +92,11 @@ class StagedCatalogWriter:
         requires disjoint intervals) and an order-book batch never straddles two files.
     checkpoint_interval_s : float or None
         Stream seconds between two book checkpoints per instrument; None writes none.
+    replace_instruments : bool, default False
+        An instrument the catalog already defines differently (another tick size, lot size, fee,
+        multiplier...) is an error unless this is set; then the new definition replaces the old
+        one, in the same journaled commit. Never two definitions of one instrument: a backtest and
+        the env would each pick one (one fee in training, another in evaluation).
 
     Use as a context manager: leaving the block with an exception discards the staging area and the
     target catalog is untouched.
@@ -102,9 +107,11 @@ class StagedCatalogWriter:
         catalog_path: Path,
         chunk_rows: int = 250_000,
         checkpoint_interval_s: float | None = DEFAULT_INTERVAL_S,
+        replace_instruments: bool = False,
     ) -> None:
         self.catalog_path = Path(catalog_path)
         self.chunk_rows = chunk_rows
+        self.replace_instruments = replace_instruments
         self.catalog_path.mkdir(parents=True, exist_ok=True)
         self._lock = _lock_catalog(self.catalog_path)
         recover(self.catalog_path)
@@ -180,14 +187,39 @@ class StagedCatalogWriter:
             for image in self._checkpoints.finish():
                 self.add_checkpoint(image)
         self._flush()
+        replace: set[Path] = set()
         if self._instruments:
+            replace = self._instrument_leaves_to_replace()
             # Instruments carry ts_init=0 unless the source dated them: one file per definition.
             self._stage.write_data(list(self._instruments.values()))
         try:
-            summary = _commit_staging(self._stage_dir, self.catalog_path)
+            summary = _commit_staging(self._stage_dir, self.catalog_path, replace=replace)
         finally:
             self._cleanup()
         return summary
+
+    def _instrument_leaves_to_replace(self) -> set[Path]:
+        """The instrument directories whose old definition the new one replaces (see
+        ``replace_instruments``); raises :class:`InstrumentConflictError` when not allowed."""
+        from nautilus_trader.persistence.funcs import class_to_filename, urisafe_identifier
+
+        target = ParquetDataCatalog(str(self.catalog_path))
+        replace = set()
+        for iid, new in self._instruments.items():
+            old = target.instruments(instrument_ids=[iid]) if (self.catalog_path / "data").is_dir() else []
+            changes = sorted({c for o in old for c in instrument_changes(o, new)})
+            if not changes and len(old) <= 1:
+                continue
+            if changes and not self.replace_instruments:
+                raise InstrumentConflictError(
+                    f"{self.catalog_path}: {iid} is already defined differently ({'; '.join(changes)}); "
+                    "pass --replace-instrument to replace its definition (all its data then trades on the "
+                    "new terms), or ingest into another catalog",
+                )
+            replace.add(Path("data") / class_to_filename(type(new)) / urisafe_identifier(iid))
+            for o in old:  # an old definition of another class lives in another directory
+                replace.add(Path("data") / class_to_filename(type(o)) / urisafe_identifier(iid))
+        return replace
 
     def abort(self) -> None:
         self._cleanup()
@@ -204,6 +236,23 @@ class StagedCatalogWriter:
     def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
         if not self._closed:
             self.abort()
+
+
+class InstrumentConflictError(ValueError):
+    """The data's instrument definition contradicts the one the catalog holds."""
+
+
+_DEFINITION_IGNORED = {"ts_event", "ts_init", "info"}
+
+
+def instrument_changes(old: Instrument, new: Instrument) -> list[str]:
+    """``field old -> new`` for every contract term in which two definitions differ."""
+    a, b = type(old).to_dict(old), type(new).to_dict(new)
+    out = [f"type {a.get('type')} -> {b.get('type')}"] if type(old) is not type(new) else []
+    for key in sorted((a.keys() | b.keys()) - _DEFINITION_IGNORED - {"type"}):
+        if a.get(key) != b.get(key):
+            out.append(f"{key} {a.get(key)} -> {b.get(key)}")
+    return out
 
 
 def _lock_catalog(catalog_path: Path):  # noqa: ANN202 - returns an open file object
@@ -286,7 +335,9 @@ def _class_of(leaf: Path, root: Path) -> str:
     return rel[1] if rel[0] == "data" else f"{rel[0]}/{rel[2]}"
 
 
-def _commit_staging(stage_dir: Path, catalog_path: Path) -> CommitSummary:
+def _commit_staging(stage_dir: Path, catalog_path: Path, replace: set[Path] = frozenset()) -> CommitSummary:
+    """Move staged files in, merging overlaps; the directories in ``replace`` (relative) are
+    emptied into the trash first, so their staged files replace them instead of merging."""
     summary = CommitSummary()
     trash = catalog_path / f"{TRASH_PREFIX}{uuid.uuid4().hex[:12]}"
     moves: list[tuple[str, str]] = []  # (new file in catalog, origin) - for rollback
@@ -299,8 +350,19 @@ def _commit_staging(stage_dir: Path, catalog_path: Path) -> CommitSummary:
         tmp.write_text(json.dumps(plan))
         os.replace(tmp, journal)
 
+    def to_trash(f: Path) -> None:
+        dest = trash / f.relative_to(catalog_path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        trashed.append((str(f), str(dest)))
+        save_journal()  # journal first: a crash after it can still roll back
+        os.replace(f, dest)
+
     save_journal()
     try:
+        for rel in sorted(replace):
+            for f in sorted((catalog_path / rel).glob("*.parquet")):
+                to_trash(f)
+                summary.files_replaced += 1
         for stage_leaf in _leaf_dirs(stage_dir):
             rel = stage_leaf.relative_to(stage_dir)
             target_leaf = catalog_path / rel
@@ -319,11 +381,7 @@ def _commit_staging(stage_dir: Path, catalog_path: Path) -> CommitSummary:
                     summary.duplicate_rows_removed[kind] += dupes
                     summary.files_replaced += len(old_files)
                     for f in old_files:
-                        dest = trash / f.relative_to(catalog_path)
-                        dest.parent.mkdir(parents=True, exist_ok=True)
-                        trashed.append((str(f), str(dest)))
-                        save_journal()  # journal first: a crash after it can still roll back
-                        os.replace(f, dest)
+                        to_trash(f)
                     source = out
                 else:
                     name = new_files[0].name

@@ -301,13 +301,27 @@ def write_as_model(config: ASModelConfig, catalog_path: str | Path, *, progress:
     """Generate the model's data and write it (and the instrument) into ``catalog_path`` atomically.
 
     A JSON sidecar ``synth/<instrument>.json`` in the catalog records the exact model parameters,
-    which is what the reference strategy and ``docs/results.md`` read back.
+    which is what the reference strategy and ``docs/results.md`` read back. A catalog that already
+    holds the instrument from another model (another seed or parameter) is refused before anything
+    is written: the two paths would interleave in one series and the sidecar would describe
+    neither. The same model again adds nothing (its rows are exact duplicates).
     """
     import json
 
     from catalog.instruments import build_instrument
     from catalog.writer import StagedCatalogWriter
 
+    sidecar = Path(catalog_path) / "synth" / f"{config.instrument_id}.json"
+    if sidecar.exists():
+        held = json.loads(sidecar.read_text())["config"]
+        wanted = json.loads(json.dumps(config.to_dict()))
+        changed = sorted(k for k in held.keys() | wanted.keys() if held.get(k) != wanted.get(k))
+        if changed:
+            raise ValueError(
+                f"{catalog_path}: already holds synthetic {config.instrument_id} from another model "
+                f"({', '.join(f'{k} {held.get(k)} -> {wanted.get(k)}' for k in changed)}); two paths would "
+                "interleave in one series: write into another catalog (or give this model another instrument id)",
+            )
     paths = simulate(config)
     stream: Iterator[Any] = iter_data(config, paths)
     if progress:
@@ -329,7 +343,6 @@ def write_as_model(config: ASModelConfig, catalog_path: str | Path, *, progress:
         trades=len(paths.trade_ts_ns),
         config=config.to_dict(),
     )
-    sidecar = catalog_path / "synth" / f"{config.instrument_id}.json"
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     sidecar.write_text(json.dumps(result.as_dict(), indent=2))
     return result

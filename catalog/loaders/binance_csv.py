@@ -282,6 +282,7 @@ class BinanceCsvLoader(SpecLoader):
     # -- instruments -----------------------------------------------------------------------------
 
     def _instrument(self, symbol: str) -> Instrument:
+        self._native_ids.add(default_instrument_id(symbol))
         iid = self.instrument_id or default_instrument_id(symbol)
         if iid not in self._instruments:
             try:

@@ -246,6 +246,7 @@ class LobsterLoader(SpecLoader):
     # -- one ticker-day ---------------------------------------------------------------------------
 
     def _iter_day(self, day: LobsterDay, report: QualityReport) -> Iterator[Data]:
+        self._native_ids.add(f"{day.ticker}.{VENUE}")
         spec = equity_spec(day.ticker, self.instrument_id, self.spec_file)
         if spec.tick_size * PRICE_SCALE % 1 != 0:
             raise DataQualityError(f"{spec.instrument_id}: tick {spec.tick_size} is finer than LOBSTER's $0.0001")

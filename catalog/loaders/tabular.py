@@ -115,6 +115,12 @@ class SpecLoader:
         self.spec_file = Path(spec_file) if spec_file else None
         self.check = check or self.default_check
         self._instruments: dict[str, Instrument] = {}
+        self._native_ids: set[str] = set()
+
+    def native_instrument_ids(self) -> list[str]:
+        """The instruments the data itself names (file names, symbol columns), whatever the
+        ``instrument_id`` override says: ``catalog.identity`` checks the override against them."""
+        return sorted(self._native_ids)
 
     def override_spec(self) -> InstrumentSpec | None:
         """The spec of the ``instrument_id`` override (``spec_file`` first, then the shipped one).

@@ -192,3 +192,27 @@ def test_a_reader_refuses_a_catalog_while_another_process_commits_into_it(tmp_pa
         lock.close()
     assert len(open_catalog(tmp_path).quote_ticks()) == 100  # the writer gone: rolled back, readable
     assert not (tmp_path / writer_mod.JOURNAL_NAME).exists()
+
+
+def test_a_changed_instrument_definition_is_refused_or_replaced_never_doubled(tmp_path):
+    """Re-ingesting with another spec used to leave two definitions (env and backtest each took one)."""
+    from catalog.instruments import InstrumentSpec
+    from catalog.writer import InstrumentConflictError
+
+    write(tmp_path, quotes(T0, 100))
+    before = tree_digest(tmp_path)
+    spec = get_spec("BTCUSDT-PERP.BINANCE")
+    cheaper = build_instrument(InstrumentSpec(**{**spec.__dict__, "maker_fee": spec.maker_fee / 2}))
+    with pytest.raises(InstrumentConflictError, match=r"already defined differently \(maker_fee .* -> .*\); pass --replace-instrument"):
+        with StagedCatalogWriter(tmp_path) as w:
+            w.extend(quotes(T0 + 10**12, 10))
+            w.add_instruments([cheaper])
+            w.commit()
+    assert tree_digest(tmp_path) == before
+    with StagedCatalogWriter(tmp_path, replace_instruments=True) as w:
+        w.extend(quotes(T0 + 10**12, 10))
+        w.add_instruments([cheaper])
+        w.commit()
+    defined = ParquetDataCatalog(str(tmp_path)).instruments()
+    assert len(defined) == 1 and defined[0].maker_fee == cheaper.maker_fee
+    assert len(read_ts(tmp_path)) == 110

@@ -156,3 +156,22 @@ def test_run_config_centres_actions_on_the_optimum_and_scores_the_true_criterion
     assert scored["reward"] == {"dampening": "none", "eta": 0.0, "running_inventory_penalty": 1.25}
     assert scored["catalog_path"] == str(tmp_path / "other")
     assert raw["env"]["reward"]["dampening"] == "symmetric"  # input untouched
+
+
+def test_two_seeds_never_interleave_in_one_series(tmp_path, capsys) -> None:
+    """A second model into the same catalog and instrument is refused; the same model adds nothing."""
+    from tests.helpers import amm, tree_digest
+
+    cat = tmp_path / "cat"
+    args = ("synth", "as-model", "--catalog", str(cat), "--duration-s", "120", "--json")
+    assert amm(capsys, *args, "--seed", "1")[0] == 0
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    quotes = len(ParquetDataCatalog(str(cat)).quote_ticks())
+    before = tree_digest(cat)
+    code, _, err = amm(capsys, *args, "--seed", "2")
+    assert code == 1 and "already holds synthetic" in err and "seed 1 -> 2" in err and len(err.strip().splitlines()) == 1
+    assert tree_digest(cat) == before
+    assert amm(capsys, *args, "--seed", "1")[0] == 0  # the same model again: nothing added
+    assert read_model(cat).seed == 1
+    assert len(ParquetDataCatalog(str(cat)).quote_ticks()) == quotes

@@ -54,9 +54,18 @@ class BinanceWsLoader:
         self.stats = BinanceWsStats()
         self._instrument: Instrument | None = None
 
+    native_market_known = True
+    """The stream names the market (spot, USD-M, COIN-M): a ``-PERP`` label must agree with it."""
+
     def instruments(self) -> list[Instrument]:
         """The instrument of the last stream (empty before ``iter_data`` has started)."""
         return [self._instrument] if self._instrument is not None else []
+
+    def native_instrument_ids(self) -> list[str]:
+        """The id the stream itself names (symbol and market), whatever ``instrument_id`` says."""
+        if not self.stats.symbol:
+            return []
+        return [binance_instrument_id(self.stats.symbol, self.stats.market)]
 
     def iter_data(self, files: Sequence[Path], report: QualityReport) -> Iterator[Data]:
         """Yield deltas, quotes and trades of ``files`` (one capture) in ``ts_init`` order.
