@@ -40,6 +40,7 @@ def ingest(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     checkpoint_interval_s: Annotated[float, typer.Option("--checkpoint-interval-s", min=0.001, help="Stream seconds between two full-book checkpoints (order-book data), so any window starts from a full book.")] = 60.0,
     force_instrument: Annotated[bool, typer.Option("--force-instrument", help="Accept an --instrument label that contradicts the data's symbol or market, or prices unlike the series it joins.")] = False,
+    accept_losses: Annotated[bool, typer.Option("--accept-losses", help="Commit even when the input yields nothing or most rows of a kind are dropped (refused otherwise).")] = False,
     replace_instrument: Annotated[bool, typer.Option("--replace-instrument", help="Replace the catalog's definition of the instrument when this ingest's differs (tick, lot, fees...); refused otherwise.")] = False,
 ) -> None:
     """Clean, validate and write market data into a NautilusTrader Parquet catalog.
@@ -61,6 +62,7 @@ def ingest(
         checkpoint_interval_s=checkpoint_interval_s,
         replace_instrument=replace_instrument,
         force_instrument=force_instrument,
+        accept_losses=accept_losses,
     )
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))

@@ -67,6 +67,40 @@ def _check_files(files: Sequence[Path]) -> list[Path]:
     return out
 
 
+MAX_LOSS_SHARE = 0.5
+"""More than this share of an input kind's rows dropped fails the ingest (see :func:`check_yield`)."""
+
+
+def check_yield(fmt: str, report: QualityReport, loader: Any, paths: list[Path]) -> None:
+    """Refuse input that yields nothing, or loses most rows of a kind, before it commits.
+
+    Dropping a bad row is the loader's job, with a count; dropping *most* rows means the input is
+    not what the format expects (a depth file given as ticks, a capture's second day without the
+    first day's snapshot, a column named unexpectedly) and an ingest that reports success then
+    misleads. Per input kind where the loader counts them (``losses()``), else over all rows.
+    """
+    source = f"{paths[0]}" + (f" (+{len(paths) - 1} more)" if len(paths) > 1 else "")
+    if report.total_written == 0:
+        raise DataQualityError(
+            f"{source}: nothing to ingest: the {fmt} loader read {report.total_read:,} rows and kept none"
+            f"{_top_issues(report)}; is {fmt} the right format? (--accept-losses to commit nothing but the instrument)",
+        )
+    losses = loader.losses() if hasattr(loader, "losses") else {"input": (report.total_dropped, report.total_read)}
+    for kind, (dropped, read) in losses.items():
+        if read >= 10 and dropped > MAX_LOSS_SHARE * read:
+            raise DataQualityError(
+                f"{source}: {dropped:,} of {read:,} {kind} rows dropped{_top_issues(report)}; "
+                "pass --accept-losses to ingest what is left",
+            )
+
+
+def _top_issues(report: QualityReport) -> str:
+    if not report.dropped:
+        return ""
+    top = ", ".join(f"{issue} {n:,}" for issue, n in report.dropped.most_common(3))
+    return f" ({top})"
+
+
 def _check_label(loader: Any, instrument_id: str | None, paths: list[Path]) -> None:
     if instrument_id and hasattr(loader, "native_instrument_ids"):
         check_label(instrument_id, loader.native_instrument_ids(),
@@ -86,6 +120,7 @@ def ingest_files(
     checkpoint_interval_s: float | None = DEFAULT_INTERVAL_S,
     replace_instrument: bool = False,
     force_instrument: bool = False,
+    accept_losses: bool = False,
     **loader_options: Any,
 ) -> IngestResult:
     """Ingest ``files`` of format ``fmt`` into the catalog at ``catalog_path``.
@@ -99,6 +134,8 @@ def ingest_files(
     ``replace_instrument`` (``catalog.writer.StagedCatalogWriter``: one definition per instrument).
     An ``instrument_id`` label that contradicts the data, and data whose prices are not those of
     the series it would join, are refused unless ``force_instrument`` (:mod:`catalog.identity`).
+    Input that yields nothing, or loses most of the rows of a kind, is refused unless
+    ``accept_losses`` (:func:`check_yield`).
     """
     from catalog.loaders.registry import make_loader
 
@@ -129,6 +166,8 @@ def ingest_files(
         if not force_instrument:
             _check_label(loader, instrument_id, paths)
             check_price_scale(catalog_path, sampler, source=str(paths[0]))
+        if not accept_losses:
+            check_yield(fmt, report, loader, paths)
         instruments = loader.instruments()
         if not instruments:
             raise DataQualityError(f"{paths[0]}: no instrument could be determined from the data")

@@ -112,6 +112,7 @@ class StagedCatalogWriter:
         self.catalog_path = Path(catalog_path)
         self.chunk_rows = chunk_rows
         self.replace_instruments = replace_instruments
+        self._created = not self.catalog_path.exists()  # removed again if nothing is committed
         self.catalog_path.mkdir(parents=True, exist_ok=True)
         self._lock = _lock_catalog(self.catalog_path)
         recover(self.catalog_path)
@@ -194,8 +195,11 @@ class StagedCatalogWriter:
             self._stage.write_data(list(self._instruments.values()))
         try:
             summary = _commit_staging(self._stage_dir, self.catalog_path, replace=replace)
-        finally:
-            self._cleanup()
+        except BaseException:
+            self.abort()
+            raise
+        self._created = False
+        self._cleanup()
         return summary
 
     def _instrument_leaves_to_replace(self) -> set[Path]:
@@ -222,7 +226,13 @@ class StagedCatalogWriter:
         return replace
 
     def abort(self) -> None:
+        """Discard everything staged; a catalog directory this writer created goes too (a failed
+        first ingest leaves no empty catalog behind)."""
         self._cleanup()
+        if self._created:
+            left = {p.name for p in self.catalog_path.iterdir()} if self.catalog_path.is_dir() else set()
+            if left <= {".amm-lock"}:
+                shutil.rmtree(self.catalog_path, ignore_errors=True)
 
     def _cleanup(self) -> None:
         self._closed = True

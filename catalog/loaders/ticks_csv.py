@@ -69,6 +69,9 @@ DEFAULT_QUOTE_SIZE = 1_000_000.0
 _HISTDATA = re.compile(r"^\d{8} \d{9},")
 _TIME_COLS = ("timestamp", "time", "datetime", "date", "ts", "ts_event")
 _SIZE_COLS = ("size", "quantity", "qty", "amount", "volume")
+_ID_COLS = ("trade_id", "id", "tradeid", "tid", "match_id", "agg_trade_id", "aggregate_trade_id", "exec_id")
+"""Trade-id columns, by the names exchanges and archives use (Tardis and BitMEX write ``id``)."""
+_DEPTH_COLS = ("update_type", "first_update_id", "last_update_id", "update_id")
 
 
 @dataclass
@@ -82,6 +85,7 @@ class _Layout:
     columns: list[str]
     size_col: str | None = None
     has_sizes: bool = False
+    id_col: str | None = None
 
 
 def _layout(path: Path) -> _Layout:
@@ -108,6 +112,12 @@ def _from_columns(path: Path, fmt: str, lower: list[str], original: list[str]) -
         raise DataQualityError(
             f"{path}: no time column (one of {list(_TIME_COLS)}) in {original}",
         )
+    depth = [c for c in _DEPTH_COLS if c in lower]
+    if depth:
+        raise DataQualityError(
+            f"{path}: an order-book update file (column {depth[0]!r}), not ticks; ingest it with "
+            "`amm ingest binance-csv` (Binance archives) or `tardis` (incremental_book_L2)",
+        )
     if "bid" in lower or "ask" in lower:
         missing = [c for c in ("bid", "ask") if c not in lower]
         if missing:
@@ -120,7 +130,8 @@ def _from_columns(path: Path, fmt: str, lower: list[str], original: list[str]) -
         size_col = next((original[lower.index(c)] for c in _SIZE_COLS if c in lower), None)
         if size_col is None:
             raise DataQualityError(f"{path}: trade file missing a size column (one of {list(_SIZE_COLS)})")
-        return _Layout(path, fmt, "trades", time_col, original, size_col=size_col)
+        id_col = next((original[lower.index(c)] for c in _ID_COLS if c in lower), None)
+        return _Layout(path, fmt, "trades", time_col, original, size_col=size_col, id_col=id_col)
     raise DataQualityError(
         f"{path}: neither a bid/ask file (columns bid, ask) nor a trade file (price, size); "
         f"columns {original}",
@@ -333,14 +344,16 @@ class TicksCsvLoader(SpecLoader):
         c.prices(price, "price")
         c.sizes(size, lay.size_col, allow_zero=False, precision=instrument.size_precision)
         c.order(ts, lay.time_col)
-        if "trade_id" in lower:
-            ids = frame[self._col(lay, "trade_id")].astype(str).str.strip().to_numpy()
-            c.drop(ids == "", Issue.NAN, "trade_id", "empty trade id")
-            c.duplicate_trade_ids(ids, "trade_id")
+        if lay.id_col is not None:
+            ids = frame[lay.id_col].astype(str).str.strip().to_numpy()
+            c.drop(ids == "", Issue.NAN, lay.id_col, "empty trade id")
+            c.duplicate_trade_ids(ids, lay.id_col)
         else:
-            # no id in the source: a stable synthetic one (file row number), unique per file
+            # No id in the source: a stable synthetic one (file row number), unique per file. Rows
+            # alike in time, price and size are kept: one aggressor filling several resting orders
+            # prints exactly that, and without an id nothing tells them from a repeated line
+            # (a re-ingest of the file is deduplicated by the catalog, ids included).
             ids = np.array([f"{lay.path.stem}-{n}" for n in c.lines], dtype=object)
-            c.duplicate_rows([ts, price, size])
         c.outliers(price, "price")
         out = {"price": price, "quantity": size, "trade_id": ids}
         if "side" in lower:

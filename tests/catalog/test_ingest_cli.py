@@ -30,9 +30,9 @@ def info(capsys, catalog: Path) -> dict:
     return json.loads(out)
 
 
-def ingest_report(capsys, fmt: str, files: list[Path], catalog: Path) -> dict:
+def ingest_report(capsys, fmt: str, files: list[Path], catalog: Path, *options: str) -> dict:
     """Ingest ``files`` (it must succeed) and return the JSON report."""
-    code, out, err = amm(capsys, "ingest", fmt, *map(str, files), "--catalog", str(catalog), "--json")
+    code, out, err = amm(capsys, "ingest", fmt, *map(str, files), "--catalog", str(catalog), "--json", *options)
     assert code == 0, err
     return json.loads(out)
 
@@ -167,7 +167,12 @@ def test_malformed_line_lenient_is_dropped_and_counted(capsys, tmp_path):
 
 
 def test_sequence_gap_lenient_marks_it(capsys, tmp_path):
-    report = ingest_report(capsys, "binance-ws", [_with_gap(USDM, tmp_path / "gap.gz")], tmp_path / "c2")
+    """A gap early in the capture leaves most diffs unsynced: refused, unless the loss is accepted."""
+    gap = _with_gap(USDM, tmp_path / "gap.gz")
+    code, _, err = amm(capsys, "ingest", "binance-ws", str(gap), "--catalog", str(tmp_path / "c2"), "--no-progress")
+    assert code == 1 and "of 6,550 depth rows dropped (unsynced" in err and "--accept-losses" in err
+    assert not (tmp_path / "c2" / "data").exists()
+    report = ingest_report(capsys, "binance-ws", [gap], tmp_path / "c2", "--accept-losses")
     assert report["marked"]["sequence_gap"] == 1
     assert report["dropped"]["unsynced"] > 0  # diffs after the gap wait for a snapshot that never comes
 
@@ -249,3 +254,34 @@ def test_a_file_given_as_the_catalog_is_one_line_and_untouched(capsys, tmp_path)
     assert err.strip().splitlines() == [f"error: {target}: --catalog is a file, not a catalog directory "
                                         "(give a directory, new or existing)"]
     assert target.read_text() == "not a catalog\n"
+
+
+# -- input that yields nothing or loses most rows (issue 17, item 10) -----------------------------
+
+FIXTURES = data_dir() / "fixtures"
+
+
+def test_tardis_bitmex_trades_as_ticks_csv_keep_every_distinct_trade(capsys, tmp_path):
+    """Tardis names the trade id ``id``: 8 of the 10 prints share time, price and size, and were
+    dropped as duplicates when only ``trade_id`` was recognised."""
+    src = FIXTURES / "tardis" / "bitmex_trades_XBTUSD.csv"
+    rows = sum(1 for _ in src.open()) - 1
+    report = ingest_report(capsys, "ticks-csv", [src], tmp_path / "c", "--instrument", "XBTUSD.BITMEX")
+    assert report["rows_written"]["TradeTick"] == rows
+    assert report["dropped"].get("duplicate", 0) == 0
+    again = ingest_report(capsys, "ticks-csv", [src], tmp_path / "c", "--instrument", "XBTUSD.BITMEX")
+    assert sum(again["commit"]["rows_added"].values()) == 0  # ids make a re-ingest idempotent
+
+
+def test_a_depth_file_given_as_ticks_is_refused_naming_the_right_format(capsys, tmp_path):
+    err = ingest_fails(capsys, "ticks-csv", FIXTURES / "binance" / "btcusdt-depth-update.csv", tmp_path / "c")
+    assert "an order-book update file (column 'update_type'), not ticks" in err and "binance-csv" in err
+    assert not (tmp_path / "c").exists()  # a failed first ingest leaves no catalog directory behind
+
+
+def test_a_second_day_capture_alone_is_refused_not_ingested_without_its_book(capsys, tmp_path):
+    """Day 2 of a spot session has no snapshot: every depth diff is unsynced."""
+    err = ingest_fails(capsys, "binance-ws", SPOT[1], tmp_path / "c")
+    assert "depth rows dropped (unsynced" in err and "--accept-losses" in err
+    report = ingest_report(capsys, "binance-ws", [SPOT[1]], tmp_path / "c", "--accept-losses")
+    assert report["rows_written"]["QuoteTick"] > 0 and report["dropped"]["unsynced"] > 0

@@ -61,6 +61,11 @@ class BinanceWsLoader:
         """The instrument of the last stream (empty before ``iter_data`` has started)."""
         return [self._instrument] if self._instrument is not None else []
 
+    def losses(self) -> dict[str, tuple[int, int]]:
+        """``{input kind: (rows dropped, rows read)}`` of the last stream."""
+        kinds = self.stats.kept.keys() | self.stats.dropped.keys()
+        return {k: (self.stats.dropped[k], self.stats.kept[k] + self.stats.dropped[k]) for k in sorted(kinds)}
+
     def native_instrument_ids(self) -> list[str]:
         """The id the stream itself names (symbol and market), whatever ``instrument_id`` says."""
         if not self.stats.symbol:
