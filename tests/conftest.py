@@ -63,7 +63,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     "Segmentation fault"), turning a finished result into exit 139. Nothing is left to report
     by then, so the process ends here with the status pytest computed.
     """
-    if _EXIT_STATUS:
+    if _EXIT_STATUS and not hasattr(config, "workerinput"):  # an xdist worker ends its own way
         import sys
 
         sys.stdout.flush()

@@ -499,3 +499,25 @@ def test_binance_instrument_ids() -> None:
     assert binance_instrument_id("BTCUSDT", Market.USDM) == "BTCUSDT-PERP.BINANCE"
     assert binance_instrument_id("BTCUSD_PERP", Market.COINM) == "BTCUSD-PERP.BINANCE"
     assert binance_instrument_id("BTCUSD_240927", Market.COINM) == "BTCUSD_240927.BINANCE"
+
+
+def test_every_book_invalidation_is_reported_with_where_it_became_valid_again(write_ws_gz) -> None:
+    """A crossed diff is no sequence gap, but it leaves the book invalid until a snapshot: the
+    report said "0 sequence gap(s)" and nothing else (issue 17, item 11)."""
+    lines = [
+        snapshot(100),  # 0
+        spot_depth(101, 101, bids=[("100.50", "1")]),  # 1: applied
+        spot_depth(102, 102, bids=[("101.50", "1")]),  # 2: bid above the ask -> crossed, book invalid
+        spot_depth(103, 103, bids=[("99.50", "1")]),  # 3: no valid book
+        snapshot(110),  # 4: valid again
+        spot_depth(111, 111, asks=[("101.50", "1")]),  # 5: applied
+        spot_depth(113, 113, asks=[("101.60", "1")]),  # 6: 112 missing -> gap, never resynced
+    ]
+    path = write_ws_gz("btcusdt_crossed.gz", [(at(i), m) for i, m in enumerate(lines)])
+    run = load([path])
+    notes = [n for n in run.report.notes if n.startswith("book invalid")]
+    assert notes == [
+        f"book invalid: crossed_book diff u=102 at {path}:3 (valid again at the snapshot of {path}:5)",
+        f"book invalid: sequence gap at {path}:7 (not valid again before the end)",
+    ]
+    assert any("1 sequence gap(s), 2 book invalidation(s)" in n for n in run.report.notes)

@@ -262,8 +262,16 @@ class Session:
         self.report.notes.append(
             f"binance-ws {s.symbol} ({s.market.value if s.market else '?'}) -> {self.iid}: "
             f"{s.snapshots_applied} snapshot(s), {s.kept['depth']} depth diffs applied, "
-            f"{s.delta_batches} delta batches, {s.sequence_gaps} sequence gap(s)",
+            f"{s.delta_batches} delta batches, {s.sequence_gaps} sequence gap(s), "
+            f"{len(self.sync.invalidations)} book invalidation(s)",
         )
+        # Every time the book became invalid (a gap, a crossed or an unparsable diff) and where a
+        # snapshot made it valid again: "0 sequence gaps" alone hid a crossed diff that left the
+        # rest of a file without a book.
+        for inv in self.sync.invalidations[:50]:
+            self.report.notes.append(f"book invalid: {inv.describe()}")
+        if len(self.sync.invalidations) > 50:
+            self.report.notes.append(f"... and {len(self.sync.invalidations) - 50} more book invalidations")
         if s.sizes_rounded:
             self.report.notes.append(
                 f"{s.sizes_rounded} sizes off the lot grid ({self.lot}) rounded to "

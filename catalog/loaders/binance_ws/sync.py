@@ -93,6 +93,21 @@ class Rejected(NamedTuple):
         return "snapshot" if isinstance(self.item, DepthSnapshot) else "depth"
 
 
+class Invalidation:
+    """The book became invalid at ``file:line`` (``reason``); valid again at ``valid_at`` (None:
+    not before the end of the stream)."""
+
+    __slots__ = ("file", "line", "reason", "valid_at")
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        self.file, self.line, self.reason = file, line, reason
+        self.valid_at: tuple[str, int] | None = None
+
+    def describe(self) -> str:
+        again = f"valid again at the snapshot of {self.valid_at[0]}:{self.valid_at[1]}" if self.valid_at else "not valid again before the end"
+        return f"{self.reason} at {self.file}:{self.line} ({again})"
+
+
 class Gap(NamedTuple):
     """The sequence broke at ``file:line``: the book is invalid until the next snapshot."""
 
@@ -123,6 +138,13 @@ class DepthSync:
         self.last_final_id = 0
         self.pending: deque[DepthDiff] = deque()
         self.book = L2Book()
+        self.invalidations: list[Invalidation] = []
+        """Every time a live book became invalid, why, and where it became valid again."""
+
+    def _invalidate(self, file: str, line: int, reason: str) -> None:
+        if self.live:
+            self.invalidations.append(Invalidation(file, line, reason))
+        self.state = "gap"
 
     @property
     def live(self) -> bool:
@@ -146,6 +168,8 @@ class DepthSync:
                              f"snapshot best bid {bad[0]} >= best ask {bad[1]} (ticks)",
                              "snapshot dropped; book stays as it was")]
         self.book = book
+        if self.invalidations and self.invalidations[-1].valid_at is None and not self.live:
+            self.invalidations[-1].valid_at = (snap.file, snap.line)
         self.state = "await"
         self.snapshot_id = sid
         out: list[Outcome] = [Applied(snap)]
@@ -191,8 +215,8 @@ class DepthSync:
             book.set_level(is_bid, ticks, size)
         bad = book.crossed_or_locked()
         if bad is not None:
-            self.state = "gap"
             issue = Issue.CROSSED_BOOK if bad[0] > bad[1] else Issue.LOCKED_BOOK
+            self._invalidate(d.file, d.line, f"{issue.value} diff u={d.final_id}")
             return [Rejected(d, issue, "b",
                              f"diff u={d.final_id} leaves best bid {bad[0]} >= best ask {bad[1]} (ticks)",
                              "dropped; book invalid until next snapshot")]
@@ -204,7 +228,7 @@ class DepthSync:
         """A diff at ``file:line`` could not be parsed: a live book becomes invalid."""
         if not self.live:
             return []
-        self.state = "gap"
+        self._invalidate(file, line, "unparsable diff")
         return [Gap(file, line, detail)]
 
     def finish(self) -> list[Outcome]:
@@ -219,7 +243,7 @@ class DepthSync:
         return out
 
     def _gap(self, d: DepthDiff, detail: str) -> list[Outcome]:
-        self.state = "gap"
+        self._invalidate(d.file, d.line, "sequence gap")
         d.after_gap = True
         return [Gap(d.file, d.line, detail), *self._buffer(d)]
 
