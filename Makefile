@@ -25,11 +25,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m amm.demo
 
+# Two workers, one test file each at a time (module fixtures stay in one process): the suite
+# mostly runs single-threaded Nautilus engines, so 2 cores take ~0.6x the serial time.
+PYTEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -172,6 +173,10 @@ def ingest_files(
         if not instruments:
             raise DataQualityError(f"{paths[0]}: no instrument could be determined from the data")
         writer.add_instruments(instruments)
+        # Hash the inputs before the commit (seconds on GB files), so the log line follows the
+        # commit at once: the window in which a committed ingest could be missing from
+        # ingest_log.jsonl is a few file writes, not the hashing.
+        hashes = [_sha256(p) for p in paths]
         summary = writer.commit()
     if writer.checkpoints_written:
         report.notes.append(
@@ -185,7 +190,9 @@ def ingest_files(
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(result.as_dict(), indent=2))
     with open(catalog_path / "ingest_log.jsonl", "a") as log:
-        for p in paths:
+        for p, digest in zip(paths, hashes, strict=True):
             log.write(json.dumps({"time": stamp, "format": fmt, "file": str(p.resolve()),
-                                  "sha256": _sha256(p), "report": str(report_path)}) + "\n")
+                                  "sha256": digest, "report": str(report_path)}) + "\n")
+        log.flush()
+        os.fsync(log.fileno())
     return result

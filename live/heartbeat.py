@@ -55,14 +55,26 @@ class HeartbeatActor(Actor):
         self._write("STOPPED")
 
     def _write(self, state: str) -> None:
-        payload = {
-            "state": state,
-            "ts": time.time(),
-            "trader_id": str(self.trader_id),
-            "open_orders": self.cache.orders_open_count(),
-            "open_positions": self.cache.positions_open_count(),
-        }
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_name(self._path.name + ".tmp")
-        tmp.write_text(json.dumps(payload))
-        os.replace(tmp, self._path)
+        write_heartbeat(self._path, state, str(self.trader_id), self.cache)
+
+
+def write_heartbeat(path: Path, state: str, trader_id: str, cache, **extra) -> None:  # noqa: ANN001 - a Nautilus Cache
+    """Rewrite the heartbeat file atomically with the node's state and its open orders and positions.
+
+    The actor writes ``STOPPED`` when the trader stops, which is when the kill switch *begins*
+    (orders still open); the node writes it again once the kill switch has finished
+    (:meth:`live.node.AmmTradingNode.shutdown`), so the last entry holds the final counts.
+    """
+    payload = {
+        "state": state,
+        "ts": time.time(),
+        "trader_id": trader_id,
+        "open_orders": cache.orders_open_count(),
+        "open_positions": cache.positions_open_count(),
+        **extra,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)

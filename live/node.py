@@ -287,6 +287,9 @@ class AmmTradingNode(TradingNode):
         The event loop. By default a new one, set as the thread's current loop: a node closes
         its loop on dispose, and ``asyncio.get_event_loop()`` would hand the next node that
         closed loop.
+    health_file : str, optional
+        The heartbeat file (:mod:`live.heartbeat`): rewritten ``STOPPED`` with the final open
+        orders and positions once the kill switch has finished.
 
     """
 
@@ -295,8 +298,10 @@ class AmmTradingNode(TradingNode):
         config: TradingNodeConfig,
         kill_switch: KillSwitchSettings,
         loop: asyncio.AbstractEventLoop | None = None,
+        health_file: str | None = None,
     ) -> None:
         self._kill_switch = kill_switch
+        self._health_file = health_file
         self.shutdown_reason: str | None = None
         self.kill_switch_clean: bool | None = None
         self.replay_summary: ReplaySummary | None = None
@@ -344,6 +349,11 @@ class AmmTradingNode(TradingNode):
                 break
             await asyncio.sleep(0.05)
         self.kill_switch_clean = clean
+        if self._health_file:
+            from live.heartbeat import write_heartbeat
+
+            write_heartbeat(Path(self._health_file), "STOPPED", str(self.kernel.trader_id), cache,
+                            reason=self.shutdown_reason, kill_switch_clean=clean)
         if clean:
             self.kernel.logger.info("Kill switch: no open orders remain")
         else:
@@ -384,7 +394,7 @@ def build_node(
 ) -> AmmTradingNode:
     """Construct the node, register the client factories and build the clients (nothing connects)."""
     config = node_config(cfg, log_level=log_level, colors=colors, dry_run=dry_run)
-    node = AmmTradingNode(config, kill_switch=cfg.kill_switch)
+    node = AmmTradingNode(config, kill_switch=cfg.kill_switch, health_file=None if dry_run else health_file_path(cfg))
     data_name, _, data_factory = data_client(cfg)
     exec_name, _, exec_factory = exec_client(cfg)
     node.add_data_client_factory(data_name, data_factory)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import time
 import zipfile
 from collections.abc import Callable, Mapping
@@ -684,8 +685,18 @@ def train(
         (run_dir / "config.yml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     windows = _windows_dict(cfg)
 
-    raw_train = build_vec_env(cfg, kind="train", run_dir=run_dir, monitor_segment=segment)
-    eval_env = _wrap_normalize(cfg, build_vec_env(cfg, kind="validation", run_dir=None), training=False)
+    raw_train = None
+    try:
+        raw_train = build_vec_env(cfg, kind="train", run_dir=run_dir, monitor_segment=segment)
+        eval_env = _wrap_normalize(cfg, build_vec_env(cfg, kind="validation", run_dir=None), training=False)
+    except BaseException:
+        # Nothing trained yet (no catalog, no window, a bad env setting): a new run leaves no
+        # directory behind that would read as an interrupted run.
+        if raw_train is not None:
+            raw_train.close()
+        if resume is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     history, resumed_from = None, 0
     try:
         ckpt = latest_checkpoint(run_dir) if resume is not None else None

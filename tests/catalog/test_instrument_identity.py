@@ -122,3 +122,18 @@ def test_a_changed_instrument_spec_is_refused_unless_replaced(capsys, catalog):
     assert code == 0, err
     defined = ParquetDataCatalog(str(catalog)).instruments()
     assert [(str(i.id), str(i.maker_fee)) for i in defined] == [("ETHUSDT-PERP.BINANCE", "0.0001")]
+
+
+def test_a_changed_tick_size_is_named_not_a_pyarrow_schema_error(capsys, catalog):
+    """A finer tick used to surface as pyarrow's "Unifying differing dictionaries" traceback."""
+    from catalog.instruments import DEFAULT_SPEC_FILE
+
+    text = DEFAULT_SPEC_FILE.read_text()
+    start = text.index('["ETHUSDT-PERP.BINANCE"]')
+    end = text.find("\n[", start + 1)
+    block = text[start:end if end > 0 else None]
+    spec = catalog.parent / "fine.toml"
+    spec.write_text("\n".join('tick_size = "0.001"' if line.strip().startswith("tick_size") else line
+                              for line in block.splitlines()))
+    err = refused(capsys, catalog, "binance-ws", str(ETH), "--instrument-spec", str(spec))
+    assert "already defined differently" in err and "price_increment 0.01 -> 0.001" in err

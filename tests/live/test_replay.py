@@ -310,7 +310,10 @@ def test_cli_replay_stops_cleanly_on_sigterm(capture_catalog, tmp_path):
     assert report["reason"] == "received SIGTERM"
     assert report["open_orders"] == []
     assert report["orders"] > 0
-    assert json.loads(health.read_text())["state"] == "STOPPED"
+    final = json.loads(health.read_text())
+    # the last entry is written after the kill switch, not when it began (orders were open then)
+    assert final["state"] == "STOPPED" and final["open_orders"] == 0
+    assert final["kill_switch_clean"] is True and final["reason"] == "received SIGTERM"
     assert "Kill switch (received SIGTERM)" in log.read_text()
     assert check_health(health, max_age_secs=30)[0] is False
 

@@ -246,3 +246,14 @@ def test_best_model_is_evaluated_with_its_run_config(run: Path) -> None:
     trained = load_trained_policy(run / "best" / "best_model.zip")
     assert trained.run_dir == run.resolve()
     assert trained.config == load_trained_policy(run).config
+
+
+def test_a_run_that_cannot_start_leaves_no_run_directory(tmp_path, capsys):
+    """A missing catalog used to leave runs/<run>/config.yml: a run that reads as interrupted."""
+    from tests.helpers import amm
+
+    out = tmp_path / "runs"
+    code, _, err = amm(capsys, "train", "--config", "rl/configs/usdm_btcusdt_ppo.yml",
+                       "--catalog", str(tmp_path / "missing"), "--out", str(out))
+    assert code == 1 and "not a data catalog" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() or not any(out.iterdir())
