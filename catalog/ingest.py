@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from catalog.checkpoints import CHECKPOINT_DIR, DEFAULT_INTERVAL_S
 from catalog.identity import PriceSampler, check_label, check_price_scale
 from catalog.migrate import check_layout
 from catalog.quality import DataQualityError, QualityReport
-from catalog.writer import CommitSummary, StagedCatalogWriter
+from catalog.writer import CommitSummary, Record, StagedCatalogWriter
 
 
 @dataclass(frozen=True)
@@ -173,26 +172,31 @@ def ingest_files(
         if not instruments:
             raise DataQualityError(f"{paths[0]}: no instrument could be determined from the data")
         writer.add_instruments(instruments)
-        # Hash the inputs before the commit (seconds on GB files), so the log line follows the
-        # commit at once: the window in which a committed ingest could be missing from
-        # ingest_log.jsonl is a few file writes, not the hashing.
         hashes = [_sha256(p) for p in paths]
-        summary = writer.commit()
-    if writer.checkpoints_written:
-        report.notes.append(
-            f"{writer.checkpoints_written} full-book checkpoint(s), at most one per {checkpoint_interval_s:g} s "
-            f"of stream time, in {catalog_path / CHECKPOINT_DIR} (every window starts from a full book)",
-        )
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    report_path = catalog_path / "quality" / f"{stamp}_{fmt}.json"
-    seconds = time.perf_counter() - started
-    result = IngestResult(report=report, commit=summary, report_path=report_path, seconds=seconds)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(result.as_dict(), indent=2))
-    with open(catalog_path / "ingest_log.jsonl", "a") as log:
-        for p, digest in zip(paths, hashes, strict=True):
-            log.write(json.dumps({"time": stamp, "format": fmt, "file": str(p.resolve()),
-                                  "sha256": digest, "report": str(report_path)}) + "\n")
-        log.flush()
-        os.fsync(log.fileno())
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        report_path = catalog_path / "quality" / f"{stamp}_{fmt}.json"
+        results: list[IngestResult] = []
+
+        def records(summary: CommitSummary) -> list[Record]:
+            """The quality report and the ingest-log lines, written as part of the commit (a crash
+            cannot leave committed data without its log line, or a line without its data)."""
+            if writer.checkpoints_written:
+                report.notes.append(
+                    f"{writer.checkpoints_written} full-book checkpoint(s), at most one per "
+                    f"{checkpoint_interval_s:g} s of stream time, in {catalog_path / CHECKPOINT_DIR} "
+                    "(every window starts from a full book)",
+                )
+            result = IngestResult(report=report, commit=summary, report_path=report_path,
+                                  seconds=time.perf_counter() - started)
+            results.append(result)
+            lines = "".join(
+                json.dumps({"time": stamp, "format": fmt, "file": str(p.resolve()), "sha256": digest,
+                            "report": str(report_path)}) + "\n"
+                for p, digest in zip(paths, hashes, strict=True)
+            )
+            return [Record(str(report_path.relative_to(catalog_path)), json.dumps(result.as_dict(), indent=2), append=False),
+                    Record("ingest_log.jsonl", lines)]
+
+        writer.commit(records)
+    result = results[0]
     return result

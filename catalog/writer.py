@@ -27,7 +27,7 @@ import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +51,9 @@ from catalog.checkpoints import (
 STAGING_PREFIX = ".amm-staging-"
 TRASH_PREFIX = ".amm-trash-"
 JOURNAL_NAME = ".amm-commit-journal.json"
+RECORDS_NAME = ".amm-commit-records.json"
+"""What a commit must also write about itself (its ingest-log line, its quality report): saved
+before the journal is dropped, applied after, and re-applied by :func:`recover` after a crash."""
 _ROW_INDEX = "__amm_row__"
 DATA_ROOTS = ("data", f"{CHECKPOINT_DIR}/data")
 """Directories (relative to a catalog or staging root) whose files a commit moves: data, checkpoints."""
@@ -182,8 +185,13 @@ class StagedCatalogWriter:
 
     # -- commit / abort --------------------------------------------------------------------------
 
-    def commit(self) -> CommitSummary:
-        """Move everything staged into the catalog (merging overlaps, removing duplicates)."""
+    def commit(self, records: Callable[[CommitSummary], list[Record]] | None = None) -> CommitSummary:
+        """Move everything staged into the catalog (merging overlaps, removing duplicates).
+
+        ``records(summary)`` returns files to write about this commit (:class:`Record`): they are
+        part of it, so a crash can leave neither data without its log line nor a log line without
+        its data.
+        """
         if self._checkpoints is not None:
             for image in self._checkpoints.finish():
                 self.add_checkpoint(image)
@@ -194,7 +202,7 @@ class StagedCatalogWriter:
             # Instruments carry ts_init=0 unless the source dated them: one file per definition.
             self._stage.write_data(list(self._instruments.values()))
         try:
-            summary = _commit_staging(self._stage_dir, self.catalog_path, replace=replace)
+            summary = _commit_staging(self._stage_dir, self.catalog_path, replace=replace, records=records)
         except BaseException:
             self.abort()
             raise
@@ -345,7 +353,39 @@ def _class_of(leaf: Path, root: Path) -> str:
     return rel[1] if rel[0] == "data" else f"{rel[0]}/{rel[2]}"
 
 
-def _commit_staging(stage_dir: Path, catalog_path: Path, replace: set[Path] = frozenset()) -> CommitSummary:
+@dataclass(frozen=True)
+class Record:
+    """A file a commit writes about itself: ``text`` appended to (or written as) ``path``, relative
+    to the catalog. Appends are applied once: a line already in the file is not added again."""
+
+    path: str
+    text: str
+    append: bool = True
+
+
+def _apply_records(catalog_path: Path, records: list[dict]) -> None:
+    for r in records:
+        path = catalog_path / r["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if r["append"]:
+            have = path.read_text() if path.exists() else ""
+            new = [line for line in r["text"].splitlines(keepends=True) if line not in have.splitlines(keepends=True)]
+            with open(path, "a") as f:
+                f.writelines(new)
+                f.flush()
+                os.fsync(f.fileno())
+        else:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(r["text"])
+            os.replace(tmp, path)
+
+
+def _commit_staging(
+    stage_dir: Path,
+    catalog_path: Path,
+    replace: set[Path] = frozenset(),
+    records: Callable[[CommitSummary], list[Record]] | None = None,
+) -> CommitSummary:
     """Move staged files in, merging overlaps; the directories in ``replace`` (relative) are
     emptied into the trash first, so their staged files replace them instead of merging."""
     summary = CommitSummary()
@@ -406,12 +446,22 @@ def _commit_staging(stage_dir: Path, catalog_path: Path, replace: set[Path] = fr
                 os.replace(source, final)
                 summary.files_added += 1
         _assert_disjoint(catalog_path)
+        pending = [dict(path=r.path, text=r.text, append=r.append) for r in (records(summary) if records else [])]
+        marker = catalog_path / RECORDS_NAME
+        if pending:  # before the journal goes: a crash from here on keeps the data and its records
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(json.dumps(pending))
+            os.replace(tmp, marker)
     except BaseException:
         _rollback(plan)
         journal.unlink(missing_ok=True)
         journal.with_suffix(".tmp").unlink(missing_ok=True)
+        (catalog_path / RECORDS_NAME).unlink(missing_ok=True)
         raise
     journal.unlink(missing_ok=True)
+    if pending:
+        _apply_records(catalog_path, pending)
+        marker.unlink(missing_ok=True)
     shutil.rmtree(trash, ignore_errors=True)
     return summary
 
@@ -454,7 +504,7 @@ def recover_for_reading(catalog_path: Path) -> bool:
     Returns True if a commit was rolled back.
     """
     catalog_path = Path(catalog_path)
-    if not (catalog_path / JOURNAL_NAME).exists():
+    if not (catalog_path / JOURNAL_NAME).exists() and not (catalog_path / RECORDS_NAME).exists():
         return False
     try:
         lock = _lock_catalog(catalog_path)
@@ -483,11 +533,17 @@ def recover(catalog_path: Path) -> bool:
     catalog_path = Path(catalog_path)
     rolled_back = False
     journal = catalog_path / JOURNAL_NAME
+    marker = catalog_path / RECORDS_NAME
     if journal.exists():
         _rollback(json.loads(journal.read_text()))
+        marker.unlink(missing_ok=True)  # the records of a commit that did not happen
         journal.unlink()
         rolled_back = True
+    elif marker.exists():  # committed, but killed before its records were written
+        _apply_records(catalog_path, json.loads(marker.read_text()))
+        marker.unlink()
     journal.with_suffix(".tmp").unlink(missing_ok=True)
+    marker.with_suffix(".tmp").unlink(missing_ok=True)
     for stale in catalog_path.glob(f"{STAGING_PREFIX}*"):
         shutil.rmtree(stale, ignore_errors=True)
     for stale in catalog_path.glob(f"{TRASH_PREFIX}*"):

@@ -1,7 +1,8 @@
 """Crash points of the catalog commit: a writer SIGKILLed after every file move it makes.
 
 A child process commits data that overlaps what the catalog holds (so the commit trashes old files,
-moves merged and new ones in, and journals each step) and kills itself with SIGKILL right after
+moves merged and new ones in, journals each step, and writes its records: an ingest-log line and a
+quality report) and kills itself with SIGKILL right after
 its k-th ``os.replace``, for every k, and once more after the journal is gone. After each death the
 readers (:func:`catalog.window.open_catalog`, ``catalog info``) must see the old catalog or the new
 one, never a mix; the old one is restored byte for byte.
@@ -65,7 +66,9 @@ CHILD = textwrap.dedent("""
         w.add_instruments([inst])
         if part == "new":
             os.replace, shutil.rmtree = replace, rmtree
-        w.commit()
+        records = lambda summary: [writer.Record("ingest_log.jsonl", f"{part} {summary.files_added}\\n"),
+                                   writer.Record("quality/report.json", part, append=False)]
+        w.commit(records)
     print(json.dumps({"moves": moves[0]}))
 """)
 
@@ -75,12 +78,14 @@ def _commit(path: Path, part: str, kill_at: int = 0) -> subprocess.CompletedProc
                           cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
-def _seen(path: Path) -> tuple[list[int], int, int]:
-    """What a reader sees: quote timestamps, instrument definitions, and ``catalog info`` rows."""
+def _seen(path: Path) -> tuple[list[int], int, int, list[str], str]:
+    """What a reader sees: quote timestamps, instrument definitions, ``catalog info`` rows, and the
+    commit's own records (the ingest-log lines and the quality report)."""
     catalog = open_catalog(path)
     ts = [q.ts_init for q in catalog.quote_ticks()]
     rows = sum(r["rows"] for r in catalog_info(path)["data"] if r["type"] == "quote_tick")
-    return ts, len(catalog.instruments()), rows
+    log = (path / "ingest_log.jsonl").read_text().split()[::2] if (path / "ingest_log.jsonl").exists() else []
+    return ts, len(catalog.instruments()), rows, log, (path / "quality" / "report.json").read_text()
 
 
 @pytest.mark.slow
@@ -96,7 +101,8 @@ def test_every_reader_sees_the_old_or_the_new_catalog_after_a_kill_at_any_move(t
     moves = json.loads(done.stdout)["moves"]
     new = _seen(full)
     assert old[0] != new[0] and len(new[0]) == 2500
-    assert moves >= 6  # journal writes, old files to the trash, merged and new files in
+    assert old[3:] == (["old"], "old") and new[3:] == (["old", "new"], "new")  # records: once each
+    assert moves >= 8  # journal writes, old files to the trash, merged and new files in, records
 
     outcomes = []
     for kill_at in [*range(1, moves + 1), -1]:
@@ -113,5 +119,7 @@ def test_every_reader_sees_the_old_or_the_new_catalog_after_a_kill_at_any_move(t
             assert seen == new
         outcomes.append("old" if seen == old else "new")
         assert _seen(cat) == seen  # and every later reader the same
-    assert outcomes[:-1] == ["old"] * moves and outcomes[-1] == "new"
+    # old up to the moment the journal goes, new from then on (the records re-applied on recovery)
+    first_new = outcomes.index("new")
+    assert outcomes == ["old"] * first_new + ["new"] * (len(outcomes) - first_new) and first_new >= moves - 2
     print(f"{moves + 1} kill points: {outcomes.count('old')} rolled back to the old catalog, {outcomes.count('new')} committed")
