@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -25,8 +26,46 @@ BUGS: tuple[type[Exception], ...] = (NotImplementedError, RecursionError)
 
 
 def one_line(error: BaseException) -> str:
-    """The error's message on one line (whitespace collapsed), or its type name if it has none."""
-    return " ".join(str(error).split()) or type(error).__name__
+    """The error's message on one line (whitespace collapsed).
+
+    A message with no words in it (``OSError(2)`` prints as ``2``, an empty ``RuntimeError`` as
+    nothing) says nothing to the user, so it gets the error's type, its OS description when it
+    carries an errno, and the file and line that raised it: ``FileNotFoundError 2 (No such file or
+    directory) at rl/train.py:120``.
+    """
+    message = " ".join(str(error).split())
+    if any(c.isalpha() for c in message):
+        return message
+    parts = [type(error).__name__]
+    if message:
+        parts.append(message)
+    code = error.errno if isinstance(error, OSError) else None
+    if code is None and isinstance(error, OSError) and message.isdigit():
+        code = int(message)
+    if code is not None:
+        try:
+            parts.append(f"({os.strerror(code)})")
+        except ValueError:
+            pass
+    where = _raised_at(error)
+    if where:
+        parts.append(f"at {where}")
+    return " ".join(parts)
+
+
+def _raised_at(error: BaseException) -> str | None:
+    """``path:line`` of the innermost frame that raised ``error``, relative to the working directory."""
+    tb = error.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    path = tb.tb_frame.f_code.co_filename
+    try:
+        path = os.path.relpath(path)
+    except ValueError:
+        pass
+    return f"{path}:{tb.tb_lineno}"
 
 
 def run_with_policy(app: Callable[[], object]) -> None:

@@ -107,6 +107,21 @@ def test_policy_puts_a_multiline_message_on_one_line(capsys) -> None:
     assert capsys.readouterr().err == "error: bad.toml: field 'x' expected an int\n"
 
 
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [(FileNotFoundError(2), "FileNotFoundError 2 (No such file or directory) at "), (RuntimeError(), "RuntimeError at ")],
+    ids=["bare-errno", "empty"],
+)
+def test_policy_names_an_error_whose_message_has_no_words(capsys, error: BaseException, expected: str) -> None:
+    """``train`` once printed ``error: 2``: a bare ``OSError(2)`` must say what it is and where it came from."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_with_policy(lambda: _app_raising(error)([]))
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected}"), err
+    assert "test_cli.py:" in err and err.count("\n") == 1
+
+
 def test_catalog_imports_nothing_above_it() -> None:
     done = run_with_imports_blocked(set(UPPER_PACKAGES), """
         import typer
