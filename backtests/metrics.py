@@ -89,7 +89,9 @@ def fills_from_report(report: pd.DataFrame) -> pd.DataFrame:
     if report is None or report.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in FILL_COLUMNS})
     df = report.reset_index()
-    ts = pd.to_datetime(df["ts_event"], utc=True)
+    # as_unit: pandas 3 parses "...:01.559+00:00" text (a fills.csv read back) at microsecond
+    # resolution, and astype("int64") would then give microseconds
+    ts = pd.to_datetime(df["ts_event"], utc=True).dt.as_unit("ns")
     out = pd.DataFrame(
         {
             "ts_ns": ts.astype("int64").to_numpy(),

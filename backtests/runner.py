@@ -271,6 +271,10 @@ def run_strategy(
         metrics["strategy"] = strategy.name
         metrics["instrument_id"] = spec.instrument_id
         metrics["valuation_currency"] = _valuation_currency(instrument)
+        metrics["multiplier"] = multiplier
+        metrics["is_inverse"] = bool(instrument.is_inverse) if instrument is not None else False
+        metrics["price_increment"] = float(instrument.price_increment) if instrument is not None else None
+        metrics["trading_hours_per_year"] = _trading_hours_per_year(instrument)
         metrics["events"] = events
         if ledger_check is not None:
             metrics["ledger_pnl"], metrics["account_pnl"] = ledger_check
@@ -335,6 +339,17 @@ def check_ledger(engine, spec: RunSpec, equity: pd.DataFrame) -> tuple[float, fl
             f"{account_pnl:.8f} {strategy.ledger.currency} at the end of the run",
         )
     return ledger_pnl, account_pnl
+
+
+def _trading_hours_per_year(instrument) -> float:
+    """252 sessions of 6.5 h for equities (the LOBSTER NASDAQ days), 24/7 for everything else."""
+    from nautilus_trader.model.enums import AssetClass
+
+    from backtests.tearsheet import HOURS_24_7, HOURS_EXCHANGE_SESSION
+
+    if instrument is not None and instrument.asset_class == AssetClass.EQUITY:
+        return HOURS_EXCHANGE_SESSION
+    return float(HOURS_24_7)
 
 
 def _valuation_currency(instrument) -> str | None:

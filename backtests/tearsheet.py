@@ -2,9 +2,10 @@
 
 The tearsheet of a strategy uses *another strategy's* returns as its benchmark (a local Series).
 QuantStats treats a string benchmark as a ticker and downloads it from Yahoo: never pass one.
-Returns follow ``backtests.metrics`` (per-interval simple returns of the sampled equity,
-``periods_per_year = 365 * 86400 / interval_s``), so the tearsheet's Sharpe, Sortino and max drawdown
-are the figures in ``metrics.json``.
+The tearsheet's returns are one-minute returns of the sampled equity, annualised with the
+market's trading hours (24/7 for crypto, 252 sessions of 6.5 h for US equities), both stated on
+the page; ``metrics.json`` keeps its per-sample figures. Beside it, ``backtests.mm_report`` writes
+the market-making report of the run.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,12 +108,125 @@ def returns_series(equity: pd.DataFrame, name: str) -> pd.Series:
     return equity_returns(pd.Series(e.to_numpy(), index=idx)).rename(name)
 
 
-def _aligned_benchmark(strategy: LoadedStrategy, bench: LoadedStrategy) -> pd.Series:
-    s = strategy.equity["equity"]
-    b = bench.equity["equity"].astype(float)
-    b = b.reindex(b.index.union(s.index)).ffill().bfill().reindex(s.index)
-    frame = pd.DataFrame({"equity": b.to_numpy()}, index=s.index)
-    return returns_series(frame, bench.label)
+TEARSHEET_GRID_S = 60.0
+"""Return grid of the tearsheet: one-minute returns (a 100 ms return of a market maker's account
+rounds to nothing on every axis; a day of one-minute returns is 390 to 1,440 points)."""
+
+HOURS_24_7 = 365 * 24
+HOURS_EXCHANGE_SESSION = 252 * 6.5
+"""Trading hours a year: a 24/7 crypto venue, or 252 regular US equity sessions of 6.5 h."""
+
+
+GRID_CHOICES_S = (1.0, 5.0, 10.0, 15.0, 30.0, 60.0)
+MIN_RETURNS = 30
+
+
+def return_grid_s(equity: pd.DataFrame, interval_s: float = 1.0) -> float:
+    """The tearsheet's return grid: one minute (:data:`TEARSHEET_GRID_S`), or for a run too short
+    for :data:`MIN_RETURNS` one-minute returns the longest of :data:`GRID_CHOICES_S` that gives
+    them, never finer than the equity's sampling interval."""
+    if len(equity) < 2:
+        return max(TEARSHEET_GRID_S, interval_s)
+    span_s = (equity.index[-1] - equity.index[0]).total_seconds()
+    fits = [g for g in GRID_CHOICES_S if g >= interval_s and span_s / g >= MIN_RETURNS]
+    return max(fits) if fits else max(interval_s, GRID_CHOICES_S[0])
+
+
+def trading_hours_per_year(metrics: dict[str, Any]) -> float:
+    """The market's trading hours a year, from ``metrics.json`` (``trading_hours_per_year``, written
+    by the runner from the instrument's asset class), else 24/7."""
+    return float(metrics.get("trading_hours_per_year") or HOURS_24_7)
+
+
+def intraday_returns(equity: pd.DataFrame, grid_s: float = TEARSHEET_GRID_S, name: str | None = None) -> pd.Series:
+    """Simple returns of the equity resampled to ``grid_s`` seconds (last value of each bucket,
+    carried over empty buckets), tz-naive UTC, ``r_0 = 0`` at the starting equity. On a grid equal
+    to the sampling interval these are the per-sample returns of ``backtests.metrics``."""
+    e = equity["equity"].astype(float)
+    idx = e.index.tz_convert("UTC").tz_localize(None) if e.index.tz is not None else e.index
+    e = pd.Series(e.to_numpy(), index=idx)
+    # the starting equity stays its own point; the samples after it go into grid buckets
+    grid = e.iloc[1:].resample(f"{grid_s:g}s", label="right", closed="right").last().ffill()
+    grid = pd.concat([e.iloc[:1], grid[grid.index > e.index[0]]])
+    return grid.pct_change().fillna(0.0).rename(name or "equity")
+
+
+def _percent(x: float, _pos: object = None) -> str:
+    """Percent axis labels with the digits the figures need (QuantStats 0.0.86 prints ``"%1.0f%%"``,
+    so every axis of a market maker's returns reads 0%)."""
+    v = x * 100
+    if v == 0:
+        return "0%"
+    return f"{v:,.0f}%" if abs(v) >= 100 else f"{v:.3g}%"
+
+
+@contextmanager
+def _quantstats_percent_axes():
+    """Use :func:`_percent` for QuantStats' percent axes while a tearsheet renders.
+
+    QuantStats has no option for its axis format; its plotting functions look the formatter up in
+    their module when they run, so replacing it for the duration of one render (and restoring it)
+    is the least intrusive fix."""
+    from quantstats._plotting import core
+
+    original = core.format_pct_axis
+    core.format_pct_axis = _percent
+    try:
+        yield
+    finally:
+        core.format_pct_axis = original
+
+
+TEMPLATE = Path(__file__).with_name("tearsheet_template.html")
+"""Our QuantStats template: the return, drawdown and benchmark sections that mean something for a
+run of minutes to days, and none of the calendar sections (monthly distributions, end-of-year
+bars, daily returns, CAGR, drawdown periods counted in whole days) that QuantStats' own template
+adds."""
+
+
+def tearsheet_stats(returns: pd.Series, periods_per_year: float, grid_s: float) -> list[tuple[str, str]]:
+    """The tearsheet's table: QuantStats' statistics (``qs.stats``) at the precision they need."""
+    import quantstats as qs
+
+    def pct(x: float) -> str:
+        return "–" if x is None or not np.isfinite(x) else _percent(float(x))
+
+    def num(x: float, spec: str = ".2f") -> str:
+        return "–" if x is None or not np.isfinite(x) else format(float(x), spec)
+
+    r = returns
+    ppy = periods_per_year
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        per_hour = math.sqrt(3600.0 / grid_s)
+        sd = float(r.std(ddof=1)) if len(r) > 1 else float("nan")
+        rows = [
+            ("Returns", f"{grid_s:g} s, {len(r):,} periods"),
+            ("Periods a year (annualisation)", f"{ppy:,.0f}"),
+            ("Cumulative return", pct(qs.stats.comp(r))),
+            ("Sharpe (annualised)", num(qs.stats.sharpe(r, periods=ppy))),
+            ("Sharpe per hour of trading", num(float(r.mean()) / sd * per_hour if sd > 0 else float("nan"))),
+            ("Probabilistic Sharpe ratio", num(qs.stats.probabilistic_sharpe_ratio(r, periods=ppy))),
+            ("Sortino (annualised)", num(qs.stats.sortino(r, periods=ppy))),
+            ("Volatility (annualised)", pct(qs.stats.volatility(r, periods=ppy))),
+            ("Max drawdown", pct(qs.stats.max_drawdown(r))),
+            ("Ulcer index", num(qs.stats.ulcer_index(r), ".3g")),
+            ("Time in market (non-zero returns)", pct(qs.stats.exposure(r))),
+            ("Win rate (periods)", pct(qs.stats.win_rate(r))),
+            ("Average win", pct(qs.stats.avg_win(r))),
+            ("Average loss", pct(qs.stats.avg_loss(r))),
+            ("Payoff ratio", num(qs.stats.payoff_ratio(r))),
+            ("Profit factor", num(qs.stats.profit_factor(r))),
+            ("Gain/pain ratio", num(qs.stats.gain_to_pain_ratio(r))),
+            ("Tail ratio", num(qs.stats.tail_ratio(r))),
+            ("Value at risk (95 %, one period)", pct(qs.stats.value_at_risk(r))),
+            ("Expected shortfall (95 %, one period)", pct(qs.stats.cvar(r))),
+            ("Skew", num(qs.stats.skew(r))),
+            ("Kurtosis", num(qs.stats.kurtosis(r))),
+            ("Max consecutive wins", num(qs.stats.consecutive_wins(r), ".0f")),
+            ("Max consecutive losses", num(qs.stats.consecutive_losses(r), ".0f")),
+        ]
+    return rows
 
 
 def write_tearsheet(
@@ -118,19 +234,40 @@ def write_tearsheet(
     path: Path,
     *,
     benchmark: LoadedStrategy | None = None,
+    grid_s: float | None = None,
 ) -> Path:
-    """Write the QuantStats HTML tearsheet of ``strategy`` (offline: benchmark is a Series)."""
+    """Write the QuantStats HTML tearsheet of ``strategy`` (offline: benchmark is a Series).
+
+    Returns are one-minute returns of the sampled equity (``grid_s``, default
+    :func:`return_grid_s`: finer for a run of minutes), annualised with the market's
+    trading hours (:func:`trading_hours_per_year`); both are stated on the page. The metrics table
+    is :func:`tearsheet_stats` (QuantStats rounds its own table to two decimals, which shows a
+    market maker's returns as 0); the plots are QuantStats' with percent axes that show the figures.
+    """
     import quantstats as qs
 
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-    returns = returns_series(strategy.equity, strategy.label)
+    if grid_s is None:
+        grid_s = return_grid_s(strategy.equity, strategy.interval_s)
+    returns = intraday_returns(strategy.equity, grid_s, strategy.label)
     if len(returns) < 3:
-        raise ValueError(f"{strategy.label}: too few equity samples for a tearsheet ({len(returns)})")
-    bench = _aligned_benchmark(strategy, benchmark) if benchmark is not None else None
-    ppy = int(round(365 * 86_400 / strategy.interval_s))
-    title = f"{strategy.label} ({strategy.metrics.get('instrument_id', '')}, {strategy.interval_s:g} s returns, 24/7)"
+        raise ValueError(f"{strategy.label}: too few {grid_s:g} s returns for a tearsheet ({len(returns)}); "
+                         f"the run is {strategy.metrics.get('duration_s', 0):.0f} s long")
+    bench = None
+    if benchmark is not None:
+        b = intraday_returns(benchmark.equity, grid_s, benchmark.label)
+        bench = b.reindex(returns.index).fillna(0.0)
+    hours = trading_hours_per_year(strategy.metrics)
+    ppy = int(round(hours * 3600 / grid_s))
+    calendar = "24/7" if hours == HOURS_24_7 else f"{hours:,.0f} trading hours a year"
+    title = f"{strategy.label} ({strategy.metrics.get('instrument_id', '')}, {grid_s:g} s returns, {calendar})"
+    table = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+                    for k, v in tearsheet_stats(returns, ppy, grid_s))
+    note = (f"Returns: simple returns of the equity sampled every {grid_s:g} s; annualised with {ppy:,} periods a "
+            f"year ({calendar}). QuantStats {qs.__version__}; rf = 0.")
+
     def render(bench_returns: pd.Series | None, title_: str) -> None:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quantstats_percent_axes():
             warnings.simplefilter("ignore")
             qs.reports.html(
                 returns,
@@ -139,9 +276,14 @@ def write_tearsheet(
                 output=str(path),
                 title=title_,
                 benchmark_title=benchmark.label if bench_returns is not None else None,
+                strategy_title=strategy.label,
                 periods_per_year=ppy,
                 match_dates=False,
+                template_path=str(TEMPLATE),
             )
+        page = path.read_text(encoding="utf-8")
+        page = page.replace("<!--amm:stats-->", table).replace("<!--amm:note-->", html.escape(note))
+        path.write_text(page, encoding="utf-8")
 
     try:
         render(bench, title)
@@ -181,7 +323,8 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_html(df: pd.DataFrame, *, title: str = "Strategy comparison", links: dict[str, str] | None = None) -> str:
+def to_html(df: pd.DataFrame, *, title: str = "Strategy comparison", links: dict[str, str] | None = None,
+            report: str | None = None) -> str:
     headers, body = _formatted(df)
     links = links or {}
     th = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
@@ -199,7 +342,10 @@ def to_html(df: pd.DataFrame, *, title: str = "Strategy comparison", links: dict
         f"<h2>{html.escape(title)}</h2><table><tr>{th}</tr>{''.join(rows)}</table>"
         "<p>Returns: per-interval simple returns of the sampled equity; Sharpe/Sortino annualised "
         "with 365*86400/interval_s periods (24/7). MO = fill mark-out (mid move after the fill "
-        "plus spread captured), bps of mid.</p></body></html>\n"
+        "plus spread captured), bps of mid.</p>"
+        + (f'<p>The market-making report (PnL split, inventory, quotes, mark-outs, queue): '
+           f'<a href="{html.escape(report)}">{html.escape(report)}</a></p>' if report else "")
+        + "</body></html>\n"
     )
 
 
@@ -223,6 +369,7 @@ class ReportResult:
     table: pd.DataFrame
     tearsheets: dict[str, Path]
     strategies: list[LoadedStrategy]
+    mm_report: Path | None = None
 
 
 def pick_benchmark(strategies: Sequence[LoadedStrategy], label: str | None) -> LoadedStrategy | None:
@@ -242,11 +389,14 @@ def write_reports(
     tearsheets: bool = True,
     allow_incomplete: bool = False,
 ) -> ReportResult:
-    """Comparison table (Markdown, HTML, JSON), PnL comparison plot and one tearsheet per strategy.
+    """Comparison table (Markdown, HTML, JSON), PnL comparison plot, the market-making report of
+    every strategy side by side (``mm_report.html``) and one tearsheet per strategy.
 
     The benchmark of every tearsheet is ``benchmark`` (a strategy label), or the first strategy;
     the benchmark strategy's own tearsheet is benchmarked against the next strategy.
     """
+    from backtests.mm_report import REPORT_NAME as MM_REPORT_NAME
+    from backtests.mm_report import write_mm_report
     from backtests.plots import plot_equity_comparison
 
     strategies = load_run_dirs(run_dirs, allow_incomplete=allow_incomplete)
@@ -267,9 +417,10 @@ def write_reports(
     df = comparison_frame(strategies)
     (out_dir / "comparison.md").write_text(to_markdown(df))
     links = {k: str(v.relative_to(out_dir)) for k, v in sheets.items()}
-    (out_dir / "comparison.html").write_text(to_html(df, links=links))
+    (out_dir / "comparison.html").write_text(to_html(df, links=links, report=MM_REPORT_NAME))
     (out_dir / "comparison.json").write_text(
         json.dumps({s.label: s.metrics for s in strategies}, indent=2, sort_keys=True) + "\n",
     )
     plot_equity_comparison({s.label: s.equity["equity"] for s in strategies}, out_dir / "equity_comparison.png")
-    return ReportResult(out_dir, df, sheets, strategies)
+    mm_report = write_mm_report(strategies, out_dir / MM_REPORT_NAME)
+    return ReportResult(out_dir, df, sheets, strategies, mm_report)

@@ -111,23 +111,74 @@ def test_strategies_differ_and_comparison_lists_both(l1_run):
     assert "| tight |" in md and "| wide |" in md
 
 
-def test_tearsheet_offline_with_metrics_table_matching(l1_run):
+def _stat(html: str, label: str) -> str:
+    m = re.search(rf"<td>{re.escape(label)}</td><td>([^<]*)</td>", html)
+    assert m, f"tearsheet row {label!r} missing"
+    return m.group(1).replace(",", "")
+
+
+def test_tearsheet_offline_intraday_grid_and_figures_matching(l1_run):
+    """A 46 s run: 1 s returns (one-minute returns would be one number), the annualisation stated,
+    the figures those of metrics.json, and none of QuantStats' calendar sections."""
     rd = l1_run.run_dir
     html = (rd / "tight" / "tearsheet.html").read_text()
-    assert "Key Performance Metrics" in html or "Sharpe" in html
-    m = re.search(r"<td>Sharpe</td><td>([-0-9.,]+)</td><td>([-0-9.,]+)</td>", html)
-    assert m, "metrics table with Sharpe row missing"
-    bench = m.group(1).replace(",", "")
-    strat = m.group(2).replace(",", "")
     tight = json.loads((rd / "tight" / "metrics.json").read_text())
-    wide = json.loads((rd / "wide" / "metrics.json").read_text())
-    # the benchmark column is the other strategy (wide), the strategy column is ours
-    assert float(strat) == pytest.approx(tight["sharpe"], abs=0.01)
-    assert float(bench) == pytest.approx(wide["sharpe"], abs=0.01)
-    dd = re.search(r"<td>Max Drawdown</td><td>[^<]*</td><td>(-?[0-9.]+)%</td>", html)
-    assert dd, "strategy max drawdown missing from the tearsheet"
-    assert -float(dd.group(1)) == pytest.approx(tight["max_drawdown_pct"] * 100, abs=0.006)
-    assert "yfinance" not in html.lower()
+    assert _stat(html, "Returns").startswith("1 s")
+    assert _stat(html, "Periods a year (annualisation)") == "31536000"  # 24/7 crypto, 1 s
+    assert float(_stat(html, "Sharpe (annualised)")) == pytest.approx(tight["sharpe"], rel=0.02, abs=0.02)
+    dd = _stat(html, "Max drawdown")
+    assert -float(dd.rstrip("%")) == pytest.approx(tight["max_drawdown_pct"] * 100, rel=0.01, abs=1e-4)
+    per_hour = float(_stat(html, "Sharpe per hour of trading"))
+    assert per_hour == pytest.approx(tight["sharpe"] / (365 * 24) ** 0.5, rel=0.02, abs=0.02)
+    for calendar in ("EOY", "Monthly", "CAGR", "Daily Returns", "Worst 5 Drawdown"):
+        assert calendar not in html, calendar
+    assert "yfinance" not in html.lower() and "<script src=" not in html
+
+
+def test_percent_axis_shows_the_digits_and_is_restored():
+    from quantstats._plotting import core
+
+    from backtests.tearsheet import _percent, _quantstats_percent_axes
+
+    assert core.format_pct_axis(0.00012, None) == "0%"  # QuantStats' own: why we replace it
+    assert [_percent(x) for x in (0.0, 0.00012, -0.0035, 0.0412, 2.5)] == ["0%", "0.012%", "-0.35%", "4.12%", "250%"]
+    original = core.format_pct_axis
+    with _quantstats_percent_axes():
+        assert core.format_pct_axis is _percent
+    assert core.format_pct_axis is original
+
+
+def test_return_grid_is_one_minute_unless_the_run_is_short():
+    from backtests.tearsheet import return_grid_s
+
+    def equity(seconds: int, step_s: float = 1.0) -> pd.DataFrame:
+        idx = pd.date_range("2024-01-01", periods=int(seconds / step_s) + 1, freq=f"{step_s}s", tz="UTC")
+        return pd.DataFrame({"equity": 1.0}, index=idx)
+
+    assert return_grid_s(equity(3 * 3600), 1.0) == 60.0
+    assert return_grid_s(equity(360), 1.0) == 10.0  # six minutes: 36 ten-second returns
+    assert return_grid_s(equity(46), 1.0) == 1.0
+    assert return_grid_s(equity(46, 5.0), 5.0) == 5.0  # never finer than the samples
+
+
+def test_market_making_report_splits_the_pnl_and_opens_offline(l1_run):
+    from backtests.mm_report import REPORT_NAME, load_book
+    from backtests.tearsheet import load_run_dirs
+
+    rd = l1_run.run_dir
+    page = (rd / REPORT_NAME).read_text()
+    assert "<script src=" not in page and "Plotly" in page  # plotly.js inline
+    for anchor in ("pnl", "inventory", "quotes", "markouts", "queue"):
+        assert f'id="fig-{anchor}"' in page
+    for s in load_run_dirs([rd]):
+        book = load_book(s)
+        last = book.pnl.iloc[-1]
+        assert last["total"] == pytest.approx(s.metrics["total_pnl"])
+        assert last["fees"] == pytest.approx(-s.metrics["fees_net"])
+        assert last["spread"] == pytest.approx(s.metrics["markouts"]["spread_captured_total"])
+        # equity is marked to the mid, so the three parts add up to it
+        assert abs(last["residual"]) <= 1e-6 * max(1.0, abs(last["total"])), book.pnl.tail()
+        assert f"<th>{s.label}</th>" in page
 
 
 def test_same_config_and_seed_gives_identical_reports(l1_catalog, tmp_path):
