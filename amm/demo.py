@@ -293,11 +293,12 @@ def print_tables(agg: Mapping[str, Mapping[str, Any]], console: Any) -> None:
 
 
 def artefacts(paths: Sequence[str]) -> list[str]:
-    """QuantStats tearsheets and equity-comparison plots under the given run directories (each
-    strategy directory beside a tearsheet also holds equity / inventory / quotes plots)."""
+    """Market-making reports, QuantStats tearsheets and equity-comparison plots under the given run
+    directories (each strategy directory beside a tearsheet also holds equity / inventory / quotes
+    plots)."""
     found = []
     for p in paths:
-        for pattern in ("equity_comparison.png", "*/tearsheet.html"):
+        for pattern in ("mm_report.html", "equity_comparison.png", "*/tearsheet.html"):
             found.extend(str(f) for f in sorted(Path(p).glob(pattern)))
     return found
 
@@ -376,7 +377,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     summary["artefacts"] = files
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    console.print("tearsheets and plots (each strategy directory also has equity/inventory/quotes.png):")
+    console.print("market-making reports, tearsheets and plots (each strategy directory also has "
+                  "equity/inventory/quotes.png):")
     for f in files:
         console.print(f"  {f}")
     model = Path(runs[0]["run_dir"]) / "model.zip"

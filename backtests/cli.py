@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
         console = Console()
         console.print(rich_table(comparison_frame(load_run_dirs([result.run_dir])), title=spec.name))
         console.print(f"run directory: {result.run_dir}")
+        console.print(f"market-making report: {result.run_dir / 'mm_report.html'}")
 
     @app.command("report")
     def report(
@@ -67,7 +68,8 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--allow-incomplete", help="Report a killed or failed run's strategies, labelled (incomplete).")
         ] = False,
     ) -> None:
-        """Compare strategies of one or more runs: table (terminal, Markdown, HTML) and tearsheets.
+        """Compare strategies of one or more runs: table (terminal, Markdown, HTML), the market-making
+        report (mm_report.html: PnL split, inventory, quotes, mark-outs, queue) and tearsheets.
 
         A run directory that amm backtest did not finish is refused unless --allow-incomplete.
         """
@@ -89,6 +91,7 @@ def register(app: typer.Typer) -> None:
             payload = {
                 "out_dir": str(result.out_dir),
                 "tearsheets": {k: str(v) for k, v in result.tearsheets.items()},
+                "mm_report": str(result.mm_report),
                 "strategies": {s.label: flatten_summary(s.metrics) for s in result.strategies},
             }
             typer.echo(json.dumps(payload, default=str))
@@ -98,3 +101,4 @@ def register(app: typer.Typer) -> None:
         console = Console()
         console.print(rich_table(result.table))
         console.print(f"report: {result.out_dir / 'comparison.html'}")
+        console.print(f"market-making report: {result.mm_report}")

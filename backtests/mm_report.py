@@ -48,7 +48,7 @@ from backtests.tearsheet import LoadedStrategy, intraday_returns, return_grid_s,
 MARKOUT_HORIZONS_S = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 """Horizons of the mark-out curves."""
 
-MAX_POINTS = 20_000
+MAX_POINTS = 6_000
 """Time-series traces are thinned to at most this many points (every k-th sample; fills never)."""
 
 REPORT_NAME = "mm_report.html"
@@ -310,7 +310,7 @@ def _figures(books: Sequence[StrategyBook]) -> list[tuple[str, str, object]]:
     for r, b in enumerate(books, start=1):
         p = _thin(b.pnl)
         for name, colour in parts:
-            fig.add_trace(go.Scattergl(x=_x(p.index), y=p[name], name=name, legendgroup=name, showlegend=r == 1,
+            fig.add_trace(go.Scatter(x=_x(p.index), y=p[name], name=name, legendgroup=name, showlegend=r == 1,
                                        line={"color": colour, "width": 1.6 if name == "total" else 1.1}),
                           row=r, col=1)
         fig.update_yaxes(title_text=ccy, row=r, col=1, tickformat=",.4~g")
@@ -321,7 +321,7 @@ def _figures(books: Sequence[StrategyBook]) -> list[tuple[str, str, object]]:
     fig = go.Figure()
     for c, b in enumerate(books):
         e = _thin(b.strategy.equity)
-        fig.add_trace(go.Scattergl(x=_x(e.index), y=e["position"], name=b.label,
+        fig.add_trace(go.Scatter(x=_x(e.index), y=e["position"], name=b.label,
                                    line={"color": _COLOURS[c % len(_COLOURS)], "width": 1.2, "shape": "hv"}))
         lim = b.strategy.metrics.get("max_inventory")
         if lim:
@@ -337,19 +337,19 @@ def _figures(books: Sequence[StrategyBook]) -> list[tuple[str, str, object]]:
         e = _thin(b.strategy.equity)
         x = _x(e.index)
         first = r == 1
-        fig.add_trace(go.Scattergl(x=x, y=e["mid"], name="mid", legendgroup="mid", showlegend=first,
+        fig.add_trace(go.Scatter(x=x, y=e["mid"], name="mid", legendgroup="mid", showlegend=first,
                                    line={"color": "#555", "width": 1}), row=r, col=1)
         for col, name, colour in (("bid", "best bid", "#9ecae1"), ("ask", "best ask", "#fcbba1")):
-            fig.add_trace(go.Scattergl(x=x, y=e[col], name=name, legendgroup=name, showlegend=first,
+            fig.add_trace(go.Scatter(x=x, y=e[col], name=name, legendgroup=name, showlegend=first,
                                        line={"color": colour, "width": 1, "shape": "hv"}), row=r, col=1)
         for col, name, colour in (("quote_bid_px", "our bid", "#08519c"), ("quote_ask_px", "our ask", "#a50f15")):
-            fig.add_trace(go.Scattergl(x=x, y=e[col], name=name, legendgroup=name, showlegend=first,
+            fig.add_trace(go.Scatter(x=x, y=e[col], name=name, legendgroup=name, showlegend=first,
                                        line={"color": colour, "width": 1.3, "shape": "hv"}), row=r, col=1)
         fl = b.fills
         for side, name, sym, colour in ((1, "buy fill", "triangle-up", "#006d2c"),
                                         (-1, "sell fill", "triangle-down", "#cb181d")):
             sel = fl[fl["side"] == side]
-            fig.add_trace(go.Scattergl(x=pd.to_datetime(sel["ts_ns"], unit="ns", utc=True).dt.tz_localize(None), y=sel["px"],
+            fig.add_trace(go.Scatter(x=pd.to_datetime(sel["ts_ns"], unit="ns", utc=True).dt.tz_localize(None), y=sel["px"],
                                        mode="markers", name=name, legendgroup=name, showlegend=first,
                                        marker={"symbol": sym, "size": 8, "color": colour}), row=r, col=1)
         fig.update_yaxes(title_text="price", row=r, col=1, tickformat=",.6~g")

@@ -41,6 +41,8 @@ def test_demo_end_to_end_with_a_tiny_budget(tmp_path: Path) -> None:
     # 3 baselines x 2 tiers (backtest config) + 4 strategies x 2 tiers (evaluate)
     assert len(tearsheets) == 14 and all(p.stat().st_size > 0 for p in tearsheets)
     assert all(str(p) in stdout for p in tearsheets)
+    reports = [Path(p) for p in summary["artefacts"] if p.endswith("mm_report.html")]
+    assert len(reports) == 4 and all(str(p) in stdout and p.stat().st_size > 1_000_000 for p in reports)
     assert set(summary["comparison"]) == {"vip0", "mm_rebate"}
     assert {"agent_ppo", "fixed_spread", "avellaneda_stoikov", "glft"} <= set(summary["comparison"]["vip0"])
     for name, row in summary["comparison"]["vip0"].items():

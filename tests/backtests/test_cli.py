@@ -57,6 +57,7 @@ def test_backtest_json_then_report(l1_catalog, tmp_path):
     payload = json.loads(res.stdout)
     assert Path(payload["tearsheets"]["toy"]).is_file()
     assert (tmp_path / "rep" / "comparison.html").is_file()
+    assert payload["mm_report"] == str(tmp_path / "rep" / "mm_report.html") and Path(payload["mm_report"]).is_file()
 
 
 def test_errors_are_one_line_on_stderr(l1_catalog, tmp_path, capsys):
