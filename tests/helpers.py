@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,10 @@ from pathlib import Path
 import pytest
 
 from catalog.config_io import ConfigError
+
+CHROMIUM = next((p for p in (os.environ.get("AMM_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                             shutil.which("google-chrome")) if p), None)
+"""A Chromium for the headless-browser tests (Playwright's own download needs the internet)."""
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -18,7 +18,7 @@ from backtests.config import load_run_config, parse_run_config, to_toml
 from backtests.runner import run_backtest
 from backtests.tearsheet import load_run_dirs, write_reports
 from catalog.config_io import ConfigError
-from tests.helpers import USDM_VENUE, amm, assert_config_error, fixed_spread_entry
+from tests.helpers import CHROMIUM, USDM_VENUE, amm, assert_config_error, fixed_spread_entry
 
 from .conftest import INSTRUMENT_ID, RUN_FILE
 
@@ -179,6 +179,30 @@ def test_market_making_report_splits_the_pnl_and_opens_offline(l1_run):
         # equity is marked to the mid, so the three parts add up to it
         assert abs(last["residual"]) <= 1e-6 * max(1.0, abs(last["total"])), book.pnl.tail()
         assert f"<th>{s.label}</th>" in page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt install chromium, or set AMM_CHROMIUM)")
+def test_reports_render_offline_in_headless_chromium(l1_run, tmp_path):
+    """Both pages open from disk with no network and no script error; every chart is drawn."""
+    from playwright.sync_api import sync_playwright
+
+    rd = l1_run.run_dir
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors, requests = [], []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((rd / "mm_report.html").as_uri())
+        page.wait_for_selector("#fig-queue .main-svg", timeout=30_000)
+        assert page.locator(".js-plotly-plot").count() == 5
+        assert page.locator("td", has_text="spread capture").count() == 1
+        page.screenshot(path=str(tmp_path / "mm_report.png"), full_page=True)
+        page.goto((rd / "tight" / "tearsheet.html").as_uri())
+        assert page.locator("svg").count() >= 3 and page.locator("td", has_text="Sharpe per hour").count() == 1
+        browser.close()
+    assert not errors, errors
+    assert all(u.startswith(("file:", "data:", "about:")) for u in requests), requests
 
 
 def test_same_config_and_seed_gives_identical_reports(l1_catalog, tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,13 +24,12 @@ import pytest
 from catalog.config_io import ConfigError
 from live.config import ConsoleSettings, load_config
 from live.console import MIN_TOKEN_CHARS, console_token
+from tests.helpers import CHROMIUM
 
 REPO = Path(__file__).resolve().parents[2]
 IID = "BTCUSDT-PERP.BINANCE"
 TOKEN = "console-test-token-7f3a9c"
 STRATEGY = "FixedSpreadMarketMaker-000"
-CHROMIUM = next((p for p in (os.environ.get("AMM_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
-                             shutil.which("google-chrome")) if p), None)
 
 
 # -- settings -------------------------------------------------------------------------------------
