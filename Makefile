@@ -11,7 +11,7 @@ PYTHON := $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/
 	  "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 endif
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast notebooks bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no Python 3.12 found (NautilusTrader 1.231 needs it): install python3.12 or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -34,6 +34,11 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
+
+# Execute every notebooks/*.ipynb top to bottom on the real data (tests/test_notebooks.py; the
+# executed copies, with their plots, land in notebooks/_work/executed/).
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest tests/test_notebooks.py -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
