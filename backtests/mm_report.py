@@ -43,7 +43,14 @@ import numpy as np
 import pandas as pd
 
 from backtests.metrics import fills_from_report, markouts
-from backtests.tearsheet import LoadedStrategy, intraday_returns, return_grid_s, trading_hours_per_year
+from backtests.tearsheet import (
+    LoadedStrategy,
+    intraday_returns,
+    return_grid_s,
+    sharpe_per_hour,
+    trading_hours_per_year,
+    utc_naive,
+)
 
 MARKOUT_HORIZONS_S = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 """Horizons of the mark-out curves."""
@@ -220,14 +227,6 @@ def time_to_first_fill_s(orders: pd.DataFrame, fills: pd.DataFrame) -> np.ndarra
     return ((first[common] - sub[common]).to_numpy(dtype=float) / 1e9).clip(min=0.0)
 
 
-def sharpe_per_hour(equity: pd.DataFrame, grid_s: float) -> float | None:
-    """Sharpe of ``grid_s`` returns scaled to one hour of trading (``x sqrt(3600 / grid_s)``)."""
-    r = intraday_returns(equity, grid_s)
-    if len(r) < 3 or not r.std(ddof=1) > 0:
-        return None
-    return float(r.mean() / r.std(ddof=1) * math.sqrt(3600.0 / grid_s))
-
-
 def summary_rows(books: Sequence[StrategyBook]) -> list[tuple[str, list[str]]]:
     """The page's headline table: (row label, one formatted cell per strategy)."""
     def fmt(x: float | None, spec: str = ",.2f") -> str:
@@ -248,7 +247,8 @@ def summary_rows(books: Sequence[StrategyBook]) -> list[tuple[str, list[str]]]:
     add("  fees (− paid, + rebates)", [fmt(p["fees"]) for p in last])
     add("  residual", [fmt(p["residual"], ",.4f") for p in last])
     grid = max(return_grid_s(b.strategy.equity, b.strategy.interval_s) for b in books)
-    add(f"Sharpe per hour ({grid:g} s returns)", [fmt(sharpe_per_hour(b.strategy.equity, grid)) for b in books])
+    add(f"Sharpe per hour ({grid:g} s returns)",
+        [fmt(sharpe_per_hour(intraday_returns(b.strategy.equity, grid), grid)) for b in books])
     add("max drawdown", [fmt(b.strategy.metrics.get("max_drawdown")) for b in books])
     add("fills", [fmt(float(len(b.fills)), ",.0f") for b in books])
     add("orders submitted", [fmt(b.strategy.metrics.get("orders_submitted"), ",.0f") for b in books])
@@ -290,10 +290,6 @@ def _thin(df: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
     return df.iloc[::step] if step > 1 else df
 
 
-def _x(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    return index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
-
-
 def _figures(books: Sequence[StrategyBook]) -> list[tuple[str, str, object]]:
     """``(anchor, caption, plotly figure)`` for each section of the page."""
     import plotly.graph_objects as go
@@ -310,7 +306,7 @@ def _figures(books: Sequence[StrategyBook]) -> list[tuple[str, str, object]]:
     for r, b in enumerate(books, start=1):
         p = _thin(b.pnl)
         for name, colour in parts:
-            fig.add_trace(go.Scatter(x=_x(p.index), y=p[name], name=name, legendgroup=name, showlegend=r == 1,
+            fig.add_trace(go.Scatter(x=utc_naive(p.index), y=p[name], name=name, legendgroup=name, showlegend=r == 1,
                                        line={"color": colour, "width": 1.6 if name == "total" else 1.1}),
                           row=r, col=1)
         fig.update_yaxes(title_text=ccy, row=r, col=1, tickformat=",.4~g")
@@ -321,7 +317,7 @@ def _figures(books: Sequence[StrategyBook]) -> list[tuple[str, str, object]]:
     fig = go.Figure()
     for c, b in enumerate(books):
         e = _thin(b.strategy.equity)
-        fig.add_trace(go.Scatter(x=_x(e.index), y=e["position"], name=b.label,
+        fig.add_trace(go.Scatter(x=utc_naive(e.index), y=e["position"], name=b.label,
                                    line={"color": _COLOURS[c % len(_COLOURS)], "width": 1.2, "shape": "hv"}))
         lim = b.strategy.metrics.get("max_inventory")
         if lim:
@@ -335,7 +331,7 @@ def _figures(books: Sequence[StrategyBook]) -> list[tuple[str, str, object]]:
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.08 / max(n, 1))
     for r, b in enumerate(books, start=1):
         e = _thin(b.strategy.equity)
-        x = _x(e.index)
+        x = utc_naive(e.index)
         first = r == 1
         fig.add_trace(go.Scatter(x=x, y=e["mid"], name="mid", legendgroup="mid", showlegend=first,
                                    line={"color": "#555", "width": 1}), row=r, col=1)

@@ -20,6 +20,8 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from backtests.tearsheet import utc_naive  # noqa: E402
+
 logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
 _DPI = 110
@@ -40,13 +42,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    return index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
-
-
 def plot_equity(equity: pd.DataFrame, path: Path, *, title: str = "", currency: str = "") -> Path:
     e = equity["equity"].astype(float)
-    x = _naive(e.index)
+    x = utc_naive(e.index)
     pnl = e - e.iloc[0]
     dd = e - e.cummax()
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, height_ratios=[3, 1])
@@ -71,7 +69,7 @@ def plot_inventory(
     title: str = "",
 ) -> Path:
     pos = equity["position"].astype(float)
-    x = _naive(pos.index)
+    x = utc_naive(pos.index)
     fig, ax = plt.subplots(figsize=(11, 4))
     ax.step(x, pos.to_numpy(), where="post", color="tab:purple", lw=1.0)
     ax.axhline(0, color="black", lw=0.6)
@@ -104,7 +102,7 @@ def plot_quotes(
     eq = equity[(equity.index >= t0) & (equity.index <= t1)]
     if len(eq) == 0:
         eq = equity.iloc[:1]
-    x = _naive(eq.index)
+    x = utc_naive(eq.index)
     fig, ax = plt.subplots(figsize=(11, 5.5))
     ax.step(x, eq["bid"].to_numpy(), where="post", color="0.6", lw=0.8, label="market bid / ask")
     ax.step(x, eq["ask"].to_numpy(), where="post", color="0.6", lw=0.8)
@@ -161,7 +159,7 @@ def plot_equity_comparison(curves: Mapping[str, pd.Series], path: Path, *, title
     fig, ax = plt.subplots(figsize=(11, 5))
     for name, e in curves.items():
         e = e.astype(float)
-        ax.plot(_naive(e.index), (e - e.iloc[0]).to_numpy(), lw=1.2, label=name)
+        ax.plot(utc_naive(e.index), (e - e.iloc[0]).to_numpy(), lw=1.2, label=name)
     ax.axhline(0, color="black", lw=0.6)
     ax.set_ylabel("PnL (equity - start)")
     ax.set_xlabel("time (UTC)")

@@ -99,13 +99,9 @@ def load_run_dirs(run_dirs: Sequence[Path], *, allow_incomplete: bool = False) -
     return out
 
 
-def returns_series(equity: pd.DataFrame, name: str) -> pd.Series:
-    """``backtests.metrics.equity_returns`` with a tz-naive UTC index (QuantStats cannot mix tz)."""
-    from backtests.metrics import equity_returns
-
-    e = equity["equity"].astype(float)
-    idx = e.index.tz_convert("UTC").tz_localize(None) if e.index.tz is not None else e.index
-    return equity_returns(pd.Series(e.to_numpy(), index=idx)).rename(name)
+def utc_naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """``index`` in UTC without its zone (QuantStats, matplotlib and Plotly cannot mix zones)."""
+    return index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
 
 
 TEARSHEET_GRID_S = 60.0
@@ -142,13 +138,19 @@ def intraday_returns(equity: pd.DataFrame, grid_s: float = TEARSHEET_GRID_S, nam
     """Simple returns of the equity resampled to ``grid_s`` seconds (last value of each bucket,
     carried over empty buckets), tz-naive UTC, ``r_0 = 0`` at the starting equity. On a grid equal
     to the sampling interval these are the per-sample returns of ``backtests.metrics``."""
-    e = equity["equity"].astype(float)
-    idx = e.index.tz_convert("UTC").tz_localize(None) if e.index.tz is not None else e.index
-    e = pd.Series(e.to_numpy(), index=idx)
+    e = pd.Series(equity["equity"].astype(float).to_numpy(), index=utc_naive(equity.index))
     # the starting equity stays its own point; the samples after it go into grid buckets
     grid = e.iloc[1:].resample(f"{grid_s:g}s", label="right", closed="right").last().ffill()
     grid = pd.concat([e.iloc[:1], grid[grid.index > e.index[0]]])
     return grid.pct_change().fillna(0.0).rename(name or "equity")
+
+
+def sharpe_per_hour(returns: pd.Series, grid_s: float) -> float | None:
+    """Sharpe of ``grid_s`` returns scaled to one hour of trading (``x sqrt(3600 / grid_s)``), not
+    annualised; ``None`` for fewer than 3 returns or no variation."""
+    if len(returns) < 3 or not returns.std(ddof=1) > 0:
+        return None
+    return float(returns.mean() / returns.std(ddof=1) * math.sqrt(3600.0 / grid_s))
 
 
 def _percent(x: float, _pos: object = None) -> str:
@@ -198,14 +200,12 @@ def tearsheet_stats(returns: pd.Series, periods_per_year: float, grid_s: float) 
     ppy = periods_per_year
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        per_hour = math.sqrt(3600.0 / grid_s)
-        sd = float(r.std(ddof=1)) if len(r) > 1 else float("nan")
         rows = [
             ("Returns", f"{grid_s:g} s, {len(r):,} periods"),
             ("Periods a year (annualisation)", f"{ppy:,.0f}"),
             ("Cumulative return", pct(qs.stats.comp(r))),
             ("Sharpe (annualised)", num(qs.stats.sharpe(r, periods=ppy))),
-            ("Sharpe per hour of trading", num(float(r.mean()) / sd * per_hour if sd > 0 else float("nan"))),
+            ("Sharpe per hour of trading", num(sharpe_per_hour(r, grid_s))),
             ("Probabilistic Sharpe ratio", num(qs.stats.probabilistic_sharpe_ratio(r, periods=ppy))),
             ("Sortino (annualised)", num(qs.stats.sortino(r, periods=ppy))),
             ("Volatility (annualised)", pct(qs.stats.volatility(r, periods=ppy))),
