@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="Override [run] out_dir (runs are created inside).")] = None,
         json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
         progress: Annotated[bool, typer.Option(help="Progress bar of simulated time (stderr).")] = True,
-        tearsheets: Annotated[bool, typer.Option(help="Write QuantStats HTML tearsheets.")] = True,
+        tearsheets: Annotated[bool, typer.Option(help="Write the HTML reports (QuantStats tearsheets, mm_report.html).")] = True,
     ) -> None:
         """Backtest every strategy of a run config on the same data and venue model.
 
@@ -52,7 +52,8 @@ def register(app: typer.Typer) -> None:
         console = Console()
         console.print(rich_table(comparison_frame(load_run_dirs([result.run_dir])), title=spec.name))
         console.print(f"run directory: {result.run_dir}")
-        console.print(f"market-making report: {result.run_dir / 'mm_report.html'}")
+        if tearsheets:
+            console.print(f"market-making report: {result.run_dir / 'mm_report.html'}")
 
     @app.command("report")
     def report(
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         out: Annotated[Path | None, typer.Option(help="Output directory (default: the run dir, or runs/report__<time>).")] = None,
         json_output: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON on stdout.")] = False,
-        tearsheets: Annotated[bool, typer.Option(help="Write QuantStats HTML tearsheets.")] = True,
+        tearsheets: Annotated[bool, typer.Option(help="Write the HTML reports (QuantStats tearsheets, mm_report.html).")] = True,
         allow_incomplete: Annotated[
             bool, typer.Option("--allow-incomplete", help="Report a killed or failed run's strategies, labelled (incomplete).")
         ] = False,
@@ -91,7 +92,7 @@ def register(app: typer.Typer) -> None:
             payload = {
                 "out_dir": str(result.out_dir),
                 "tearsheets": {k: str(v) for k, v in result.tearsheets.items()},
-                "mm_report": str(result.mm_report),
+                "mm_report": str(result.mm_report) if result.mm_report is not None else None,
                 "strategies": {s.label: flatten_summary(s.metrics) for s in result.strategies},
             }
             typer.echo(json.dumps(payload, default=str))
@@ -101,4 +102,5 @@ def register(app: typer.Typer) -> None:
         console = Console()
         console.print(rich_table(result.table))
         console.print(f"report: {result.out_dir / 'comparison.html'}")
-        console.print(f"market-making report: {result.mm_report}")
+        if result.mm_report is not None:
+            console.print(f"market-making report: {result.mm_report}")

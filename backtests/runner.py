@@ -377,7 +377,8 @@ def run_backtest(
     run_dir : Path, optional
         Write here instead of a new ``<out_dir>/<name>__seed<seed>__<time>`` directory.
     tearsheets : bool
-        Write the QuantStats HTML tearsheets (about a second each).
+        Write the HTML reports: the QuantStats tearsheets (about a second each) and the
+        market-making report (a few MB with plotly.js inline; sweeps and walk-forwards skip both).
     """
     from backtests.tearsheet import COMPLETE, write_reports
 

@@ -389,8 +389,9 @@ def write_reports(
     tearsheets: bool = True,
     allow_incomplete: bool = False,
 ) -> ReportResult:
-    """Comparison table (Markdown, HTML, JSON), PnL comparison plot, the market-making report of
-    every strategy side by side (``mm_report.html``) and one tearsheet per strategy.
+    """Comparison table (Markdown, HTML, JSON), PnL comparison plot and, with ``tearsheets``, the
+    market-making report of every strategy side by side (``mm_report.html``) and one tearsheet per
+    strategy.
 
     The benchmark of every tearsheet is ``benchmark`` (a strategy label), or the first strategy;
     the benchmark strategy's own tearsheet is benchmarked against the next strategy.
@@ -417,10 +418,11 @@ def write_reports(
     df = comparison_frame(strategies)
     (out_dir / "comparison.md").write_text(to_markdown(df))
     links = {k: str(v.relative_to(out_dir)) for k, v in sheets.items()}
-    (out_dir / "comparison.html").write_text(to_html(df, links=links, report=MM_REPORT_NAME))
+    (out_dir / "comparison.html").write_text(to_html(df, links=links, report=MM_REPORT_NAME if tearsheets else None))
     (out_dir / "comparison.json").write_text(
         json.dumps({s.label: s.metrics for s in strategies}, indent=2, sort_keys=True) + "\n",
     )
     plot_equity_comparison({s.label: s.equity["equity"] for s in strategies}, out_dir / "equity_comparison.png")
-    mm_report = write_mm_report(strategies, out_dir / MM_REPORT_NAME)
+    # the HTML pages are for people: a sweep trial or a walk-forward task asks for neither
+    mm_report = write_mm_report(strategies, out_dir / MM_REPORT_NAME) if tearsheets else None
     return ReportResult(out_dir, df, sheets, strategies, mm_report)

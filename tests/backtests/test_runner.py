@@ -212,6 +212,7 @@ def test_same_config_and_seed_gives_identical_reports(l1_catalog, tmp_path):
     a = run_backtest(spec, progress=False, tearsheets=False)
     b = run_backtest(spec, progress=False, tearsheets=False)
     assert a.run_dir != b.run_dir
+    assert not (a.run_dir / "mm_report.html").exists()  # no HTML pages when none are asked for
     for name in ("tight", "wide"):
         for f in (*REPORTS, "metrics.json"):
             assert (a.run_dir / name / f).read_bytes() == (b.run_dir / name / f).read_bytes(), f"{name}/{f}"
