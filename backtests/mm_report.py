@@ -91,39 +91,44 @@ def _price_map(inverse: bool):
     return (lambda x: -1.0 / x) if inverse else (lambda x: x)
 
 
+def _read_report(path: Path, parse):
+    """``parse(frame)`` of a Nautilus report CSV, ``parse(None)`` when it is missing or empty; a
+    file that cannot be read, or lacks a column or a value ``parse`` needs, is one error naming it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return parse(None)
+    try:
+        frame = pd.read_csv(path)
+        return parse(None if frame.empty else frame)
+    except pd.errors.EmptyDataError:
+        return parse(None)
+    except (pd.errors.ParserError, KeyError, ValueError, TypeError) as e:
+        raise ValueError(f"{path}: cannot read: {type(e).__name__}: {e}") from e
+
+
 def read_fills(directory: Path) -> pd.DataFrame:
     """``fills.csv`` of a strategy in :data:`backtests.metrics.FILL_COLUMNS` form."""
-    path = Path(directory) / "fills.csv"
-    if not path.exists() or path.stat().st_size == 0:
-        return fills_from_report(pd.DataFrame())
-    try:
-        report = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise ValueError(f"{path}: cannot read: {e}") from e
-    if report.empty:
-        return fills_from_report(pd.DataFrame())
-    return fills_from_report(report)
+    return _read_report(Path(directory) / "fills.csv",
+                        lambda report: fills_from_report(pd.DataFrame() if report is None else report))
+
+
+ORDER_COLUMNS = ("order_id", "side", "ts_init_ns", "status", "filled_qty")
+
+
+def _orders(df: pd.DataFrame | None) -> pd.DataFrame:
+    if df is None:
+        return pd.DataFrame(columns=list(ORDER_COLUMNS))
+    return pd.DataFrame({
+        "order_id": df["client_order_id"].astype(str),
+        "side": np.where(df["side"].astype(str) == "BUY", 1, -1),
+        "ts_init_ns": pd.to_numeric(df["ts_init"], errors="raise").astype("int64"),
+        "status": df["status"].astype(str),
+        "filled_qty": pd.to_numeric(df["filled_qty"], errors="coerce").fillna(0.0),
+    })
 
 
 def read_orders(directory: Path) -> pd.DataFrame:
     """``orders.csv`` of a strategy: ``order_id``, ``side`` (+1/-1), ``ts_init_ns``, ``status``."""
-    path = Path(directory) / "orders.csv"
-    cols = ["order_id", "side", "ts_init_ns", "status", "filled_qty"]
-    if not path.exists() or path.stat().st_size == 0:
-        return pd.DataFrame(columns=cols)
-    try:
-        df = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(columns=cols)
-    if df.empty:
-        return pd.DataFrame(columns=cols)
-    return pd.DataFrame({
-        "order_id": df["client_order_id"].astype(str),
-        "side": np.where(df["side"].astype(str) == "BUY", 1, -1),
-        "ts_init_ns": pd.to_numeric(df["ts_init"], errors="coerce").astype("int64"),
-        "status": df["status"].astype(str),
-        "filled_qty": pd.to_numeric(df["filled_qty"], errors="coerce").fillna(0.0),
-    })
+    return _read_report(Path(directory) / "orders.csv", _orders)
 
 
 def pnl_decomposition(

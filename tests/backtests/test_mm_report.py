@@ -74,3 +74,15 @@ def test_quoting_and_queue_statistics():
     orders = pd.DataFrame({"order_id": ["a", "b", "c"], "ts_init_ns": [T0, T0 + S, T0 + 2 * S]})
     fills = _fills([(0.5, 1, 1.0, 99.0, 0.0), (4.0, -1, 1.0, 101.0, 0.0)]).assign(order_id=["a", "b"])
     assert time_to_first_fill_s(orders, fills).tolist() == pytest.approx([0.5, 3.0])
+
+
+def test_a_damaged_report_csv_is_one_error_naming_the_file(tmp_path):
+    from backtests.mm_report import read_fills, read_orders
+
+    assert read_fills(tmp_path).empty and read_orders(tmp_path).empty  # no reports: no fills, no orders
+    (tmp_path / "fills.csv").write_text("client_order_id,order_side\nO-1,BUY\n")  # ts_event, last_px... gone
+    with pytest.raises(ValueError, match=r"fills\.csv: cannot read: KeyError"):
+        read_fills(tmp_path)
+    (tmp_path / "orders.csv").write_text("client_order_id,side,ts_init,status,filled_qty\nO-1,BUY,soon,FILLED,1\n")
+    with pytest.raises(ValueError, match=r"orders\.csv: cannot read: ValueError"):
+        read_orders(tmp_path)
