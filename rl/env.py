@@ -82,8 +82,8 @@ class MarketMakingEnv(gym.Env):
 
     Notes
     -----
-    Observation: ``Box(-obs_clip, obs_clip, (16,), float32)``, see
-    :data:`strategies.observation.OBS_NAMES`. Action: ``Discrete(n)`` quote-offset grid or
+    Observation: ``Box(-obs_clip, obs_clip, (n,), float32)``, with the components of
+    :func:`strategies.observation.observation_names` (16 without the optional ones). Action: ``Discrete(n)`` quote-offset grid or
     ``Box([-1, 1]^2)`` (see :mod:`strategies.actions`). Reward: :mod:`rl.reward`.
     ``info`` carries ``ts_ns``, ``step``, ``mid``, ``position``, ``pnl`` (quote currency, fees
     included), ``fees``, ``fills`` and ``reward_terms``.

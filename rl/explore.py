@@ -4,7 +4,7 @@ What ``notebooks/rl_models.ipynb`` plots comes from here, so no logic lives only
 
 * :func:`run_episode` steps any policy (random, trained, hand-written) through one episode of
   :class:`rl.env.MarketMakingEnv` and returns every decision as a row: the labelled observation
-  the policy saw (:data:`strategies.observation.OBS_NAMES`), the action it took (and what the
+  the policy saw (:func:`strategies.observation.observation_names`), the action it took (and what the
   action means in ticks, :class:`strategies.actions.ActionMapper`), the reward it earned and the
   agent's state (position, PnL, fees, fills).
 * :func:`training_history` reads a run directory of :func:`rl.train.train`: the per-episode
@@ -23,7 +23,6 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from strategies.observation import OBS_NAMES
 from strategies.policy import build_codecs
 
 Policy = Callable[[np.ndarray], Any]
@@ -65,7 +64,7 @@ def run_episode(
         by that action (paid at the next decision), ``terminated`` / ``truncated`` after it.
     """
     base = env.unwrapped
-    mapper, _ = build_codecs(base.config.agent, base.instrument)
+    mapper, observer = build_codecs(base.config.agent, base.instrument)
     continuous = isinstance(mapper.space, gym.spaces.Box)
     obs, info = env.reset(seed=seed, options=dict(options) if options is not None else None)
     rows: list[dict[str, Any]] = []
@@ -73,7 +72,7 @@ def run_episode(
     while not done and (max_steps is None or len(rows) < max_steps):
         action = policy(obs)
         row: dict[str, Any] = {k: info.get(k) for k in ("ts_ns", "step", "mid", "position", "pnl", "fees", "fills")}
-        row.update({f"obs.{name}": float(v) for name, v in zip(OBS_NAMES, obs, strict=True)})
+        row.update({f"obs.{name}": float(v) for name, v in zip(observer.names, obs, strict=True)})
         flat = np.atleast_1d(np.asarray(action, dtype=np.float64))
         row.update({f"action.{i}": float(v) for i, v in enumerate(flat)})
         row["action_text"] = mapper.describe(action if continuous else int(flat[0]))

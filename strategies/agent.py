@@ -73,6 +73,46 @@ class ActionConfig(NautilusConfig, frozen=True):
             )
 
 
+class ObservationConfig(NautilusConfig, frozen=True):
+    """Optional observation components on top of the base vector (:data:`strategies.observation.OBS_NAMES`).
+
+    All off by default, so a model trained without them keeps its observation. Every component is
+    in ticks or order quantities, never in the instrument's price or share units, so one policy
+    can trade instruments of different prices (GOOG and AMZN).
+
+    Parameters
+    ----------
+    depth_imbalance_levels : tuple of int
+        Add the book volume imbalance ``(bid - ask) / (bid + ask)`` over the best ``k`` levels
+        per side, one component per ``k`` (e.g. ``(1, 3, 10)``): the order-book signal of Cartea,
+        Donnelly & Jaimungal (2018) at several depths. The base ``imbalance`` keeps
+        ``features.book_levels``. NaN (observed as 0) without a book.
+    queue_ahead : bool
+        Add, per side, ``log1p(displayed size at our resting quote's price / order_qty)``: the
+        size the venue shows at our price level, which is the queue ahead of us when we join it
+        and an upper bound of it afterwards (L2 data cannot say which part of a level is behind
+        us; Nautilus' matching engine tracks the true position, the policy cannot see it). 0 when
+        that side does not quote or the level is not in the book.
+    frame_stack : int
+        Observe the last ``frame_stack`` vectors, oldest first (Mnih et al. 2015's frame
+        stacking), so a feed-forward policy sees short-term dynamics. The history is part of
+        the strategy, so it builds up the same way in training, in a backtest and live; at the
+        start of an episode (or a run) the missing frames are copies of the first one.
+    """
+
+    depth_imbalance_levels: tuple[PositiveInt, ...] = ()
+    queue_ahead: bool = False
+    frame_stack: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
+
+    def __post_init__(self) -> None:
+        validate_constraints(self)
+        levels = self.depth_imbalance_levels
+        if any(k < 1 for k in levels):
+            raise ValueError(f"ObservationConfig.depth_imbalance_levels: levels must be >= 1, got {list(levels)}")
+        if len(set(levels)) != len(levels):
+            raise ValueError(f"ObservationConfig.depth_imbalance_levels: levels must be distinct, got {list(levels)}")
+
+
 class AgentConfig(NautilusConfig, frozen=True):
     """Everything the in-engine side of an agent needs; identical in training and deployment.
 
@@ -110,6 +150,8 @@ class AgentConfig(NautilusConfig, frozen=True):
         Observations are normalised and then clipped to ``[-obs_clip, obs_clip]``.
     pnl_scale_ticks : float
         Unrealised PnL is observed as ``pnl / (pnl_scale_ticks * tick * order_qty)``.
+    observation : ObservationConfig
+        Optional observation components (deeper imbalances, queue ahead, frame stacking).
     """
 
     instrument_id: str = "BTCUSDT-PERP.BINANCE"
@@ -126,6 +168,7 @@ class AgentConfig(NautilusConfig, frozen=True):
     features: FeatureConfig | None = None
     obs_clip: PositiveFloat = 5.0
     pnl_scale_ticks: PositiveFloat = 50.0
+    observation: ObservationConfig = ObservationConfig()
 
     def __post_init__(self) -> None:
         validate_constraints(self)
@@ -157,6 +200,8 @@ class AgentConfig(NautilusConfig, frozen=True):
         """A copy with some fields changed, validated again (``action`` may be a dict of changes)."""
         if isinstance(changes.get("action"), dict):
             changes["action"] = msgspec.structs.replace(self.action, **changes["action"])
+        if isinstance(changes.get("observation"), dict):
+            changes["observation"] = msgspec.structs.replace(self.observation, **changes["observation"])
         return msgspec.structs.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from catalog.features import FEATURE_NAMES, FeatureConfig, IncrementalFeatures
+from strategies.agent import ObservationConfig
 
 OBS_NAMES: tuple[str, ...] = (
     "micro_offset_ticks",  # (microprice - mid) / tick
@@ -35,7 +36,25 @@ OBS_NAMES: tuple[str, ...] = (
     "ask_quoted",
     "ask_distance_ticks",  # (ask - mid) / tick / 10
 )
-"""Order of the observation vector."""
+"""Order of the base observation vector (what every agent observes)."""
+
+
+def observation_names(config: ObservationConfig | None = None) -> tuple[str, ...]:
+    """Names of the observation components for ``config``, in vector order.
+
+    The base :data:`OBS_NAMES`, then ``imbalance_<k>`` per extra depth, then
+    ``bid_queue_ahead`` / ``ask_queue_ahead``; with ``frame_stack = n`` the frame is repeated
+    ``n`` times, oldest first, the older ones suffixed ``@t-<lag>``.
+    """
+    config = config or ObservationConfig()
+    frame = OBS_NAMES + tuple(f"imbalance_{k}" for k in config.depth_imbalance_levels)
+    if config.queue_ahead:
+        frame += ("bid_queue_ahead", "ask_queue_ahead")
+    n = config.frame_stack
+    names: list[str] = []
+    for lag in range(n - 1, -1, -1):
+        names.extend(frame if lag == 0 else (f"{name}@t-{lag}" for name in frame))
+    return tuple(names)
 
 class ObservationBuilder:
     """Feed market events in, get the float32 observation out.
@@ -58,6 +77,8 @@ class ObservationBuilder:
         Unrealised PnL is expressed in units of ``pnl_scale_ticks`` ticks on one ``order_qty``.
     obs_clip : float
         Bound of every component.
+    observation : ObservationConfig, optional
+        Extra components and frame stacking (:func:`observation_names` gives the order).
     """
 
     def __init__(
@@ -71,8 +92,15 @@ class ObservationBuilder:
         episode_clock: str = "cyclic",
         pnl_scale_ticks: float,
         obs_clip: float,
+        observation: ObservationConfig | None = None,
     ) -> None:
         self.features = IncrementalFeatures(features)
+        self.config = observation or ObservationConfig()
+        self.names = observation_names(self.config)
+        self._depths = tuple(self.config.depth_imbalance_levels)
+        self._queue = bool(self.config.queue_ahead)
+        self._stack = int(self.config.frame_stack)
+        self._frames: list[list[float]] = []
         self._tick = float(features.tick_size)
         self._qty = float(order_qty)
         self._qmax = float(max_inventory)
@@ -85,11 +113,12 @@ class ObservationBuilder:
         self._raw = np.zeros(len(FEATURE_NAMES), dtype=np.float64)
         self._last_values: tuple | None = None
         self.space = spaces.Box(
-            low=-self._clip, high=self._clip, shape=(len(OBS_NAMES),), dtype=np.float32,
+            low=-self._clip, high=self._clip, shape=(len(self.names),), dtype=np.float32,
         )
 
     def reset(self) -> None:
         self.features.reset()
+        self._frames.clear()
 
     @property
     def raw(self) -> np.ndarray:
@@ -108,8 +137,14 @@ class ObservationBuilder:
         step: int,
         bid_price: float | None,
         ask_price: float | None,
+        bid_raw: int | None = None,
+        ask_raw: int | None = None,
     ) -> np.ndarray:
-        """Observation at ``ts_ns`` (every event with ``ts_init <= ts_ns`` already fed)."""
+        """Observation at ``ts_ns`` (every event with ``ts_init <= ts_ns`` already fed).
+
+        ``bid_raw`` / ``ask_raw`` are our resting quotes' ``Price.raw`` (the book's keys), read
+        only by the ``queue_ahead`` components.
+        """
         # The feature tuple is used as is (no array round trip, no numpy scalars): ~2x cheaper.
         values = self.features.sample_values(ts_ns)
         self._last_values = values
@@ -142,6 +177,13 @@ class ObservationBuilder:
             1.0 if ask_price is not None else 0.0,
             ask_d,
         ]
+        if self._depths:
+            out.extend(self.features.depth_imbalance(k) for k in self._depths)
+        if self._queue:
+            feats = self.features
+            for is_bid, raw in ((True, bid_raw), (False, ask_raw)):
+                size = feats.displayed_size(is_bid, raw) if raw is not None else 0.0
+                out.append(log1p(size / qty) if size == size else 0.0)
         for i, v in enumerate(out):
             if v != v:
                 out[i] = 0.0
@@ -149,4 +191,11 @@ class ObservationBuilder:
                 out[i] = c
             elif v < -c:
                 out[i] = -c
+        if self._stack > 1:
+            frames = self._frames
+            if not frames:
+                frames.extend([out] * (self._stack - 1))
+            frames.append(out)
+            del frames[: len(frames) - self._stack]
+            return np.array([v for frame in frames for v in frame], dtype=np.float32)
         return np.array(out, dtype=np.float32)

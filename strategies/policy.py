@@ -84,6 +84,7 @@ def build_codecs(agent: AgentConfig, instrument: Instrument) -> tuple[ActionMapp
         episode_clock=agent.episode_clock,
         pnl_scale_ticks=agent.pnl_scale_ticks,
         obs_clip=agent.obs_clip,
+        observation=agent.observation,
     )
     return mapper, observer
 
@@ -271,6 +272,8 @@ class PolicyMarketMaker(MarketMakerStrategy):
             step=self.step_index,
             bid_price=None if bid is None else bid.price.as_double(),
             ask_price=None if ask is None else ask.price.as_double(),
+            bid_raw=None if bid is None else bid.price.raw,
+            ask_raw=None if ask is None else ask.price.raw,
         )
 
 

@@ -231,6 +231,36 @@ class IncrementalFeatures:
         out[:] = self._values(ts_ns)
         return out
 
+    def depth_imbalance(self, depth: int) -> float:
+        """Book volume imbalance over the best ``depth`` levels per side, at the last event fed.
+
+        The same definition as the ``imbalance`` feature (missing levels count as zero), at
+        another depth; NaN before any book update. O(depth).
+        """
+        if self._l2 is not None:
+            return _imbalance(*self._l2.side_totals(depth))
+        book = self._book
+        if book is None:
+            return NAN
+        bid_total = sum(level.size() for level in book.bids()[:depth])
+        ask_total = sum(level.size() for level in book.asks()[:depth])
+        return _imbalance(bid_total, ask_total)
+
+    def displayed_size(self, is_bid: bool, price_raw: int) -> float:
+        """Displayed size at one price of the book (``Price.raw``), 0.0 if the level is absent.
+
+        NaN before any book update. O(1) on the MBP fast path, O(depth) on a Nautilus book.
+        """
+        if self._l2 is not None:
+            return (self._l2.bids if is_bid else self._l2.asks).get(price_raw, 0.0)
+        book = self._book
+        if book is None:
+            return NAN
+        for level in book.bids() if is_bid else book.asks():
+            if level.price.raw == price_raw:
+                return level.size()
+        return 0.0
+
     @property
     def last_trade_price(self) -> float:
         """Price of the latest trade (NaN before the first)."""
