@@ -11,6 +11,11 @@ Conventions (stated once, used everywhere, including the tearsheet):
   Sharpe = ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``; Sortino uses the downside deviation
   ``sqrt(sum(r[r<0]^2) / n)`` (QuantStats' definitions, risk-free rate 0). Ratios of a few minutes of
   data annualised this way are noisy: compare strategies on the same window, not across windows.
+* **Sharpe per hour** (``sharpe_per_hour``, the headline for intraday comparisons): returns of the
+  equity resampled to one minute (``sharpe_grid_s``; a run too short for 30 of them gets the
+  longest of 1/5/10/15/30 s that gives 30), ``mean / std(ddof=1) * sqrt(3600 / grid_s)``: the
+  Sharpe of one hour of trading, not annualised, so it compares across markets whatever their
+  trading hours; multiply by ``sqrt(hours a year)`` to annualise.
 * **PnL per day** = total PnL / (curve duration in days): a linear normalisation, not a forecast.
 * **Win rate, per interval**: share of intervals with an equity increase among intervals where
   equity changed. **Win rate, per round trip**: fills are matched first-in-first-out into round
@@ -71,6 +76,51 @@ class MetricsConfig:
     @property
     def periods_per_year(self) -> float:
         return SECONDS_PER_YEAR / self.interval_s
+
+
+# -- returns on a time grid (the tearsheet's, and the per-hour Sharpe of metrics.json) --------------
+
+def utc_naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """``index`` in UTC without its zone (QuantStats, matplotlib and Plotly cannot mix zones)."""
+    return index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
+
+
+TEARSHEET_GRID_S = 60.0
+"""Return grid of the tearsheet: one-minute returns (a 100 ms return of a market maker's account
+rounds to nothing on every axis; a day of one-minute returns is 390 to 1,440 points)."""
+
+GRID_CHOICES_S = (1.0, 5.0, 10.0, 15.0, 30.0, 60.0)
+MIN_RETURNS = 30
+
+
+def return_grid_s(equity: pd.DataFrame, interval_s: float = 1.0) -> float:
+    """The tearsheet's return grid: one minute (:data:`TEARSHEET_GRID_S`), or for a run too short
+    for :data:`MIN_RETURNS` one-minute returns the longest of :data:`GRID_CHOICES_S` that gives
+    them, never finer than the equity's sampling interval."""
+    if len(equity) < 2:
+        return max(TEARSHEET_GRID_S, interval_s)
+    span_s = (equity.index[-1] - equity.index[0]).total_seconds()
+    fits = [g for g in GRID_CHOICES_S if g >= interval_s and span_s / g >= MIN_RETURNS]
+    return max(fits) if fits else max(interval_s, GRID_CHOICES_S[0])
+
+
+def intraday_returns(equity: pd.DataFrame, grid_s: float = TEARSHEET_GRID_S, name: str | None = None) -> pd.Series:
+    """Simple returns of the equity resampled to ``grid_s`` seconds (last value of each bucket,
+    carried over empty buckets), tz-naive UTC, ``r_0 = 0`` at the starting equity. On a grid equal
+    to the sampling interval these are the per-sample returns of ``backtests.metrics``."""
+    e = pd.Series(equity["equity"].astype(float).to_numpy(), index=utc_naive(equity.index))
+    # the starting equity stays its own point; the samples after it go into grid buckets
+    grid = e.iloc[1:].resample(f"{grid_s:g}s", label="right", closed="right").last().ffill()
+    grid = pd.concat([e.iloc[:1], grid[grid.index > e.index[0]]])
+    return grid.pct_change().fillna(0.0).rename(name or "equity")
+
+
+def sharpe_per_hour(returns: pd.Series, grid_s: float) -> float | None:
+    """Sharpe of ``grid_s`` returns scaled to one hour of trading (``x sqrt(3600 / grid_s)``), not
+    annualised; ``None`` for fewer than 3 returns or no variation."""
+    if len(returns) < 3 or not returns.std(ddof=1) > 0:
+        return None
+    return float(returns.mean() / returns.std(ddof=1) * math.sqrt(3600.0 / grid_s))
 
 
 # -- adapters from Nautilus reports ---------------------------------------------------------------
@@ -309,6 +359,11 @@ def compute_metrics(
     else:
         m["sharpe"] = m["sortino"] = None
     m["volatility_ann"] = _finite(float(r.std(ddof=1)) * math.sqrt(config.periods_per_year)) if len(r) >= 2 else None
+    # The headline Sharpe of an intraday market maker: one-minute returns (or the tearsheet's
+    # shorter grid for a short run), scaled to one hour of trading, not annualised.
+    grid_s = return_grid_s(equity, config.interval_s)
+    m["sharpe_grid_s"] = grid_s
+    m["sharpe_per_hour"] = _finite(sharpe_per_hour(intraday_returns(equity, grid_s), grid_s)) if n > 1 else None
     m.update(drawdown_stats(e))
     m["max_drawdown_pct_qs"] = _finite(-qs.stats.max_drawdown(r)) if len(r) else 0.0
 
@@ -377,6 +432,7 @@ SUMMARY_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("total_pnl", "PnL", "{:,.2f}"),
     ("pnl_per_day", "PnL/day", "{:,.1f}"),
     ("sharpe", "Sharpe", "{:.2f}"),
+    ("sharpe_per_hour", "Sharpe/h", "{:.3f}"),
     ("sortino", "Sortino", "{:.2f}"),
     ("max_drawdown", "MaxDD", "{:,.2f}"),
     ("max_drawdown_pct", "MaxDD %", "{:.3%}"),

@@ -43,14 +43,8 @@ import numpy as np
 import pandas as pd
 
 from backtests.metrics import fills_from_report, markouts
-from backtests.tearsheet import (
-    LoadedStrategy,
-    intraday_returns,
-    return_grid_s,
-    sharpe_per_hour,
-    trading_hours_per_year,
-    utc_naive,
-)
+from backtests.metrics import intraday_returns, return_grid_s, sharpe_per_hour, utc_naive
+from backtests.tearsheet import LoadedStrategy, trading_hours_per_year
 
 MARKOUT_HORIZONS_S = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 """Horizons of the mark-out curves."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import math
 import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -24,7 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtests.metrics import SUMMARY_FIELDS, flatten_summary, format_value
+from backtests.metrics import (
+    SUMMARY_FIELDS,
+    flatten_summary,
+    format_value,
+    intraday_returns,
+    return_grid_s,
+    sharpe_per_hour,
+)
 
 COMPLETE = "complete.json"
 """Written by ``amm backtest`` once every strategy of the run has its results (the strategies'
@@ -99,58 +105,15 @@ def load_run_dirs(run_dirs: Sequence[Path], *, allow_incomplete: bool = False) -
     return out
 
 
-def utc_naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """``index`` in UTC without its zone (QuantStats, matplotlib and Plotly cannot mix zones)."""
-    return index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
-
-
-TEARSHEET_GRID_S = 60.0
-"""Return grid of the tearsheet: one-minute returns (a 100 ms return of a market maker's account
-rounds to nothing on every axis; a day of one-minute returns is 390 to 1,440 points)."""
-
 HOURS_24_7 = 365 * 24
 HOURS_EXCHANGE_SESSION = 252 * 6.5
 """Trading hours a year: a 24/7 crypto venue, or 252 regular US equity sessions of 6.5 h."""
-
-
-GRID_CHOICES_S = (1.0, 5.0, 10.0, 15.0, 30.0, 60.0)
-MIN_RETURNS = 30
-
-
-def return_grid_s(equity: pd.DataFrame, interval_s: float = 1.0) -> float:
-    """The tearsheet's return grid: one minute (:data:`TEARSHEET_GRID_S`), or for a run too short
-    for :data:`MIN_RETURNS` one-minute returns the longest of :data:`GRID_CHOICES_S` that gives
-    them, never finer than the equity's sampling interval."""
-    if len(equity) < 2:
-        return max(TEARSHEET_GRID_S, interval_s)
-    span_s = (equity.index[-1] - equity.index[0]).total_seconds()
-    fits = [g for g in GRID_CHOICES_S if g >= interval_s and span_s / g >= MIN_RETURNS]
-    return max(fits) if fits else max(interval_s, GRID_CHOICES_S[0])
 
 
 def trading_hours_per_year(metrics: dict[str, Any]) -> float:
     """The market's trading hours a year, from ``metrics.json`` (``trading_hours_per_year``, written
     by the runner from the instrument's asset class), else 24/7."""
     return float(metrics.get("trading_hours_per_year") or HOURS_24_7)
-
-
-def intraday_returns(equity: pd.DataFrame, grid_s: float = TEARSHEET_GRID_S, name: str | None = None) -> pd.Series:
-    """Simple returns of the equity resampled to ``grid_s`` seconds (last value of each bucket,
-    carried over empty buckets), tz-naive UTC, ``r_0 = 0`` at the starting equity. On a grid equal
-    to the sampling interval these are the per-sample returns of ``backtests.metrics``."""
-    e = pd.Series(equity["equity"].astype(float).to_numpy(), index=utc_naive(equity.index))
-    # the starting equity stays its own point; the samples after it go into grid buckets
-    grid = e.iloc[1:].resample(f"{grid_s:g}s", label="right", closed="right").last().ffill()
-    grid = pd.concat([e.iloc[:1], grid[grid.index > e.index[0]]])
-    return grid.pct_change().fillna(0.0).rename(name or "equity")
-
-
-def sharpe_per_hour(returns: pd.Series, grid_s: float) -> float | None:
-    """Sharpe of ``grid_s`` returns scaled to one hour of trading (``x sqrt(3600 / grid_s)``), not
-    annualised; ``None`` for fewer than 3 returns or no variation."""
-    if len(returns) < 3 or not returns.std(ddof=1) > 0:
-        return None
-    return float(returns.mean() / returns.std(ddof=1) * math.sqrt(3600.0 / grid_s))
 
 
 def _percent(x: float, _pos: object = None) -> str:

@@ -144,3 +144,28 @@ def test_interval_convention_changes_annualisation():
     m10 = compute_metrics(eq, _fills().iloc[0:0], config=MetricsConfig(interval_s=10.0))
     assert m10["periods_per_year"] == PPY / 10
     assert m1["sharpe"] / m10["sharpe"] == pytest.approx(math.sqrt(10))
+
+
+def test_sharpe_per_hour_on_one_minute_returns_not_annualised():
+    # two hours of 1 s equity: +1 every second for the first hour, then alternating -3/+4 minutes
+    n = 2 * 3600 + 1
+    values = [1_000.0]
+    for i in range(1, n):
+        minute = (i - 1) // 60
+        step = 1.0 if i <= 3600 else (-3.0 / 60 if minute % 2 == 0 else 4.0 / 60)
+        values.append(values[-1] + step)
+    eq = _equity(values)
+    m = compute_metrics(eq, _fills().iloc[0:0], config=MetricsConfig(interval_s=1.0))
+    assert m["sharpe_grid_s"] == 60.0
+    minute = pd.Series(values[::60])
+    r = pd.concat([pd.Series([0.0]), minute.pct_change().iloc[1:]], ignore_index=True)
+    expected = r.mean() / r.std(ddof=1) * math.sqrt(60.0)
+    assert m["sharpe_per_hour"] == pytest.approx(expected, rel=1e-9)
+    # the annualised 1 s Sharpe of the same curve is a different, far larger number
+    assert m["sharpe"] > 50 * m["sharpe_per_hour"]
+
+
+def test_sharpe_per_hour_short_run_uses_a_finer_grid():
+    eq = _equity([100.0 + (i % 3) for i in range(301)])  # five minutes at 1 s
+    m = compute_metrics(eq, _fills().iloc[0:0], config=MetricsConfig(interval_s=1.0))
+    assert m["sharpe_grid_s"] == 10.0  # the longest grid with 30 returns in 300 s

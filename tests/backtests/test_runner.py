@@ -149,7 +149,7 @@ def test_percent_axis_shows_the_digits_and_is_restored():
 
 
 def test_return_grid_is_one_minute_unless_the_run_is_short():
-    from backtests.tearsheet import return_grid_s
+    from backtests.metrics import return_grid_s
 
     def equity(seconds: int, step_s: float = 1.0) -> pd.DataFrame:
         idx = pd.date_range("2024-01-01", periods=int(seconds / step_s) + 1, freq=f"{step_s}s", tz="UTC")

@@ -71,7 +71,7 @@ def test_sweep_trains_apart_from_validation_and_test(sweeps, config, strategy):
     assert not t.window.overlaps(validation), "the training window must not see the validation window"
     assert not t.window.overlaps(t.test)
     assert not validation.overlaps(t.test)
-    (train_start, train_end), (val_start, _), (test_start, _) = t.window.ns(), validation.ns(), t.test.ns()
+    (_, train_end), (val_start, _), (test_start, _) = t.window.ns(), validation.ns(), t.test.ns()
     assert train_end < val_start < test_start  # walk forward: train, then validation, then test
     assert t.constraints["fills"].min > 0  # "never trade" is excluded, not only unscored
 
