@@ -7,6 +7,7 @@ and every listed trained model, on every window (or trading day), for every inst
     name = "usdm_test"
     metric = "total_pnl"            # the headline: plot, paired comparison (a metrics.json field)
     benchmark = "fixed_spread"      # optional: each strategy's difference to it, window by window
+                                    # (or one per instrument: { "GOOG.XNAS" = "glft", ... })
     confidence = 0.95
     interval = "t"                  # or "bootstrap" (percentile, `resamples` draws, `seed`)
     max_concurrent = 2              # tasks at once (local Ray gets this many CPUs)
@@ -27,10 +28,14 @@ and every listed trained model, on every window (or trading day), for every inst
     strategies = ["fixed_spread", "glft"]   # optional subset (default: all)
     instruments = ["BTCUSDT-PERP.BINANCE"]  # optional (default: the run's)
     seeds = [42]                            # optional venue seeds (default: the run's)
+    catalog = "catalogs/other"              # optional (default: the run's catalog)
+    venue = { maker_fee = "0.0" }           # optional venue fields replaced (also on [[models]])
 
     [[models]]                      # trained models (`amm train` run directories; a glob)
     path = "runs/MarketMaking-v0__usdm_btcusdt_dqn__*"
     name = "dqn"                    # optional (default: agent_<algorithm>); seed = training seed
+    config = { session_timezone = "America/New_York", session_open = "09:30",
+               session_close = "16:00", flat_before_close_s = 60 }  # optional runtime fields
 
 Each task is one strategy on one (instrument, window, seed): an ordinary ``amm backtest`` run
 directory ``<out>/<name>/tasks/<task>/`` whose ``config.resolved.toml`` re-runs alone. A trained
@@ -139,6 +144,8 @@ class BacktestEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     strategies: list[Name] | None = None
     instruments: list[Text] | None = None
     seeds: list[int] | None = None
+    catalog: Text | None = None  # another catalog holding the same data (default: the run file's)
+    venue: dict[str, Any] | None = None  # venue fields replaced (a fee tier, queue position off)
 
 
 class ModelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -147,6 +154,8 @@ class ModelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     path: Text
     name: Name | None = None
     instruments: list[Text] | None = None
+    config: dict[str, Any] | None = None  # PolicyMarketMakerConfig runtime fields (session, limits)
+    venue: dict[str, Any] | None = None  # venue fields replaced (a sensitivity: fees, queue position)
 
 
 class WalkforwardTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -155,7 +164,7 @@ class WalkforwardTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     name: Name
     metric: str = "total_pnl"
     metrics: list[str] | None = None
-    benchmark: Name | None = None
+    benchmark: Name | dict[str, Name] | None = None  # one strategy, or one per instrument
     confidence: Annotated[float, msgspec.Meta(gt=0.0, lt=1.0)] = 0.95
     interval: Literal["t", "bootstrap"] = "t"
     resamples: Annotated[int, msgspec.Meta(ge=100)] = 9_999
@@ -238,7 +247,8 @@ def _backtest_tasks(entry: BacktestEntry, where: str, windows: Sequence[Labelled
         if name not in names:
             raise ConfigError(source, f"{where}.strategies[{i}]", f"{name!r} is not a strategy of {entry.run} {names}")
     chosen = [s for s in base.strategies if entry.strategies is None or s.name in entry.strategies]
-    base = replace(base, catalog=base.catalog.resolve(), benchmark=None)
+    catalog = Path(entry.catalog) if entry.catalog is not None else base.catalog
+    base = replace(base, catalog=catalog.resolve(), benchmark=None, venue=_venue(base.venue, entry.venue, f"{where}.venue", source))
     for instrument in entry.instruments or [base.instrument_id]:
         for w in windows:
             for seed in entry.seeds or [base.venue.seed]:
@@ -251,8 +261,20 @@ def _backtest_tasks(entry: BacktestEntry, where: str, windows: Sequence[Labelled
                                "backtest", seed, spec)
 
 
+def _venue(venue: Any, overrides: Mapping[str, Any] | None, where: str, source: str) -> Any:
+    """``venue`` with the entry's fields replaced; a bad field is one line naming ``where``."""
+    if not overrides:
+        return venue
+    try:
+        return venue.with_overrides(overrides, where=where)
+    except ConfigError as e:  # decoded with ``where`` as its source: name the file instead
+        raise ConfigError(source, f"{where}.{e.field}", e.message) from None
+    except ValueError as e:
+        raise ConfigError(source, where, " ".join(str(e).split())) from None
+
+
 def _model_tasks(entry: ModelEntry, where: str, windows: Sequence[LabelledWindow], source: str) -> Iterator[Task]:
-    from backtests.config import RunSpec
+    from backtests.config import RunSpec, check_strategy_config, strategy_config_class
     from rl.evaluate import load_trained_policy
 
     paths = sorted(glob.glob(entry.path))
@@ -263,6 +285,13 @@ def _model_tasks(entry: ModelEntry, where: str, windows: Sequence[LabelledWindow
             trained = load_trained_policy(path)
         except (OSError, ValueError, RuntimeError) as e:
             raise ConfigError(source, f"{where}.path", " ".join(str(e).split())) from None
+        try:
+            spec = trained.strategy(entry.name, entry.config)
+        except ValueError as e:
+            raise ConfigError(source, f"{where}.config", str(e)) from None
+        cls = strategy_config_class(spec.config_path, source=source, where=f"{where}.config")
+        check_strategy_config(cls, spec.config, source=source, where=f"{where}.config")
+        venue = _venue(trained.venue, entry.venue, f"{where}.venue", source)
         for instrument in entry.instruments or [trained.agent.instrument_id]:
             policy = trained.for_instrument(instrument)
             name = entry.name or policy.name
@@ -272,8 +301,8 @@ def _model_tasks(entry: ModelEntry, where: str, windows: Sequence[LabelledWindow
                 except ValueError as e:
                     raise ConfigError(source, "windows", f"{w.label}: {e} ({policy.run_dir})") from None
                 spec = RunSpec(
-                    name=name, catalog=policy.catalog.resolve(), instrument_id=instrument, venue=policy.venue,
-                    strategies=(policy.strategy(name),), start=w.start, end=w.end,
+                    name=name, catalog=policy.catalog.resolve(), instrument_id=instrument, venue=venue,
+                    strategies=(policy.strategy(name, entry.config),), start=w.start, end=w.end,
                     equity_interval_ms=policy.agent.decision_interval_ms,
                 )
                 yield Task(_task_id(instrument, w.label, name, f"s{policy.seed}"), instrument, w.label, name,
@@ -309,7 +338,11 @@ def load_walkforward(path: str | Path) -> Walkforward:
             raise ConfigError(source, "backtests", f"two grid cells are both {t.id}: give the strategies or models distinct names")
         seen[t.id] = t
     bench = f.walkforward.benchmark
-    if bench is not None and bench not in {t.strategy for t in tasks}:
+    if isinstance(bench, dict):
+        for inst, name in bench.items():
+            if name not in {t.strategy for t in tasks if t.instrument == inst}:
+                raise ConfigError(source, f"walkforward.benchmark.{inst}", f"{name!r} is not a strategy of the grid on {inst}")
+    elif bench is not None and bench not in {t.strategy for t in tasks}:
         raise ConfigError(source, "walkforward.benchmark", f"{bench!r} is not a strategy of the grid")
     return Walkforward(file=f, tasks=tuple(tasks), source=source)
 
@@ -538,22 +571,46 @@ def summarise(runs: pd.DataFrame, metrics: Sequence[str], t: WalkforwardTable) -
 def paired(runs: pd.DataFrame, t: WalkforwardTable) -> pd.DataFrame:
     """Each strategy minus ``t.benchmark`` in ``t.metric`` on the same (instrument, window), seeds
     averaged first: mean difference, its interval, and in how many windows the strategy did better."""
-    metric, benchmark = t.metric, t.benchmark
-    if benchmark is None:
+    metric = t.metric
+    if t.benchmark is None:
         return pd.DataFrame()
     ok = runs[runs["status"] == "ok"]
     means = ok.groupby(["instrument", "window", "strategy"], sort=False)[metric].mean().unstack("strategy")
-    if benchmark not in means:
-        return pd.DataFrame()
+    instruments = list(dict.fromkeys(means.index.get_level_values("instrument")))
+    # each instrument's cells minus its benchmark's, window by window
+    diffs: dict[str, pd.DataFrame] = {}
+    for inst in instruments:
+        bench = benchmark_of(t, inst)
+        cells = means.xs(inst, level="instrument", drop_level=False)
+        if bench in cells:
+            diffs[inst] = cells.drop(columns=bench).sub(cells[bench], axis=0)
+    scopes = list(diffs.items())
+    if len(scopes) > 1:  # every (instrument, window) cell, as in the summary's pooled rows
+        scopes.append(("*", pd.concat(diffs.values())))
     rows = []
-    for strat in means.columns:
-        if strat == benchmark:
-            continue
-        diff = (means[strat] - means[benchmark]).dropna()
-        mean, std, lo, hi = interval(list(diff), t.confidence, method=t.interval, resamples=t.resamples, seed=t.seed)
-        rows.append({"strategy": strat, "benchmark": benchmark, "metric": metric, "n_windows": len(diff),
-                     "mean_diff": mean, "std": std, "ci_low": lo, "ci_high": hi, "better": int((diff > 0).sum())})
+    for inst, table in scopes:
+        label = benchmark_of(t, inst) if inst != "*" else benchmark_label(t)
+        for strat in table.columns:
+            diff = table[strat].dropna()
+            if diff.empty:
+                continue
+            mean, std, lo, hi = interval(list(diff), t.confidence, method=t.interval, resamples=t.resamples, seed=t.seed)
+            rows.append({"instrument": inst, "strategy": strat, "benchmark": label, "metric": metric,
+                         "n_windows": len(diff), "mean_diff": mean, "std": std, "ci_low": lo, "ci_high": hi,
+                         "better": int((diff > 0).sum())})
     return pd.DataFrame(rows)
+
+
+def benchmark_of(t: WalkforwardTable, instrument: str) -> str | None:
+    """The benchmark strategy on ``instrument`` (one for all, or the instrument's own)."""
+    return t.benchmark.get(instrument) if isinstance(t.benchmark, dict) else t.benchmark
+
+
+def benchmark_label(t: WalkforwardTable) -> str:
+    """The benchmark in words: its name, or ``instrument: name`` pairs."""
+    if isinstance(t.benchmark, dict):
+        return ", ".join(f"{inst}: {name}" for inst, name in t.benchmark.items())
+    return str(t.benchmark)
 
 
 # -- outputs ---------------------------------------------------------------------------------------
@@ -602,7 +659,7 @@ def summary_markdown(wf: Walkforward, runs: pd.DataFrame, summary: pd.DataFrame,
         "## " + t.metric + "\n", headline(summary, t.metric, t.confidence).to_markdown(index=False) + "\n",
     ]
     if len(diffs):
-        parts += [f"## {t.metric}: paired difference to {t.benchmark}\n", diffs.to_markdown(index=False, floatfmt=".4g") + "\n"]
+        parts += [f"## {t.metric}: paired difference to {benchmark_label(t)}\n", diffs.to_markdown(index=False, floatfmt=".4g") + "\n"]
     cols = ["instrument", "strategy", "n", "unit", *t.columns]
     parts += ["## Means of every metric\n", summary[cols].to_markdown(index=False, floatfmt=".4g") + "\n",
               "## Windows\n", windows.to_markdown(index=False) + "\n"]

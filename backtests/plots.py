@@ -154,16 +154,34 @@ def plot_strategy(
     ]
 
 
-def plot_equity_comparison(curves: Mapping[str, pd.Series], path: Path, *, title: str = "") -> Path:
-    """PnL curves of several strategies on one axis."""
-    fig, ax = plt.subplots(figsize=(11, 5))
+def plot_equity_comparison(
+    curves: Mapping[str, pd.Series],
+    path: Path,
+    *,
+    title: str = "",
+    positions: Mapping[str, pd.Series] | None = None,
+) -> Path:
+    """PnL curves of several strategies on one axis; with ``positions``, their inventories on a
+    second axis below, on the same time axis (what a market maker's PnL cost in risk)."""
+    panels = 2 if positions else 1
+    fig, axes = plt.subplots(panels, 1, figsize=(11, 5 if panels == 1 else 7.5), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2][:panels]})
+    ax = axes[0][0]
     for name, e in curves.items():
         e = e.astype(float)
         ax.plot(utc_naive(e.index), (e - e.iloc[0]).to_numpy(), lw=1.2, label=name)
     ax.axhline(0, color="black", lw=0.6)
     ax.set_ylabel("PnL (equity - start)")
-    ax.set_xlabel("time (UTC)")
-    ax.set_title(title or "PnL by strategy")
+    ax.set_title(title or ("PnL and inventory by strategy" if positions else "PnL by strategy"))
     ax.legend(fontsize=9)
-    _time_axis(ax)
+    if positions:
+        inv = axes[1][0]
+        for name, q in positions.items():
+            inv.step(utc_naive(q.index), q.astype(float).to_numpy(), where="post", lw=1.0, label=name)
+        inv.axhline(0, color="black", lw=0.6)
+        inv.set_ylabel("inventory")
+        inv.legend(fontsize=9)
+        ax.grid(True, alpha=0.3)
+    axes[-1][0].set_xlabel("time (UTC)")
+    _time_axis(axes[-1][0])
     return _save(fig, path)

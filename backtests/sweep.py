@@ -13,6 +13,7 @@ fields), the budget and the search space::
     trials = 8
     max_concurrent = 2                # trials at once (local Ray gets this many CPUs)
     seed = 0                          # Optuna's sampler
+    search = "tpe"                    # or "grid": every combination of the choice parameters once
     window = { start = "2024-08-08T23:56:00Z", end = "2024-08-08T23:57:30Z" }  # validation
     test = { start = "2024-08-08T23:58:00Z", end = "2024-08-08T23:59:59Z" }    # optional: never seen
     [sweep.constraints]               # optional: a trial outside a bound scores worst
@@ -143,6 +144,7 @@ class SweepTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     trials: PositiveInt = 8
     max_concurrent: PositiveInt = 1
     seed: int = 0
+    search: Literal["tpe", "grid"] = "tpe"
     test: TimeWindow | None = None
     constraints: dict[str, Bound] = {}
 
@@ -171,6 +173,25 @@ class SweepFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
 
     sweep: SweepTable
     space: Annotated[dict[str, Param], msgspec.Meta(min_length=1)]
+
+    def __post_init__(self) -> None:
+        if self.sweep.search != "grid":
+            return
+        for name, p in self.space.items():
+            if not isinstance(p, ChoiceParam):
+                raise FieldError("SweepFile", f"space.{name}", 'search = "grid" takes choice parameters only')
+        if self.sweep.trials != self.grid_size:
+            raise FieldError("SweepFile", "sweep.trials", f'search = "grid" runs every combination: set trials = {self.grid_size}')
+
+    @property
+    def grid_size(self) -> int:
+        return math.prod(len(p.values) for p in self.space.values() if isinstance(p, ChoiceParam))
+
+    def param_space(self) -> dict[str, Any]:
+        """Tune's ``param_space``: domains for the TPE sampler, or ``grid_search`` lists."""
+        if self.sweep.search == "grid":
+            return {name: tune.grid_search(list(p.values)) for name, p in self.space.items()}
+        return {name: p.domain() for name, p in self.space.items()}
 
 
 @dataclass(frozen=True)
@@ -394,11 +415,15 @@ def run_sweep(
         if resume:
             tuner = tune.Tuner.restore(str(directory), trainable, resume_errored=False)
         else:
-            searcher = ConcurrencyLimiter(OptunaSearch(seed=t.seed), max_concurrent=concurrent)
+            if t.search == "grid":  # Tune's own variant generator: every combination once
+                searcher, samples = None, 1
+            else:
+                searcher, samples = ConcurrencyLimiter(OptunaSearch(seed=t.seed), max_concurrent=concurrent), t.trials
             tuner = tune.Tuner(
                 trainable,
-                param_space={name: p.domain() for name, p in sweep.file.space.items()},
-                tune_config=tune.TuneConfig(metric="objective", mode=t.mode, search_alg=searcher, num_samples=t.trials),
+                param_space=sweep.file.param_space(),
+                tune_config=tune.TuneConfig(metric="objective", mode=t.mode, search_alg=searcher, num_samples=samples,
+                                            max_concurrent_trials=concurrent if searcher is None else None),
                 run_config=tune.RunConfig(
                     name=t.name,
                     storage_path=str(directory.parent),

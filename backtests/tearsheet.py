@@ -385,7 +385,8 @@ def write_reports(
     (out_dir / "comparison.json").write_text(
         json.dumps({s.label: s.metrics for s in strategies}, indent=2, sort_keys=True) + "\n",
     )
-    plot_equity_comparison({s.label: s.equity["equity"] for s in strategies}, out_dir / "equity_comparison.png")
+    plot_equity_comparison({s.label: s.equity["equity"] for s in strategies}, out_dir / "equity_comparison.png",
+                           positions={s.label: s.equity["position"] for s in strategies if "position" in s.equity})
     # the HTML pages are for people: a sweep trial or a walk-forward task asks for neither
     mm_report = write_mm_report(strategies, out_dir / MM_REPORT_NAME) if tearsheets else None
     return ReportResult(out_dir, df, sheets, strategies, mm_report)

@@ -100,16 +100,26 @@ class TrainedPolicy:
         agent = type(self.agent).from_dict({**self.agent.to_dict(), "instrument_id": instrument})
         return TrainedPolicy(self.run_dir, self.model_path, self.config, agent)
 
-    def strategy(self, name: str | None = None) -> Any:
-        """The model as a ``PolicyMarketMaker`` strategy entry of a backtest run."""
+    def strategy(self, name: str | None = None, config: Mapping[str, Any] | None = None) -> Any:
+        """The model as a ``PolicyMarketMaker`` strategy entry of a backtest run.
+
+        ``config`` adds runtime fields of :class:`~strategies.policy.PolicyMarketMakerConfig`
+        (a trading session and its flat-before-close, risk limits): the baselines' runtime, so
+        a comparison does not hand them a session rule the agent lacks. The agent, its model and
+        its loader cannot be replaced this way.
+        """
         from backtests.config import StrategySpec
 
+        own = {"agent": self.agent.to_dict(), "policy_loader": "strategies.model_store:load_verified_policy",
+               "model_path": str(self.model_path.resolve())}
+        extra = dict(config or {})
+        if clash := sorted(own.keys() & extra.keys()):
+            raise ValueError(f"strategy config may not replace {', '.join(clash)} of a trained model")
         return StrategySpec(
             name or self.name,
             "strategies.policy:PolicyMarketMaker",
             "strategies.policy:PolicyMarketMakerConfig",
-            {"agent": self.agent.to_dict(), "policy_loader": "strategies.model_store:load_verified_policy",
-             "model_path": str(self.model_path.resolve()), "flatten_on_stop": False},
+            {**own, "flatten_on_stop": False, **extra},
         )
 
     def check_window(self, start: Any, end: Any) -> None:

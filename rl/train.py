@@ -194,6 +194,22 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
+def _read_with_base(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    raw = dict(read_mapping(path))
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    base_path = Path(base) if Path(base).is_absolute() else path.parent / base
+    if base_path.resolve() in seen or base_path.resolve() == path.resolve():
+        raise ValueError(f"{path}: field 'base' makes a cycle through {base_path}")
+    if not base_path.exists():
+        raise ValueError(f"{path}: field 'base': {base_path} not found")
+    merged = _deep_merge(_read_with_base(base_path, (*seen, path.resolve())), raw)
+    if "hyperparams_overrides" in raw:  # replaced, not merged: they belong to one algorithm
+        merged["hyperparams_overrides"] = raw["hyperparams_overrides"]
+    return {k: v for k, v in merged.items() if v is not None}
+
+
 def load_run_config(
     path: str | Path,
     *,
@@ -201,9 +217,16 @@ def load_run_config(
     n_envs: int | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Read a run config YAML file, resolve its hyperparameter file, apply CLI overrides."""
+    """Read a run config YAML file, resolve its hyperparameter file, apply CLI overrides.
+
+    A file may start from another with ``base: other.yml`` (relative to the file): its keys are
+    merged over the base's, table by table, except ``hyperparams_overrides``, which replaces the
+    base's (they belong to one algorithm); a top-level key set to ``null`` drops the base's value.
+    One recipe, its algorithm variants and its other instruments stay one file each without
+    copies of the shared settings.
+    """
     path = Path(path)
-    raw = _deep_merge(read_mapping(path), overrides or {})
+    raw = _deep_merge(_read_with_base(path), overrides or {})
     algorithm = str(raw.get("algorithm", "")).lower()
     if algorithm not in ALGORITHMS:
         raise ValueError(f"{path}: field 'algorithm' must be one of {ALGORITHMS}, got {raw.get('algorithm')!r}")

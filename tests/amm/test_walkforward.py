@@ -140,6 +140,46 @@ def test_paired_difference_is_taken_window_by_window(walked):
     assert row["better"] == int((diff > 0).sum())
 
 
+def test_paired_difference_per_instrument_and_pooled_with_a_benchmark_each():
+    """Two instruments, each with its own benchmark: a row per instrument (its windows only,
+    seeds averaged first) and a pooled row over every (instrument, window) cell."""
+    from amm.walkforward import WalkforwardTable, paired
+
+    rows = []
+    for inst, bench, offsets in (("A", "x", (1.0, 2.0, 4.0)), ("B", "y", (-1.0, 0.5, 3.0))):
+        for w, off in zip(("w1", "w2", "w3"), offsets):
+            rows += [{"instrument": inst, "window": w, "strategy": "x", "status": "ok", "total_pnl": 10.0},
+                     {"instrument": inst, "window": w, "strategy": "y", "status": "ok", "total_pnl": 20.0},
+                     # the agent's two seeds average to benchmark + offset
+                     {"instrument": inst, "window": w, "strategy": "agent", "status": "ok", "total_pnl": (10.0 if bench == "x" else 20.0) + off - 1},
+                     {"instrument": inst, "window": w, "strategy": "agent", "status": "ok", "total_pnl": (10.0 if bench == "x" else 20.0) + off + 1}]
+    t = WalkforwardTable(name="p", metric="total_pnl", benchmark={"A": "x", "B": "y"})
+    d = paired(pd.DataFrame(rows), t).set_index(["instrument", "strategy"])
+    assert d.loc[("A", "agent"), "mean_diff"] == pytest.approx(7 / 3) and d.loc[("A", "agent"), "benchmark"] == "x"
+    assert d.loc[("B", "agent"), "mean_diff"] == pytest.approx(2.5 / 3) and d.loc[("B", "agent"), "better"] == 2
+    assert d.loc[("A", "y"), "mean_diff"] == 10.0 and d.loc[("B", "x"), "mean_diff"] == -10.0
+    pooled = d.loc[("*", "agent")]
+    assert (pooled["n_windows"], pooled["mean_diff"]) == (6, pytest.approx(9.5 / 6))
+    assert pooled["benchmark"] == "A: x, B: y"
+    lo, hi = interval([1.0, 2.0, 4.0], 0.95)[2:]
+    assert (d.loc[("A", "agent"), "ci_low"], d.loc[("A", "agent"), "ci_high"]) == pytest.approx((lo, hi))
+
+
+def test_backtest_entries_take_another_catalog_and_venue_fields(usdm_catalog, tmp_path):
+    """A sensitivity is the same grid with venue fields replaced (a fee tier, queue position off);
+    a bad field names the entry."""
+    run = tmp_path / "base.toml"
+    run.write_text(BASE.format(catalog="not/here"))
+    path = tmp_path / "v.toml"
+    body = (f'[walkforward]\nname = "v"\n{MODEL_WINDOWS}\n[[backtests]]\nrun = "{run}"\ncatalog = "{usdm_catalog}"\n')
+    path.write_text(body + 'venue = { fee_model = "fixed_rates", maker_fee = "0.0001", taker_fee = "0.0004", queue_position = false }\n')
+    tasks = load_walkforward(path).tasks
+    assert tasks and all(t.spec.catalog == usdm_catalog.resolve() for t in tasks)
+    assert all(str(t.spec.venue.maker_fee) == "0.0001" and t.spec.venue.queue_position is False for t in tasks)
+    path.write_text(body + 'venue = { maker_feee = "0.0" }\n')
+    assert_config_error(load_walkforward, path, "backtests[0].venue.maker_feee", "unknown field")
+
+
 def test_deterministic_seeds_are_one_sample_not_several():
     """Two identical seeds of one window are one sample: no zero-width interval from copies."""
     from amm.walkforward import WalkforwardTable, summarise
@@ -261,7 +301,8 @@ def test_a_trained_model_runs_beside_the_baselines_on_held_out_windows(usdm_cata
     path = tmp_path / "models.toml"
     path.write_text(f'[walkforward]\nname = "m"\nbenchmark = "wide"\nmax_concurrent = 2\n{MODEL_WINDOWS}\n'
                     f'[[backtests]]\nrun = "{run}"\nstrategies = ["wide"]\n\n'
-                    f'[[models]]\npath = "{tiny_model.parent}/MarketMaking-v0__*"\nname = "dqn"\n')
+                    f'[[models]]\npath = "{tiny_model.parent}/MarketMaking-v0__*"\nname = "dqn"\n'
+                    'config = { max_loss = 1000.0 }\n')
     wf = load_walkforward(path)
     assert sorted(t.id for t in wf.tasks) == sorted(
         f"BTCUSDT-PERP.BINANCE__{w}__{s}" for w in ("test_a", "test_b") for s in ("wide__s42", "dqn__s0"))
@@ -272,10 +313,22 @@ def test_a_trained_model_runs_beside_the_baselines_on_held_out_windows(usdm_cata
     assert row["kind"] == "model" and row["seed"] == 0
     spec = load_run_config(Path(row["run_dir"]) / "config.resolved.toml").with_overrides(out_dir=tmp_path / "again")
     assert spec.strategies[0].strategy_path == "strategies.policy:PolicyMarketMaker"
+    assert spec.strategies[0].config["max_loss"] == 1000.0  # the entry's runtime field reached the task
     again = run_backtest(spec, progress=False, tearsheets=False).strategies[0].metrics["total_pnl"]
     assert again == pytest.approx(row["total_pnl"], abs=1e-9)
     (diff,) = result.paired.to_dict("records")
     assert (diff["strategy"], diff["n_windows"]) == ("dqn", 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("config", "field", "message"), [
+    ('{ model_path = "other.zip" }', "models[0].config", "may not replace model_path"),
+    ("{ max_loos = 1.0 }", "models[0].config.max_loos", "unknown field"),
+])
+def test_a_model_entry_config_adds_runtime_fields_only(tiny_model, tmp_path, config, field, message):
+    path = tmp_path / "cfg.toml"
+    path.write_text(f'[walkforward]\nname = "c"\n{MODEL_WINDOWS}\n[[models]]\npath = "{tiny_model}"\nconfig = {config}\n')
+    assert_config_error(load_walkforward, path, field, message)
 
 
 @pytest.mark.slow
@@ -289,19 +342,40 @@ def test_a_model_may_not_be_walked_on_its_own_validation_window(tiny_model, tmp_
 SHIPPED = sorted((ROOT / "backtests" / "walkforward").glob("*.toml"))
 
 
+def _without_untrained_models(path: Path, tmp_path: Path) -> tuple[Path, bool]:
+    """``path``, or a copy without the ``[[models]]`` no trained run matches yet (the shipped
+    files name the runs their header's commands train; a fresh clone has none), and whether the
+    file has models at all."""
+    import glob
+    import tomllib
+
+    import yaml
+
+    data = tomllib.loads(path.read_text())
+    models = data.get("models", [])
+    kept = [m for m in models if glob.glob(m["path"])]
+    if len(kept) == len(models):
+        return path, bool(models)
+    data["models"] = kept
+    copy = tmp_path / f"{path.stem}.yml"  # the loader reads YAML as well as TOML
+    copy.write_text(yaml.safe_dump(data))
+    return copy, True
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-def test_shipped_walkforward_files_load_and_stay_off_the_tuned_baselines_test_windows(path):
-    """Every shipped grid expands; no task of a tuned baseline touches a test window of the sweep
-    that tuned it, for its instrument (the test windows are kept for the agents)."""
+def test_shipped_walkforward_files_load_and_stay_off_the_tuned_baselines_test_windows(path, tmp_path):
+    """Every shipped grid expands; a task of a tuned baseline touches a test window of the sweep
+    that tuned it only in the agents' comparison (a file with ``[[models]]``: the test windows are
+    kept for the agents, and the baselines meet them there once, beside the agents)."""
     from backtests.sweep import load_sweep
     from catalog.window import TimeWindow
 
-    wf = load_walkforward(path)
+    loadable, has_models = _without_untrained_models(path, tmp_path)
+    wf = load_walkforward(loadable)
     assert wf.tasks and len({t.id for t in wf.tasks}) == len(wf.tasks)
     sweeps = [load_sweep(p) for p in (ROOT / "backtests" / "sweeps" / "tuned").glob("*.toml")]
     tests = {(s.base.instrument_id, s.table.strategy): s.table.test for s in sweeps}
     tuned = [t for t in wf.tasks if (t.instrument, t.strategy) in tests and "tuned" in str(t.spec.source)]
     assert tuned or "tuned" not in path.read_text()
-    for t in tuned:
-        window = TimeWindow(start=t.spec.start, end=t.spec.end)
-        assert not window.overlaps(tests[(t.instrument, t.strategy)]), t.id
+    touches = [t.id for t in tuned if TimeWindow(start=t.spec.start, end=t.spec.end).overlaps(tests[(t.instrument, t.strategy)])]
+    assert not touches or has_models, f"tuned baselines on their test windows with no agent beside them: {touches}"

@@ -169,3 +169,4 @@ def test_sharpe_per_hour_short_run_uses_a_finer_grid():
     eq = _equity([100.0 + (i % 3) for i in range(301)])  # five minutes at 1 s
     m = compute_metrics(eq, _fills().iloc[0:0], config=MetricsConfig(interval_s=1.0))
     assert m["sharpe_grid_s"] == 10.0  # the longest grid with 30 returns in 300 s
+

@@ -211,3 +211,20 @@ def test_a_breached_constraint_or_a_missing_metric_scores_worst(usdm_catalog, tm
     assert objective(sweep, {"total_pnl": 1.5, "max_drawdown": 6.0}) == -math.inf
     assert objective(sweep, {"total_pnl": float("nan"), "max_drawdown": 1.0}) == -math.inf
     assert objective(sweep, {"total_pnl": 1.5}) == -math.inf  # a constraint that cannot be checked fails
+
+
+def test_a_grid_sweep_runs_every_combination_once(usdm_catalog, tmp_path):
+    space = ('[space.quote_interval_ms]\ntype = "choice"\nvalues = [100, 500]\n'
+             '[space.inventory_skew_ticks_per_unit]\ntype = "choice"\nvalues = [0.0, 0.5]\n')
+    path = _write_sweep(tmp_path, usdm_catalog, name="grid", trials=4, extra='search = "grid"', space=space)
+    text = path.read_text().replace('[space.half_spread_ticks]\ntype = "float"\nlow = 0.5\nhigh = 4.0\n', "")
+    path.write_text(text)
+    table = run_sweep(load_sweep(path), out=tmp_path / "sweeps").table
+    assert sorted(zip(table["quote_interval_ms"], table["inventory_skew_ticks_per_unit"])) == [
+        (100, 0.0), (100, 0.5), (500, 0.0), (500, 0.5)]
+    assert (table["status"] == "TERMINATED").all()
+    # the grid is the budget: any other trial count, or a float parameter, is one line
+    path.write_text(text.replace("trials = 4", "trials = 3"))
+    assert_config_error(load_sweep, path, "sweep.trials", 'set trials = 4')
+    path.write_text(text + '[space.half_spread_ticks]\ntype = "float"\nlow = 0.5\nhigh = 4.0\n')
+    assert_config_error(load_sweep, path, "space.half_spread_ticks", "choice parameters only")

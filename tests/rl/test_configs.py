@@ -53,7 +53,30 @@ def test_a_bad_training_file_fails_with_one_line_naming_file_and_field(tmp_path,
 def test_the_shipped_training_files_load() -> None:
     for path in sorted((REPO_ROOT / "rl" / "configs").glob("*.yml")):
         cfg = load_run_config(path, catalog="catalogs/demo")
-        assert cfg.env.reward.dampening == "asymmetric"
+        assert cfg.env.reward.dampening in ("asymmetric", "symmetric")  # every shipped recipe damps q dS
+
+
+def test_a_run_file_on_a_base_changes_only_what_it_names(tmp_path) -> None:
+    """``base:``: the variant's keys over the base's; ``hyperparams_overrides`` replaced, not
+    merged (PPO's n_steps must not reach DQN); a cycle or a missing base is one line."""
+    base = load_run_config(REPO_ROOT / "rl" / "configs" / "lobster_goog_ppo.yml", catalog=tmp_path)
+    amzn = load_run_config(REPO_ROOT / "rl" / "configs" / "lobster_amzn_ppo.yml", catalog=tmp_path)
+    assert amzn.env.agent.instrument_id == "AMZN.XNAS" and amzn.exp == "lobster_amzn_ppo"
+    assert amzn.env.agent.to_dict() == {**base.env.agent.to_dict(), "instrument_id": "AMZN.XNAS"}
+    assert (amzn.env.reward, amzn.env.venue, amzn.hyperparams) == (base.env.reward, base.env.venue, base.hyperparams)
+    assert amzn.windows() == base.windows()
+    dqn = load_run_config(REPO_ROOT / "rl" / "configs" / "lobster_goog_dqn.yml", catalog=tmp_path)
+    assert dqn.algorithm == "dqn" and "n_steps" not in dqn.hyperparams["kwargs"]
+    assert dqn.hyperparams["kwargs"]["target_update_interval"] == 1800
+    assert dqn.env.agent == base.env.agent and dqn.env.reward == base.env.reward
+    a, b = tmp_path / "a.yml", tmp_path / "b.yml"
+    a.write_text("base: b.yml\n")
+    b.write_text("base: a.yml\n")
+    with pytest.raises(ValueError, match="'base' makes a cycle"):
+        load_run_config(a, catalog=tmp_path)
+    b.write_text("base: missing.yml\n")
+    with pytest.raises(ValueError, match=r"field 'base': .*missing.yml not found"):
+        load_run_config(b, catalog=tmp_path)
 
 
 POLICY_RUN = """
