@@ -585,8 +585,10 @@ def paired(runs: pd.DataFrame, t: WalkforwardTable) -> pd.DataFrame:
         if bench in cells:
             diffs[inst] = cells.drop(columns=bench).sub(cells[bench], axis=0)
     scopes = list(diffs.items())
-    if len(scopes) > 1:  # every (instrument, window) cell, as in the summary's pooled rows
-        scopes.append(("*", pd.concat(diffs.values())))
+    if len(scopes) > 1:  # every (instrument, window) cell, as in the summary's pooled rows, for
+        # the strategies compared on every instrument (not one that is a benchmark somewhere)
+        common = [c for c in next(iter(diffs.values())).columns if all(c in d.columns for d in diffs.values())]
+        scopes.append(("*", pd.concat([d[common] for d in diffs.values()])))
     rows = []
     for inst, table in scopes:
         label = benchmark_of(t, inst) if inst != "*" else benchmark_label(t)

@@ -161,6 +161,7 @@ def test_paired_difference_per_instrument_and_pooled_with_a_benchmark_each():
     pooled = d.loc[("*", "agent")]
     assert (pooled["n_windows"], pooled["mean_diff"]) == (6, pytest.approx(9.5 / 6))
     assert pooled["benchmark"] == "A: x, B: y"
+    assert ("*", "x") not in d.index and ("*", "y") not in d.index  # each is a benchmark on one instrument
     lo, hi = interval([1.0, 2.0, 4.0], 0.95)[2:]
     assert (d.loc[("A", "agent"), "ci_low"], d.loc[("A", "agent"), "ci_high"]) == pytest.approx((lo, hi))
 
