@@ -1,4 +1,4 @@
-"""``python -m amm.demo``: the whole pipeline on the bundled Binance USD-M capture, end to end.
+"""``python -m amm.demo_usdm``: the pipeline on the bundled Binance USD-M capture (six minutes), end to end.
 
 Walk-forward on ``binance_ws/usdm/btcusdt_20240808.gz`` (BTCUSDT-PERP.BINANCE, 2024-08-08
 23:54:15 -> 23:59:59 UTC), with the windows of ``rl/configs/usdm_btcusdt_<algo>.yml``

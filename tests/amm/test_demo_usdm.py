@@ -1,4 +1,4 @@
-"""``python -m amm.demo``: end-to-end smoke run with a tiny budget, failure exit codes, aggregation."""
+"""``python -m amm.demo_usdm``: end-to-end smoke run with a tiny budget, failure exit codes, aggregation."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from catalog.settings import data_dir
-from amm.demo import aggregate, markdown, verdict
+from amm.demo_usdm import aggregate, markdown, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _demo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "amm.demo", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "amm.demo_usdm", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
 
