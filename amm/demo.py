@@ -13,8 +13,8 @@ levels; ``$AMM_DATA_DIR/lobster/``), with the split of issue 14 (docs/results.md
    bootstrap intervals over the windows, and the agent's paired difference to the stock's
    benchmark (the best tuned baseline on the midday);
 5. replay 90 s of the afternoon through ``amm live`` (a ``TradingNode`` on the sandbox exchange)
-   with the trained model, unchanged: the strategy is taken from the walk-forward task's own
-   ``config.resolved.toml``.
+   with the trained model, unchanged: the ``[[strategies]]`` block of ``amm.live_block``, the
+   one a paper or live deployment pastes.
 
 Everything the demo runs is an ordinary command's work (``amm ingest``, ``amm train``,
 ``amm walkforward``, ``amm live``); the demo writes the files those commands read into ``--out``
@@ -120,7 +120,7 @@ def ingest(cfg: DemoConfig, console: Any) -> dict[str, Any]:
 
     files = cfg.source_files()
     result = ingest_files("lobster", files, Path(cfg.catalog))
-    rows = dict(result.commit.rows_added)
+    rows = {k: v for k, v in result.commit.rows_added.items() if v}
     console.print(f"{', '.join(f.name for f in files)} -> {cfg.catalog}: rows added {rows or 'none (already ingested)'}")
     return {"sources": [str(f) for f in files], "catalog": str(cfg.catalog), "rows_added": rows}
 
@@ -162,8 +162,8 @@ def walkforward_file(cfg: DemoConfig) -> Path:
     return path
 
 
-def walk_forward(cfg: DemoConfig, console: Any) -> Any:
-    """Run the test-afternoon grid on local Ray (2 tasks at a time)."""
+def walk_forward(cfg: DemoConfig, console: Any) -> tuple[Any, Any]:
+    """Run the test-afternoon grid on local Ray (2 tasks at a time); the grid and its result."""
     import shutil
 
     from amm.walkforward import load_walkforward, run_walkforward
@@ -174,7 +174,7 @@ def walk_forward(cfg: DemoConfig, console: Any) -> Any:
         shutil.rmtree(directory / wf.table.name)
     console.print(f"{len(wf.tasks)} tasks: {len({t.strategy for t in wf.tasks})} strategies x "
                   f"{len({t.instrument for t in wf.tasks})} stocks x {len({t.window for t in wf.tasks})} windows")
-    return run_walkforward(wf, out=directory)
+    return wf, run_walkforward(wf, out=directory)
 
 
 def _cell(row: Mapping[str, Any], metric: str, fmt: str) -> str:
@@ -187,7 +187,7 @@ def _cell(row: Mapping[str, Any], metric: str, fmt: str) -> str:
     return text
 
 
-def print_tables(result: Any, console: Any) -> None:
+def print_tables(wf: Any, result: Any, console: Any) -> None:
     """Per stock and strategy: every column's mean [95 % interval]; then the paired differences."""
     from rich.table import Table
 
@@ -205,7 +205,7 @@ def print_tables(result: Any, console: Any) -> None:
     console.print(t)
     table = result.paired
     if len(table):
-        p = Table(title=f"paired difference in Sharpe/h to the benchmark ({benchmark_label(result.table)}), window by window")
+        p = Table(title=f"paired difference in Sharpe/h to the benchmark ({benchmark_label(wf.table)}), window by window")
         for header in ("stock", "strategy", "benchmark", "n", "mean [95 % CI]", "windows better"):
             p.add_column(header)
         for row in table.to_dict("records"):
@@ -220,8 +220,15 @@ def print_tables(result: Any, console: Any) -> None:
                           f"(the 95 % interval of the paired difference is {'above' if above else 'not above'} zero)")
 
 
-def live_file(cfg: DemoConfig, task_config: Path) -> Path:
-    """An ``amm live`` replay deployment for the model's walk-forward task (its strategy unchanged)."""
+def live_file(cfg: DemoConfig, run_dir: Path) -> Path:
+    """An ``amm live`` replay deployment (``live/configs/replay.toml`` for XNAS) with the trained
+    model as its one strategy, the block ``amm.live_block`` writes for any deployment.
+
+    No trading session here: a replay's clock is the wall clock (its timers fire in real time),
+    so a session of 09:30-16:00 New York time would follow today's hour, not the data's.
+    """
+    from amm.live_block import live_snippet
+
     text = (ROOT / "live" / "configs" / "replay.toml").read_text()
     head = text[: text.index("[[strategies]]")]
     head = head.replace('name = "BINANCE"                      # the catalog\'s venue', 'name = "XNAS"')
@@ -231,15 +238,13 @@ def live_file(cfg: DemoConfig, task_config: Path) -> Path:
     path = Path(cfg.out) / "live_replay.toml"
     path.write_text("# Written by python -m amm.demo: the trained model on a TradingNode, replaying the catalog\n"
                     "# onto the sandbox exchange (live/configs/replay.toml for XNAS).\n" + head
-                    + f'[[strategies]]\nfrom_backtest = {json.dumps(str(task_config.resolve()))}\nname = "{AGENT}"\n')
+                    + live_snippet(run_dir, name=AGENT))
     return path
 
 
-def live_replay(cfg: DemoConfig, result: Any, console: Any) -> dict[str, Any]:
-    """``amm live --replay`` of the agent's first GOOG test task, as a separate process."""
-    runs = result.runs
-    row = runs[(runs["strategy"] == AGENT) & (runs["instrument"] == "GOOG.XNAS")].iloc[0]
-    config = live_file(cfg, Path(row["run_dir"]) / "config.resolved.toml")
+def live_replay(cfg: DemoConfig, run_dir: Path, console: Any) -> dict[str, Any]:
+    """``amm live --replay`` of the trained model over the first 90 s of the test afternoon."""
+    config = live_file(cfg, run_dir)
     cmd = [sys.executable, "-m", "amm.cli", "live", "--config", str(config), "--replay", str(cfg.catalog),
            "--start", LIVE_REPLAY["start"], "--end", LIVE_REPLAY["end"], "--json"]
     console.print("$ amm " + " ".join(cmd[3:]))
@@ -273,16 +278,16 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     summary["runs"] = train_agents(cfg, console)
 
     _step(console, 3, n, "walk forward on the test afternoon: the agent and the tuned baselines, GOOG and AMZN")
-    result = walk_forward(cfg, console)
+    wf, result = walk_forward(cfg, console)
     summary["walkforward"] = str(result.directory)
 
     _step(console, 4, n, "comparison")
-    print_tables(result, console)
+    print_tables(wf, result, console)
     summary["summary"] = json.loads((result.directory / "summary.json").read_text())
 
     if cfg.live:
         _step(console, 5, n, "the trained model on amm live (offline replay onto the sandbox exchange)")
-        summary["live"] = live_replay(cfg, result, console)
+        summary["live"] = live_replay(cfg, Path(summary["runs"][0]["run_dir"]), console)
 
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

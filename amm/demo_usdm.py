@@ -41,6 +41,7 @@ from typing import Annotated, Any
 import typer
 
 from amm.errors import run_with_policy
+from amm.live_block import live_snippet
 
 SOURCE = "binance_ws/usdm/btcusdt_20240808.gz"
 INSTRUMENT_ID = "BTCUSDT-PERP.BINANCE"
@@ -301,34 +302,6 @@ def artefacts(paths: Sequence[str]) -> list[str]:
         for pattern in ("mm_report.html", "equity_comparison.png", "*/tearsheet.html"):
             found.extend(str(f) for f in sorted(Path(p).glob(pattern)))
     return found
-
-
-def _toml(value: Any) -> str:
-    """A TOML inline value (tables inline, None fields dropped)."""
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items() if v is not None) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value))
-
-
-def live_snippet(run_dir: str) -> str:
-    """A ``[[strategies]]`` block for an ``amm live`` config that runs this model (verified)."""
-    from rl.train import resume_config
-
-    agent = resume_config(run_dir).env_config().agent.to_dict()
-    model = (Path(run_dir) / "model.zip").resolve()
-    return "\n".join([
-        "# Paste into an amm live config (e.g. live/configs/paper_binance_usdm.toml).",
-        "[[strategies]]", 'name = "agent"', 'strategy_path = "strategies.policy:PolicyMarketMaker"',
-        'config_path = "strategies.policy:PolicyMarketMakerConfig"', "[strategies.config]",
-        'policy_loader = "strategies.model_store:load_verified_policy"', f"model_path = {json.dumps(str(model))}",
-        f"agent = {_toml(agent)}",  # the AgentConfig the model was trained with
-    ]) + "\n"
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:

@@ -553,8 +553,8 @@ def summarise(runs: pd.DataFrame, metrics: Sequence[str], t: WalkforwardTable) -
     groups: list[tuple[str, str, pd.DataFrame]] = [
         (inst, strat, g) for (inst, strat), g in runs.groupby(["instrument", "strategy"], sort=False)
     ]
-    if runs["instrument"].nunique() > 1:
-        groups += [("*", strat, g) for strat, g in runs.groupby("strategy", sort=False)]
+    if runs["instrument"].nunique() > 1:  # pooled over instruments: the strategies run on several
+        groups += [("*", strat, g) for strat, g in runs.groupby("strategy", sort=False) if g["instrument"].nunique() > 1]
     rows = []
     for inst, strat, g in groups:
         row: dict[str, Any] = {"instrument": inst, "strategy": strat, "tasks": len(g), "failed": int((g["status"] != "ok").sum())}
@@ -581,7 +581,7 @@ def paired(runs: pd.DataFrame, t: WalkforwardTable) -> pd.DataFrame:
     diffs: dict[str, pd.DataFrame] = {}
     for inst in instruments:
         bench = benchmark_of(t, inst)
-        cells = means.xs(inst, level="instrument", drop_level=False)
+        cells = means.xs(inst, level="instrument", drop_level=False).dropna(axis=1, how="all")  # its strategies only
         if bench in cells:
             diffs[inst] = cells.drop(columns=bench).sub(cells[bench], axis=0)
     scopes = list(diffs.items())

@@ -304,7 +304,8 @@ def to_html(df: pd.DataFrame, *, title: str = "Strategy comparison", links: dict
         "{text-align:left}th{background:#f3f3f3}</style></head><body>"
         f"<h2>{html.escape(title)}</h2><table><tr>{th}</tr>{''.join(rows)}</table>"
         "<p>Returns: per-interval simple returns of the sampled equity; Sharpe/Sortino annualised "
-        "with 365*86400/interval_s periods (24/7). MO = fill mark-out (mid move after the fill "
+        "with 365*86400/interval_s periods (24/7), a ranking figure; Sharpe/h = Sharpe of one "
+        "hour of trading on one-minute returns (x sqrt(60)), not annualised. MO = fill mark-out (mid move after the fill "
         "plus spread captured), bps of mid.</p>"
         + (f'<p>The market-making report (PnL split, inventory, quotes, mark-outs, queue): '
            f'<a href="{html.escape(report)}">{html.escape(report)}</a></p>' if report else "")

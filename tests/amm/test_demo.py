@@ -37,7 +37,7 @@ def test_demo_end_to_end_with_a_tiny_budget(lobster_catalog: Path, tmp_path: Pat
     run_dir = Path(summary["runs"][0]["run_dir"])
     assert verify(run_dir / "model.zip").algorithm == "ppo"
     # the grid: 4 tuned baselines on each stock + the agent on both, four windows each
-    runs = pd.read_csv(Path(summary["walkforward"]) / "runs.csv")
+    runs = pd.read_csv(Path(summary["walkforward"]) / "runs.csv", dtype={"window": str})
     assert (runs["status"] == "ok").all(), runs["error"].dropna().tolist()
     assert len(runs) == 4 * (4 + 4 + 2)
     assert set(runs.loc[runs["strategy"] == "agent_goog", "instrument"]) == {"GOOG.XNAS", "AMZN.XNAS"}
@@ -47,12 +47,15 @@ def test_demo_end_to_end_with_a_tiny_budget(lobster_catalog: Path, tmp_path: Pat
     agent = next(r for r in s["summary"] if r["instrument"] == "GOOG.XNAS" and r["strategy"] == "agent_goog")
     assert f"{agent['sharpe_per_hour']:.2f} [{agent['sharpe_per_hour_ci_low']:.2f}, {agent['sharpe_per_hour_ci_high']:.2f}]" in stdout
     assert {(r["instrument"], r["strategy"]) for r in s["paired"]} >= {("GOOG.XNAS", "agent_goog"), ("AMZN.XNAS", "agent_goog")}
-    # amm live ran the walk-forward task's strategy unchanged, and stopped clean
+    # amm live ran the trained model unchanged (the deployment block), quoted, and stopped clean
     live = summary["live"]["report"]
     assert live["reason"] == "replay finished" and live["kill_switch_clean"] and not live["open_orders"]
     assert live["orders"] >= 1
     text = Path(summary["live"]["config"]).read_text()
-    assert "from_backtest" in text and "tasks/GOOG.XNAS__1400__agent_goog__s0/config.resolved.toml" in text
+    assert f'model_path = "{(run_dir / "model.zip").resolve()}"' in text and 'name = "XNAS"' in text
+    from live.config import load_config
+
+    assert [s.name for s in load_config(Path(summary["live"]["config"])).strategies] == ["agent_goog"]
 
 
 def test_demo_exits_nonzero_with_one_error_line(tmp_path: Path) -> None:

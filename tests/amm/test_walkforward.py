@@ -162,6 +162,16 @@ def test_paired_difference_per_instrument_and_pooled_with_a_benchmark_each():
     assert (pooled["n_windows"], pooled["mean_diff"]) == (6, pytest.approx(9.5 / 6))
     assert pooled["benchmark"] == "A: x, B: y"
     assert ("*", "x") not in d.index and ("*", "y") not in d.index  # each is a benchmark on one instrument
+    # a strategy run on one instrument only gets neither a pooled summary row nor a pooled difference
+    only_a = pd.DataFrame(rows + [{"instrument": "A", "window": w, "strategy": "solo", "status": "ok", "total_pnl": 11.0}
+                                  for w in ("w1", "w2", "w3")])
+    d = paired(only_a, t).set_index(["instrument", "strategy"])
+    assert d.loc[("A", "solo"), "mean_diff"] == pytest.approx(1.0) and ("B", "solo") not in d.index
+    assert ("*", "solo") not in d.index
+    from amm.walkforward import summarise
+
+    summary = summarise(only_a, ["total_pnl"], t).set_index(["instrument", "strategy"])
+    assert ("A", "solo") in summary.index and ("*", "solo") not in summary.index and ("*", "agent") in summary.index
     lo, hi = interval([1.0, 2.0, 4.0], 0.95)[2:]
     assert (d.loc[("A", "agent"), "ci_low"], d.loc[("A", "agent"), "ci_high"]) == pytest.approx((lo, hi))
 
