@@ -122,3 +122,17 @@ def test_a_policy_strategy_config_with_risk_controls_loads(tmp_path) -> None:
     spec = load_backtest_config(path)
     assert spec.strategies[0].config["max_loss"] == 5.0
     assert spec.strategies[0].config["agent"]["horizon_steps"] == 300
+
+
+@pytest.mark.parametrize("name", ["lobster_goog_ppo", "lobster_amzn_ppo", "lobster_goog_dqn", "lobster_goog_sac"])
+def test_lobster_recipes_train_mornings_validate_midday_test_afternoons(name, tmp_path) -> None:
+    """Issue 14's split, in time order and disjoint, and a validation episode fits its window."""
+    cfg = load_run_config(REPO_ROOT / "rl" / "configs" / f"{name}.yml", catalog=tmp_path)
+    w = {k: v.ns() for k, v in cfg.windows().items()}
+    (ts, te), (vs, ve), (xs, xe) = w["train"], w["validation"], w["test"]
+    assert ts < te < vs <= ve < xs <= xe
+    agent = cfg.env_config().agent
+    assert (agent.decision_interval_ms, agent.horizon_steps) == (1000, 1800)  # 1 s, 30-minute episodes
+    assert (agent.warmup_ms + agent.horizon_steps * agent.decision_interval_ms) * 1_000_000 <= ve - vs
+    venue = cfg.env_config().venue
+    assert venue.queue_position and venue.fee_model == "per_share"  # the baselines' venue
