@@ -43,7 +43,7 @@ def test_baselines_trade_a_full_day_and_go_home_flat(lobster_catalog, tmp_path, 
     spec = load_run_config(CONFIGS / config).with_overrides(catalog=lobster_catalog, out_dir=tmp_path)
     assert spec.venue.fee_model == "per_share" and spec.venue.queue_position
     result = run_backtest(spec, progress=False, tearsheets=True)
-    assert [s.name for s in result.strategies] == ["fixed_spread", "avellaneda_stoikov", "glft"]
+    assert [s.name for s in result.strategies] == ["fixed_spread", "avellaneda_stoikov", "glft", "glft_alpha"]
     for s in result.strategies:
         fills = pd.read_csv(s.directory / "fills.csv")
         fills = fills.iloc[pd.to_datetime(fills["ts_event"], utc=True).argsort(kind="stable")].reset_index(drop=True)
