@@ -229,12 +229,17 @@ def live_file(cfg: DemoConfig, run_dir: Path) -> Path:
     """
     from amm.live_block import live_snippet
 
-    text = (ROOT / "live" / "configs" / "replay.toml").read_text()
+    source = ROOT / "live" / "configs" / "replay.toml"
+    text = source.read_text()
     head = text[: text.index("[[strategies]]")]
-    head = head.replace('name = "BINANCE"                      # the catalog\'s venue', 'name = "XNAS"')
-    head = head.replace('speed = 10.0', 'speed = 1.0').replace('["deltas", "trades", "quotes"]', '["deltas", "trades"]')
-    head = head.replace('starting_balances = ["100000 USDT"]', 'starting_balances = ["250000 USD"]')
-    head = head.replace("default_leverage = 5", "default_leverage = 4")
+    for old, new in (('name = "BINANCE"                      # the catalog\'s venue', 'name = "XNAS"'),
+                     ("speed = 10.0", "speed = 1.0"),
+                     ('["deltas", "trades", "quotes"]', '["deltas", "trades"]'),
+                     ('starting_balances = ["100000 USDT"]', 'starting_balances = ["250000 USD"]'),
+                     ("default_leverage = 5", "default_leverage = 4")):
+        if old not in head:  # the shipped replay file changed: say so rather than replay BINANCE
+            raise RuntimeError(f"{source}: no line {old!r} to set for the XNAS replay")
+        head = head.replace(old, new)
     path = Path(cfg.out) / "live_replay.toml"
     path.write_text("# Written by python -m amm.demo: the trained model on a TradingNode, replaying the catalog\n"
                     "# onto the sandbox exchange (live/configs/replay.toml for XNAS).\n" + head

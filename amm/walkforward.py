@@ -285,12 +285,12 @@ def _model_tasks(entry: ModelEntry, where: str, windows: Sequence[LabelledWindow
             trained = load_trained_policy(path)
         except (OSError, ValueError, RuntimeError) as e:
             raise ConfigError(source, f"{where}.path", " ".join(str(e).split())) from None
-        try:
-            spec = trained.strategy(entry.name, entry.config)
+        try:  # the entry's runtime fields, checked once before any task is built
+            strategy = trained.strategy(entry.name, entry.config)
         except ValueError as e:
             raise ConfigError(source, f"{where}.config", str(e)) from None
-        cls = strategy_config_class(spec.config_path, source=source, where=f"{where}.config")
-        check_strategy_config(cls, spec.config, source=source, where=f"{where}.config")
+        cls = strategy_config_class(strategy.config_path, source=source, where=f"{where}.config")
+        check_strategy_config(cls, strategy.config, source=source, where=f"{where}.config")
         venue = _venue(trained.venue, entry.venue, f"{where}.venue", source)
         for instrument in entry.instruments or [trained.agent.instrument_id]:
             policy = trained.for_instrument(instrument)
@@ -340,7 +340,7 @@ def load_walkforward(path: str | Path) -> Walkforward:
     bench = f.walkforward.benchmark
     if isinstance(bench, dict):
         for inst, name in bench.items():
-            if name not in {t.strategy for t in tasks if t.instrument == inst}:
+            if not any(t.strategy == name and t.instrument == inst for t in tasks):
                 raise ConfigError(source, f"walkforward.benchmark.{inst}", f"{name!r} is not a strategy of the grid on {inst}")
     elif bench is not None and bench not in {t.strategy for t in tasks}:
         raise ConfigError(source, "walkforward.benchmark", f"{bench!r} is not a strategy of the grid")
