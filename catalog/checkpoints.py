@@ -168,6 +168,7 @@ class CheckpointBuilder:
         self._interval = int(interval_ns)
         self._anchored_at_start = anchored
         self._books: dict[InstrumentId, _BookState] = {}
+        self._cleared: set[InstrumentId] = set()
 
     def add(self, obj: Data) -> list[BookImage]:
         deltas = _deltas_of(obj)
@@ -176,8 +177,15 @@ class CheckpointBuilder:
         iid = deltas[0].instrument_id
         state = self._books.get(iid)
         if state is None:
-            first = next((d for d in deltas if d.action != BookAction.CLEAR), deltas[0])
-            known = bool(self._anchored_at_start(iid, obj.ts_init)) if self._anchored_at_start else False
+            # The book's type comes from its first order: a loader that yields its opening CLEAR
+            # on its own (Bitstamp) would otherwise type an order-by-order book as levels.
+            first = next((d for d in deltas if d.action != BookAction.CLEAR), None)
+            if first is None:  # a CLEAR of a book not yet typed: it empties nothing
+                self._cleared.add(iid)
+                return []
+            known = iid in self._cleared or (
+                bool(self._anchored_at_start(iid, obj.ts_init)) if self._anchored_at_start else False
+            )
             state = _BookState(OrderBook(iid, book_type_of(first)), known)
             self._books[iid] = state
         out = []

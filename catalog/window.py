@@ -11,7 +11,9 @@ venue's book type decides what that is:
   engine uses the book). The first event is the full book just before the window's start
   (:func:`catalog.checkpoints.start_book`), so a window cut out of a capture has the depth the
   full replay has at that time. Batches, not single deltas: fed one by one, an order can be
-  accepted against a half-applied exchange message (12-23 orders per capture, NOTES §8).
+  accepted against a half-applied exchange message (12-23 orders per capture, NOTES §8). An
+  ``L2_MBP`` window of an order-by-order (L3) series is replayed as its price levels
+  (:mod:`catalog.mbp_view`), the queue model every other result stands on.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ import msgspec
 import pandas as pd
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas, QuoteTick, TradeTick
+from nautilus_trader.model.enums import BookAction, BookType
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from catalog.checkpoints import start_book
+from catalog.checkpoints import book_type_of, start_book
 from catalog.config_io import FieldError
+from catalog.mbp_view import MbpView
 from catalog.migrate import LegacyCatalogError, check_layout
 
 TimeLike = str | int | datetime | pd.Timestamp | None
@@ -234,9 +238,9 @@ def load_window(
     data: list[Data] = []
     book = None
     if book_type != "L1_MBP" and start_ns is not None:
-        book = start_book(catalog_path, instrument_id, start_ns, per_order=book_type == "L3_MBO")
-        if book is not None:
-            data.append(book)
+        # Per order even for an L2 venue: an order-by-order series is aggregated below, and
+        # that needs the orders resting at the start (an MBP series restates its levels).
+        book = start_book(catalog_path, instrument_id, start_ns, per_order=True)
     for cls in required + optional:
         if not _has_files(catalog, cls, instrument_id):
             if cls in optional:
@@ -253,12 +257,41 @@ def load_window(
                 f"{catalog.path}: no {cls.__name__} for {instrument_id} between {start} and {end}; "
                 f"the catalog covers {_fmt(span[0])} .. {_fmt(span[1])}",
             )
+        if cls is OrderBookDelta and book_type == "L2_MBP" and _per_order(book, chunk):
+            book, chunk = _levels_of(instrument, book, chunk)
         data.extend(chunk)
+    if book is not None:
+        data.insert(0, book)
     data.sort(key=lambda d: d.ts_init)  # stable: keeps each type's own order at equal ts_init
     raised = 0
     if book_type == "L1_MBP":
         data, raised = monotonic_ts_event(data)
     return Window(instrument, data, start_ns, end_ns, book, raised)
+
+
+def _per_order(book: OrderBookDeltas | None, chunk: list[Data]) -> bool:
+    """Whether the series is order by order: its first non-CLEAR delta carries an order id."""
+    for item in chunk[:1000] + ([book] if book is not None else []):
+        for d in item.deltas if isinstance(item, OrderBookDeltas) else [item]:
+            if d.order is not None and d.action != BookAction.CLEAR:
+                return book_type_of(d) == BookType.L3_MBO
+    return False
+
+
+def _levels_of(
+    instrument: Instrument,
+    book: OrderBookDeltas | None,
+    chunk: list[Data],
+) -> tuple[OrderBookDeltas | None, list[Data]]:
+    """An order-by-order start book and deltas as price levels, for an L2 venue (catalog.mbp_view)."""
+    view = MbpView(instrument.size_precision)
+    levels_book = view.apply(book) if book is not None else None
+    out: list[Data] = []
+    for item in chunk:
+        batch = view.apply(item if isinstance(item, OrderBookDeltas) else [item])
+        if batch is not None:
+            out.append(batch)
+    return levels_book, out
 
 
 def monotonic_ts_event(data: list[Data], floor_ns: int = -1) -> tuple[list[Data], int]:
