@@ -50,6 +50,15 @@ class ActionConfig(NautilusConfig, frozen=True):
     min_half_spread_ticks, max_half_spread_ticks, max_skew_ticks : float
         Ranges for ``continuous``. A half-spread below half the market spread is clamped by the
         quote manager one tick behind the opposite best (post-only quotes never cross).
+    inventory_skew_ticks_per_lot : float, default 0.0
+        A linear inventory skew the runtime applies after the action, in training and deployment
+        alike (``MarketMakerConfig.inventory_skew_ticks_per_unit``): both quotes move by
+        ``-skew * position / order_qty`` ticks. With it the policy learns offsets on top of quotes
+        that already lean against the position, the classic heuristic of the baselines and the
+        linear part of the Avellaneda & Stoikov (2008) reservation price, so inventory control is
+        the default rather than something each action must choose. Issue 14's agents trained
+        without it held 250-280 shares where AS held 90-250 (docs/results.md §12). Being part of
+        the agent, a deployed policy always runs with the skew it was trained with.
     """
 
     kind: Literal["discrete", "continuous"] = "discrete"
@@ -59,6 +68,7 @@ class ActionConfig(NautilusConfig, frozen=True):
     min_half_spread_ticks: NonNegativeFloat = 0.5
     max_half_spread_ticks: PositiveFloat = 10.0
     max_skew_ticks: NonNegativeFloat = 5.0
+    inventory_skew_ticks_per_lot: NonNegativeFloat = 0.0
 
     def __post_init__(self) -> None:
         validate_constraints(self)

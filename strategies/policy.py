@@ -114,8 +114,9 @@ class PolicyMarketMakerConfig(MarketMakerConfig, frozen=True, kw_only=True):
 
     ``instrument_id``, ``book_type``, ``order_qty``, ``max_inventory``, ``quote_interval_ms``,
     ``decision_events`` and ``refresh_threshold_ticks`` default to the agent's values and must
-    equal them when given. A linear ``inventory_skew_ticks_per_unit`` on top of a learned policy
-    would change the actions it was trained to take, so it must stay 0. The market-feature fields
+    equal them when given. ``inventory_skew_ticks_per_unit`` is the agent's
+    ``action.inventory_skew_ticks_per_lot``: a different skew on top of a learned policy would
+    change the actions it was trained to take, so any other non-zero value is refused. The market-feature fields
     of :class:`~strategies.base.MarketMakerConfig` are replaced by ``agent.features``. Every other
     field (``max_loss``, ``max_drawdown``, ``flatten_on_stop``, ``client_id``, sessions) works as
     for the baselines.
@@ -155,11 +156,15 @@ class PolicyMarketMakerConfig(MarketMakerConfig, frozen=True, kw_only=True):
                     f"PolicyMarketMakerConfig.{name}: {given!r} differs from the agent's {value!r} "
                     "(the policy must run as it was trained; leave the field out)",
                 )
-        if self.inventory_skew_ticks_per_unit:
+        trained_skew = float(agent.action.inventory_skew_ticks_per_lot)
+        if self.inventory_skew_ticks_per_unit not in (0.0, trained_skew):
             raise ValueError(
-                "PolicyMarketMakerConfig.inventory_skew_ticks_per_unit: must be 0 for a learned "
-                "policy (a skew on top changes the actions it was trained to take)",
+                "PolicyMarketMakerConfig.inventory_skew_ticks_per_unit: "
+                f"{self.inventory_skew_ticks_per_unit!r} differs from the agent's "
+                f"action.inventory_skew_ticks_per_lot {trained_skew!r} (a different skew on top "
+                "changes the actions the policy was trained to take; leave the field out)",
             )
+        msgspec.structs.force_setattr(self, "inventory_skew_ticks_per_unit", trained_skew)
         if not self.subscribe_trades:
             raise ValueError("PolicyMarketMakerConfig.subscribe_trades: the agent's features need trades")
         if ":" not in self.policy_loader:
