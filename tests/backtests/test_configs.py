@@ -19,8 +19,8 @@ def test_configs_are_shipped():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_parses_and_builds_strategy_configs(path):
     spec = load_run_config(path)
-    # the LOBSTER files also hold the alpha-skewed GLFT (issue 14), on the tuned GLFT's parameters
-    alpha = ["glft_alpha"] if path.name.startswith("lobster_") else []
+    # the LOBSTER and Bitstamp files also hold the alpha-skewed GLFT (issue 14), on the tuned GLFT's parameters
+    alpha = ["glft_alpha"] if path.name.startswith(("lobster_", "bitstamp_")) else []
     assert [s.name for s in spec.strategies] == ["fixed_spread", "avellaneda_stoikov", "glft", *alpha]
     for s in spec.strategies:
         assert resolve_path(s.strategy_path) is not None

@@ -30,15 +30,18 @@ STRATEGIES = ("fixed_spread", "avellaneda_stoikov", "glft")
 
 LOBSTER_VALIDATION = TimeWindow(start="2012-06-21T16:30:00Z", end="2012-06-21T17:59:59.999Z")
 USDM_VALIDATION = TimeWindow(start="2024-08-08T23:57:42.000Z", end="2024-08-08T23:58:33.999Z")
+BITSTAMP_VALIDATION = TimeWindow(start="2015-05-01T03:00:00Z", end="2015-05-01T03:59:59.999Z")
 
 TUNED = {
     # tuned config -> (validation window, sweep file prefix)
     "lobster_goog_tuned.toml": (LOBSTER_VALIDATION, "goog"),
     "lobster_amzn_tuned.toml": (LOBSTER_VALIDATION, "amzn"),
     "usdm_btcusdt_tuned.toml": (USDM_VALIDATION, "usdm"),
+    "bitstamp_btcusd_tuned.toml": (BITSTAMP_VALIDATION, "bitstamp"),
 }
-# The LOBSTER configs also hold the alpha-skewed GLFT (issue 14), tuned on top of the tuned GLFT.
-STRATEGIES_OF = {config: STRATEGIES + (("glft_alpha",) if config.startswith("lobster") else ()) for config in TUNED}
+# The LOBSTER and Bitstamp configs also hold the alpha-skewed GLFT (issue 14), tuned on top of the
+# tuned GLFT.
+STRATEGIES_OF = {config: STRATEGIES + (("glft_alpha",) if not config.startswith("usdm") else ()) for config in TUNED}
 CASES = [(config, strategy) for config in TUNED for strategy in STRATEGIES_OF[config]]
 
 
@@ -115,6 +118,7 @@ def test_alpha_glft_is_tuned_on_top_of_the_tuned_glft(sweeps, config):
     sweep starts from and in the tuned config; only the alpha terms are its own sweep's."""
     tuned = {s.name: s.config for s in load_run_config(_tuned_path(config)).strategies}
     base = {s.name: s.config for s in sweeps[config, "glft_alpha"].base.strategies}
-    for field in ("gamma", "xi", "intensity_window_s", "min_spread_ticks", "quote_interval_ms", "order_qty", "max_inventory"):
-        assert base["glft_alpha"][field] == tuned["glft_alpha"][field] == tuned["glft"][field], field
+    for field in tuned["glft"]:  # every GLFT setting, the tuned ones and the run's sizes and session
+        assert base["glft_alpha"].get(field) == tuned["glft_alpha"].get(field) == tuned["glft"][field], field
+    assert {"gamma", "xi", "min_spread_ticks"} <= set(tuned["glft"])
     assert set(sweeps[config, "glft_alpha"].file.space) == {"alpha_imbalance_ticks", "alpha_flow_ticks", "alpha_halflife_s"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
@@ -65,10 +66,17 @@ def test_a_run_file_on_a_base_changes_only_what_it_names(tmp_path) -> None:
     assert amzn.env.agent.to_dict() == {**base.env.agent.to_dict(), "instrument_id": "AMZN.XNAS"}
     assert (amzn.env.reward, amzn.env.venue, amzn.hyperparams) == (base.env.reward, base.env.venue, base.hyperparams)
     assert amzn.windows() == base.windows()
+    # the first recipe: the current one without the skew, with the running penalty (nested keys merge)
+    first = load_run_config(REPO_ROOT / "rl" / "configs" / "lobster_goog_ppo_first.yml", catalog=tmp_path)
+    plain = msgspec.to_builtins
+    assert plain(first.env.agent.action) == {**plain(base.env.agent.action), "inventory_skew_ticks_per_lot": 0.0}
+    assert plain(first.env.agent) == {**plain(base.env.agent), "action": plain(first.env.agent.action)}
+    assert plain(first.env.reward) == {**plain(base.env.reward), "running_inventory_penalty": 5.0}
+    assert base.env.agent.action.inventory_skew_ticks_per_lot > 0
     dqn = load_run_config(REPO_ROOT / "rl" / "configs" / "lobster_goog_dqn.yml", catalog=tmp_path)
     assert dqn.algorithm == "dqn" and "n_steps" not in dqn.hyperparams["kwargs"]
     assert dqn.hyperparams["kwargs"]["target_update_interval"] == 1800
-    assert dqn.env.agent == base.env.agent and dqn.env.reward == base.env.reward
+    assert dqn.env.agent == first.env.agent and dqn.env.reward == first.env.reward
     a, b = tmp_path / "a.yml", tmp_path / "b.yml"
     a.write_text("base: b.yml\n")
     b.write_text("base: a.yml\n")
@@ -124,7 +132,8 @@ def test_a_policy_strategy_config_with_risk_controls_loads(tmp_path) -> None:
     assert spec.strategies[0].config["agent"]["horizon_steps"] == 300
 
 
-@pytest.mark.parametrize("name", ["lobster_goog_ppo", "lobster_amzn_ppo", "lobster_goog_dqn", "lobster_goog_sac"])
+@pytest.mark.parametrize("name", ["lobster_goog_ppo", "lobster_amzn_ppo", "lobster_goog_ppo_first", "lobster_goog_dqn",
+                                  "lobster_goog_sac"])
 def test_lobster_recipes_train_mornings_validate_midday_test_afternoons(name, tmp_path) -> None:
     """Issue 14's split, in time order and disjoint, and a validation episode fits its window."""
     cfg = load_run_config(REPO_ROOT / "rl" / "configs" / f"{name}.yml", catalog=tmp_path)
