@@ -5,7 +5,8 @@
 once, with its full-book checkpoints, into a temporary catalog; tests read windows from it and
 never write to it. ``lobster_catalog`` does the same for LOBSTER's two full NASDAQ days
 (``lobster/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip``, 10 levels, and ``..._AMZN_2012-06-21_5.zip``,
-5 levels): two instruments, 09:30-16:00 ET, in one catalog.
+5 levels): two instruments, 09:30-16:00 ET, in one catalog; ``bitstamp_catalog`` for the Bitstamp
+BTC/USD 2015-05-01 log (``bitstamp/bitstamp_btcusd_20150501.log.xz``, order by order).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from catalog.settings import data_file
 USDM_SOURCE = "binance_ws/usdm/btcusdt_20240808.gz"
 LOBSTER_GOOG = "lobster/LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 LOBSTER_AMZN = "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
+BITSTAMP_LOG = "bitstamp/bitstamp_btcusd_20150501.log.xz"
 
 # Configs may name only the project's registered code (catalog.importables); the tests' toy
 # strategies and recorded-policy loaders live under ``tests``, opted in the documented way. Set in
@@ -43,6 +45,17 @@ def lobster_catalog(tmp_path_factory) -> Path:
 
     target = tmp_path_factory.mktemp("lobster") / "catalog"
     ingest_files("lobster", [data_file(LOBSTER_GOOG), data_file(LOBSTER_AMZN)], target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def bitstamp_catalog(tmp_path_factory) -> Path:
+    """The Bitstamp BTC/USD 2015-05-01 log, order by order (L3), checkpointed every 10 minutes."""
+    from catalog.ingest import ingest_files
+
+    path = data_file(BITSTAMP_LOG)
+    target = tmp_path_factory.mktemp("bitstamp") / "catalog"
+    ingest_files("bitstamp", [path], target, checkpoint_interval_s=600, progress=False)
     return target
 
 

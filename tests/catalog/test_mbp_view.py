@@ -20,24 +20,16 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price, Quantity
 
 from catalog.checkpoints import latest_checkpoint, levels_equal
-from catalog.ingest import ingest_files
 from catalog.mbp_view import MbpView
-from catalog.settings import data_dir
 from catalog.window import load_window
 
-LOG = "bitstamp_btcusd_20150501.log.xz"
 IID = "BTCUSD.BITSTAMP"
 WINDOW = ("2015-05-01T01:00:00Z", "2015-05-01T02:00:00Z")
 
 
 @pytest.fixture(scope="module")
-def l3_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = data_dir() / "bitstamp" / LOG
-    if not path.exists():
-        pytest.skip(f"{path} not found; set AMM_DATA_DIR to the shared data directory")
-    catalog = tmp_path_factory.mktemp("bitstamp") / "catalog"
-    ingest_files("bitstamp", [path], catalog, checkpoint_interval_s=600, progress=False)
-    return catalog
+def l3_catalog(bitstamp_catalog: Path) -> Path:
+    return bitstamp_catalog
 
 
 def _batches(window) -> list[OrderBookDeltas]:

@@ -21,11 +21,10 @@ import pytest
 
 from backtests.config import load_run_config as load_backtest_config
 from backtests.sweep import load_sweep
-from catalog.settings import REPO_ROOT, data_dir
+from catalog.settings import REPO_ROOT
 from catalog.window import TimeWindow, data_span
 from rl.train import load_run_config
 
-LOG = "bitstamp_btcusd_20150501.log.xz"
 IID = "BTCUSD.BITSTAMP"
 RUN = REPO_ROOT / "rl" / "configs" / "bitstamp_btcusd_ppo.yml"
 BASELINES = REPO_ROOT / "backtests" / "configs" / "bitstamp_btcusd_baselines.toml"
@@ -35,15 +34,8 @@ GRIDS = sorted((REPO_ROOT / "backtests" / "walkforward").glob("bitstamp_*.toml")
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from catalog.ingest import ingest_files
-
-    path = data_dir() / "bitstamp" / LOG
-    if not path.exists():
-        pytest.skip(f"{path} not found; set AMM_DATA_DIR to the shared data directory")
-    target = tmp_path_factory.mktemp("bitstamp") / "catalog"
-    ingest_files("bitstamp", [path], target, checkpoint_interval_s=600, progress=False)
-    return target
+def catalog(bitstamp_catalog: Path) -> Path:
+    return bitstamp_catalog
 
 
 def test_the_agent_trades_on_the_baselines_venue_with_their_sizes(tmp_path: Path) -> None:
