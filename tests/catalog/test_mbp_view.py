@@ -9,10 +9,7 @@ whole level. The synthetic cases pin each rule of the view.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
-import pytest
 from nautilus_trader.model.book import OrderBook
 from nautilus_trader.model.data import BookOrder, OrderBookDelta, OrderBookDeltas
 from nautilus_trader.model.enums import BookAction, BookType, OrderSide, RecordFlag
@@ -27,28 +24,23 @@ IID = "BTCUSD.BITSTAMP"
 WINDOW = ("2015-05-01T01:00:00Z", "2015-05-01T02:00:00Z")
 
 
-@pytest.fixture(scope="module")
-def l3_catalog(bitstamp_catalog: Path) -> Path:
-    return bitstamp_catalog
-
-
 def _batches(window) -> list[OrderBookDeltas]:
     return [d for d in window.data if isinstance(d, OrderBookDeltas)]
 
 
-def test_checkpoints_of_an_l3_series_restate_its_orders(l3_catalog) -> None:
+def test_checkpoints_of_an_l3_series_restate_its_orders(bitstamp_catalog) -> None:
     """The loader yields its opening CLEAR alone; the book was typed by it as levels until fixed."""
     start_ns = pd.Timestamp(WINDOW[0]).value
-    image = latest_checkpoint(l3_catalog, IID, start_ns)
+    image = latest_checkpoint(bitstamp_catalog, IID, start_ns)
     assert image is not None and image.per_order
     assert len({oid for *_, oid in image.levels}) == len(image.levels) > 100
-    start = load_window(l3_catalog, IID, *WINDOW, "L3_MBO").start_book
+    start = load_window(bitstamp_catalog, IID, *WINDOW, "L3_MBO").start_book
     assert all(d.order.order_id != 0 for d in start.deltas[1:])
 
 
-def test_l2_window_of_an_l3_series_holds_the_l3_books_levels(l3_catalog) -> None:
-    l3 = _batches(load_window(l3_catalog, IID, *WINDOW, "L3_MBO"))
-    l2 = _batches(load_window(l3_catalog, IID, *WINDOW, "L2_MBP"))
+def test_l2_window_of_an_l3_series_holds_the_l3_books_levels(bitstamp_catalog) -> None:
+    l3 = _batches(load_window(bitstamp_catalog, IID, *WINDOW, "L3_MBO"))
+    l2 = _batches(load_window(bitstamp_catalog, IID, *WINDOW, "L2_MBP"))
     assert len(l3) > 5_000 and 0 < len(l2) <= len(l3)
     assert all(d.order is None or d.order.order_id == 0 for b in l2 for d in b.deltas)
     assert all(b.deltas[-1].flags & RecordFlag.F_LAST for b in l2)

@@ -33,11 +33,6 @@ SWEEPS = sorted((REPO_ROOT / "backtests" / "sweeps" / "tuned").glob("bitstamp_*.
 GRIDS = sorted((REPO_ROOT / "backtests" / "walkforward").glob("bitstamp_*.toml"))
 
 
-@pytest.fixture(scope="module")
-def catalog(bitstamp_catalog: Path) -> Path:
-    return bitstamp_catalog
-
-
 def test_the_agent_trades_on_the_baselines_venue_with_their_sizes(tmp_path: Path) -> None:
     run = load_run_config(RUN, catalog=tmp_path)
     base = load_backtest_config(BASELINES)
@@ -53,12 +48,12 @@ def test_the_agent_trades_on_the_baselines_venue_with_their_sizes(tmp_path: Path
         assert (float(s.config["order_qty"]), float(s.config["max_inventory"])) == (agent.order_qty, agent.max_inventory)
 
 
-def test_train_validation_and_test_walk_forward_inside_the_log(catalog: Path) -> None:
-    run = load_run_config(RUN, catalog=catalog)
+def test_train_validation_and_test_walk_forward_inside_the_log(bitstamp_catalog: Path) -> None:
+    run = load_run_config(RUN, catalog=bitstamp_catalog)
     w = {k: v.ns() for k, v in run.windows().items()}
     (ts, te), (vs, ve), (xs, xe) = w["train"], w["validation"], w["test"]
     assert ts < te < vs <= ve < xs <= xe
-    first, last = data_span(catalog, IID)
+    first, last = data_span(bitstamp_catalog, IID)
     assert first - ts < 10 * 1_000_000_000 and xe < last  # the log from its first seconds; the test hour inside it
     agent = run.env_config().agent
     episode_ns = (agent.warmup_ms + agent.horizon_steps * agent.decision_interval_ms) * 1_000_000
@@ -84,14 +79,14 @@ def test_each_walkforward_grid_keeps_to_its_hour(path: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_the_tuned_baselines_quote_and_fill_on_the_l2_view(catalog: Path, tmp_path: Path) -> None:
+def test_the_tuned_baselines_quote_and_fill_on_the_l2_view(bitstamp_catalog: Path, tmp_path: Path) -> None:
     from backtests.runner import run_backtest
     from catalog.window import load_window
 
-    spec = load_backtest_config(TUNED).with_overrides(catalog=catalog, out_dir=tmp_path / "runs")
+    spec = load_backtest_config(TUNED).with_overrides(catalog=bitstamp_catalog, out_dir=tmp_path / "runs")
     result = run_backtest(spec, progress=False, tearsheets=False)
     start, end = TimeWindow(start=spec.start, end=spec.end).ns()
-    window = load_window(catalog, IID, start, end, "L2_MBP")
+    window = load_window(bitstamp_catalog, IID, start, end, "L2_MBP")
     assert {s.name for s in result.strategies} == {"fixed_spread", "avellaneda_stoikov", "glft", "glft_alpha"}
     fills = {s.name: s.metrics["fills"] for s in result.strategies}
     # tuned against a 0.25 % fee, the rules quote far out and fill a few times an hour (AS: never
@@ -104,7 +99,7 @@ def test_the_tuned_baselines_quote_and_fill_on_the_l2_view(catalog: Path, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_policy_trains_on_the_morning_without_loading_the_test_hour(catalog: Path, tmp_path: Path,
+def test_a_policy_trains_on_the_morning_without_loading_the_test_hour(bitstamp_catalog: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import rl.env
     from rl.train import train
@@ -120,7 +115,7 @@ def test_a_policy_trains_on_the_morning_without_loading_the_test_hour(catalog: P
         return window
 
     monkeypatch.setattr(rl.env, "load_window", recording)
-    cfg = load_run_config(RUN, catalog=catalog, overrides={
+    cfg = load_run_config(RUN, catalog=bitstamp_catalog, overrides={
         "total_timesteps": 64, "eval_freq_steps": 32, "eval_episodes": 1, "checkpoint_freq_steps": 64,
         "hyperparams_overrides": {"action_kind": "discrete",
                                   "kwargs": {"n_steps": 32, "batch_size": 32, "n_epochs": 1}},
