@@ -451,6 +451,10 @@ SUMMARY_FIELDS: tuple[tuple[str, str, str], ...] = (
 def flatten_summary(metrics: dict[str, Any]) -> dict[str, Any]:
     """Pick the headline numbers (mark-outs flattened) for one table row."""
     out = {k: metrics.get(k) for k, _, _ in SUMMARY_FIELDS}
+    if "markouts" not in metrics and "spread_captured_bps" in metrics:  # already flat
+        out["spread_captured_bps"] = metrics.get("spread_captured_bps")
+        out["markout_60s_bps"] = metrics.get("markout_60s_bps")
+        return out
     mo = metrics.get("markouts") or {}
     out["spread_captured_bps"] = mo.get("spread_captured_bps")
     h60 = (mo.get("horizons") or {}).get("60s") or {}

@@ -147,10 +147,15 @@ class SweepTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     search: Literal["tpe", "grid"] = "tpe"
     test: TimeWindow | None = None
     constraints: dict[str, Bound] = {}
+    instruments: list[str] = []
 
     def __post_init__(self) -> None:
         if (self.run is None) == (self.train is None):
             raise FieldError("SweepTable", "run", "give exactly one of run (an amm backtest run file) or train (an amm train run file)")
+        if self.run is not None and self.instruments:
+            raise FieldError("SweepTable", "instruments", "a training sweep's field: a baseline sweep runs its run file's instrument")
+        if len(set(self.instruments)) != len(self.instruments):
+            raise FieldError("SweepTable", "instruments", f"lists an instrument twice: {self.instruments}")
         if self.run is not None and self.strategy is None:
             raise FieldError("SweepTable", "strategy", "missing: name the [[strategies]] entry of the run file to tune")
         if self.run is not None and self.window is None:

@@ -45,6 +45,7 @@ TINY = {
     "sac": {"learning_starts": 100},
     "dqn": {"learning_starts": 100},
     "qlearning": {},
+    "recurrent_ppo": {"n_steps": 256, "batch_size": 64},
 }
 
 

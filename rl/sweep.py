@@ -24,7 +24,10 @@ A trial trains the run file with the trial's values into ``trials/<trial id>/<tr
 EvalCallback selects the best checkpoint on the validation window, as ``amm train`` does), then
 backtests the trained policy alone on the run's validation window into
 ``trials/<trial id>/validation/``: its ``metrics.json`` is the objective, the same fields as a
-baseline sweep's. The sweep window is the run's validation window unless ``[sweep] window`` names
+baseline sweep's. ``[sweep] instruments = ["GOOG.XNAS", "AMZN.XNAS"]`` scores the policy on each
+of them instead (``validation-<instrument>/``), and the objective and constraints are the mean of
+their headline figures (``validation.json`` holds each and the mean): one score for a model meant
+to trade all of them, whichever it was trained on (``train_instruments`` of the run file). The sweep window is the run's validation window unless ``[sweep] window`` names
 one; either way it may not touch the run's training or test window, and training never loads the
 test window (``rl.train``), so no trial sees it. ``best.yml`` is the run file with the best
 values, ready for ``amm train --config``.
@@ -33,6 +36,8 @@ values, ready for ``amm train --config``.
 from __future__ import annotations
 
 import copy
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +45,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from backtests.metrics import flatten_summary
 from backtests.sweep import ChoiceParam, Sweep, read_sweep_file
 from catalog.config_io import ConfigError
 from catalog.window import TimeWindow
@@ -58,6 +64,17 @@ def _has(data: Mapping[str, Any], dotted: str) -> bool:
             return False
         data = data[key]
     return True
+
+
+def mean_metrics(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Field by field mean of flat metric rows; a field missing or not finite in any row is None
+    (a policy that cannot be scored on one instrument has no mean score)."""
+    out: dict[str, Any] = {}
+    for key in rows[0]:
+        values = [row.get(key) for row in rows]
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+        out[key] = sum(values) / len(values) if ok else None
+    return out
 
 
 @dataclass(frozen=True)
@@ -98,12 +115,23 @@ class TrainingSweep(Sweep):
 
         cfg = self.config_for(params)
         trained = load_trained_policy(train(cfg, out_dir=run_dir, progress_bar=False).run_dir)
-        spec = RunSpec(
-            name="validation", catalog=trained.catalog, instrument_id=trained.agent.instrument_id,
-            venue=trained.venue, strategies=(trained.strategy(),), start=self.window.start, end=self.window.end,
-            equity_interval_ms=trained.agent.decision_interval_ms,
-        )
-        return run_backtest(spec, progress=False, run_dir=run_dir / "validation", tearsheets=False).strategies[0].metrics
+        instruments = self.table.instruments or [trained.agent.instrument_id]
+        scored = {}
+        for iid in instruments:
+            policy = trained.for_instrument(iid)
+            spec = RunSpec(
+                name="validation", catalog=policy.catalog, instrument_id=iid,
+                venue=policy.venue, strategies=(policy.strategy(),),
+                start=self.window.start, end=self.window.end, equity_interval_ms=trained.agent.decision_interval_ms,
+            )
+            out = run_dir / ("validation" if len(instruments) == 1 else f"validation-{iid}")
+            scored[iid] = run_backtest(spec, progress=False, run_dir=out, tearsheets=False).strategies[0].metrics
+        if len(scored) == 1:
+            return scored[instruments[0]]
+        combined = mean_metrics([flatten_summary(m) for m in scored.values()])
+        (run_dir / "validation.json").write_text(json.dumps(
+            {"mean": combined, **{iid: flatten_summary(m) for iid, m in scored.items()}}, indent=2, default=str))
+        return combined
 
     def best_text(self, params: Mapping[str, Any], head: str) -> str:
         """The run file with the best values; the resolved hyperparameters go in as

@@ -65,7 +65,7 @@ ENV_NAME = "MarketMaking-v0"
 # -- the run config ---------------------------------------------------------------------------------
 
 
-AlgorithmName = Literal["ppo", "a2c", "sac", "dqn", "qlearning"]
+AlgorithmName = Literal["ppo", "a2c", "sac", "dqn", "qlearning", "recurrent_ppo"]
 RunName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
@@ -76,7 +76,7 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     ----------
     exp : str
         Experiment name (part of the run directory name): letters, digits, ``_``, ``.``, ``-``.
-    algorithm : {"ppo", "a2c", "sac", "dqn", "qlearning"}
+    algorithm : {"ppo", "a2c", "sac", "dqn", "qlearning", "recurrent_ppo"}
     seed : int
         Seeds the algorithm (torch, numpy, random) and the environments (env ``i`` gets
         ``seed + i``; validation episodes ``seed + 10_000``).
@@ -104,6 +104,16 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     align_starts_ms : int, optional
         Draw training episode starts on this grid (e.g. the synthetic market's step), so
         decisions coincide with mid updates. None lets the env draw starts (1 ms grid).
+    train_instruments : list of str
+        Train on several instruments of the venue at once, one per env in turn (env ``i``
+        trades ``train_instruments[i % k]``, the rest of ``env`` unchanged); empty (the default):
+        ``env.agent.instrument_id`` alone. It must hold ``env.agent.instrument_id`` (the model's
+        own instrument, as its manifest records it), and ``n_envs`` must be a multiple of ``k``
+        so every rollout holds each instrument equally. Validation then runs ``eval_episodes``
+        on each instrument, and ``EvalCallback`` keeps the checkpoint best on their mean. This
+        only makes sense because the observation is in ticks and lots
+        (:mod:`strategies.observation`): one policy reads every instrument on the same scale.
+        SB3 needs nothing more than a ``VecEnv`` whose envs differ in configuration.
     """
 
     exp: RunName
@@ -119,6 +129,7 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     eval_episodes: PositiveInt = 5
     checkpoint_freq_steps: PositiveInt = 10_000
     align_starts_ms: PositiveInt | None = None
+    train_instruments: list[str] = []
 
     def __post_init__(self) -> None:
         validate_constraints(self)
@@ -127,15 +138,45 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
             raise FieldError("RunConfig", "env.agent.action.kind",
                              f"{self.algorithm} cannot train with {kind!r} actions")
         self._check_windows()
+        self._check_instruments()
+
+    @property
+    def instruments(self) -> list[str]:
+        """The instruments training trades: ``train_instruments``, or the agent's own alone."""
+        return list(self.train_instruments) or [self.env.agent.instrument_id]
+
+    def _check_instruments(self) -> None:
+        ids = self.train_instruments
+        if not ids:
+            return
+        own = self.env.agent.instrument_id
+        if len(set(ids)) != len(ids):
+            raise FieldError("RunConfig", "train_instruments", f"lists an instrument twice: {ids}")
+        if own not in ids:
+            raise FieldError("RunConfig", "train_instruments",
+                             f"must hold env.agent.instrument_id {own!r} (the model's own instrument), got {ids}")
+        venue = self.env.venue.venue
+        for iid in ids:
+            if iid.rsplit(".", 1)[-1] != venue:
+                raise FieldError("RunConfig", "train_instruments",
+                                 f"{iid!r} is not an instrument of the venue {venue!r} (env.venue.venue)")
+        if self.n_envs % len(ids):
+            raise FieldError("RunConfig", "n_envs", f"must be a multiple of the {len(ids)} train_instruments "
+                             f"(one env per instrument in turn), got {self.n_envs}")
 
     @property
     def action_kind(self) -> str:
         return self.env.agent.action.kind
 
-    def env_config(self, window: TimeWindow | None = None, **changes: Any) -> EnvConfig:
-        """The ``EnvConfig`` of the training window, or of ``window`` (validation/test)."""
+    def env_config(
+        self, window: TimeWindow | None = None, *, instrument_id: str | None = None, **changes: Any,
+    ) -> EnvConfig:
+        """The ``EnvConfig`` of the training window, or of ``window`` (validation/test); of
+        ``instrument_id`` instead of the agent's own (one of :attr:`instruments`)."""
         if window is not None:
             changes["window_start"], changes["window_end"] = window.start, window.end
+        if instrument_id is not None and instrument_id != self.env.agent.instrument_id:
+            changes["agent"] = {"instrument_id": instrument_id}
         return self.env.replace(**changes) if changes else self.env
 
     def windows(self) -> dict[str, TimeWindow | None]:
@@ -409,21 +450,27 @@ def build_vec_env(
     n_envs: int | None = None,
     monitor_segment: int = 0,
 ) -> Any:
-    """Training (``kind="train"``) or validation (``kind="validation"``) vectorised env."""
+    """Training (``kind="train"``) or validation (``kind="validation"``) vectorised env.
+
+    Training env ``i`` trades ``cfg.instruments[i % k]``; validation has one env per instrument,
+    each cycling through the same ``eval_episodes`` fixed starts.
+    """
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
+    instruments = cfg.instruments
     if kind == "train":
-        env_cfg = cfg.env_config()
+        env_cfgs = [cfg.env_config(instrument_id=iid) for iid in instruments]
         mode, seed, n = "random", cfg.seed, n_envs or cfg.n_envs
     else:
         window = cfg.validation if kind == "validation" else cfg.test
         if window is None:
             raise ValueError(f"RunConfig has no {kind} window")
-        env_cfg = cfg.env_config(window, random_start=False, seed_policy="venue")
-        mode, seed, n = "fixed", cfg.seed + 10_000, 1
+        env_cfgs = [cfg.env_config(window, instrument_id=iid, random_start=False, seed_policy="venue")
+                    for iid in instruments]
+        mode, seed, n = "fixed", cfg.seed + 10_000, len(instruments)
     monitor = str(run_dir / "monitor") if run_dir is not None else None
     fns = [
-        make_env_fn(env_cfg, rank=i, seed=seed, mode=mode, grid_ms=cfg.align_starts_ms,
+        make_env_fn(env_cfgs[i % len(env_cfgs)], rank=i, seed=seed, mode=mode, grid_ms=cfg.align_starts_ms,
                     n_fixed=cfg.eval_episodes, monitor_dir=monitor, monitor_segment=monitor_segment)
         for i in range(n)
     ]
@@ -487,7 +534,7 @@ def _make_callbacks(
     per_env = max(1, cfg.n_envs)
     evaluator = RewindingEvalCallback(
         eval_env,
-        n_eval_episodes=cfg.eval_episodes,
+        n_eval_episodes=cfg.eval_episodes * len(cfg.instruments),  # SB3 splits them evenly over the envs
         eval_freq=max(1, cfg.eval_freq_steps // per_env),
         log_path=str(run_dir / "eval"),
         best_model_save_path=str(run_dir / "best"),
@@ -770,7 +817,7 @@ def train(
             model.get_env().save(str(vn_path))
             eval_env.obs_rms = model.get_env().obs_rms
         eval_env.env_method("rewind")
-        rewards, lengths = evaluate_policy(model, eval_env, n_eval_episodes=cfg.eval_episodes,
+        rewards, lengths = evaluate_policy(model, eval_env, n_eval_episodes=cfg.eval_episodes * len(cfg.instruments),
                                            deterministic=True, return_episode_rewards=True)
         metrics = {
             "validation_mean_reward": float(np.mean(rewards)),

@@ -40,9 +40,14 @@ ALGORITHM_CLASSES: dict[str, str] = {
     "sac": "stable_baselines3:SAC",
     "dqn": "stable_baselines3:DQN",
     "qlearning": "rl.agents.qlearning:QLearning",
+    "recurrent_ppo": "sb3_contrib:RecurrentPPO",
 }
 """The class that loads each algorithm's model file. A tabular Q-learning model is its own
-learner class (``rl.agents.qlearning``): deploying one is the one case that imports ``rl``."""
+learner class (``rl.agents.qlearning``): deploying one is the one case that imports ``rl``.
+``recurrent_ppo`` is SB3-contrib's PPO with an LSTM policy (``MlpLstmPolicy``)."""
+
+RECURRENT = frozenset({"recurrent_ppo"})
+"""Algorithms whose policy keeps a hidden state between decisions (``strategies.policy.RecurrentPolicy``)."""
 
 
 class ModelIntegrityError(RuntimeError):
@@ -192,7 +197,11 @@ def load_verified_policy(model_path: str | None, **_: Any) -> Any:
 
     if not model_path:
         raise ValueError("load_verified_policy: model_path is required")
+    from strategies.policy import RecurrentPolicy
+
     model, manifest = load_model(model_path)
+    if manifest.algorithm in RECURRENT:
+        model = RecurrentPolicy(model)
     if not manifest.vecnormalize_file:
         return model
     vn = vecnormalize_path(model_path, manifest)

@@ -323,7 +323,45 @@ class NormalizedPolicy:
     ) -> tuple[Any, Any]:
         """SB3's ``predict`` signature, so SB3's ``evaluate_policy`` can drive it too."""
         obs = self.vec_normalize.normalize_obs(observation)
-        return self.model.predict(obs, deterministic=deterministic)
+        if state is None and episode_start is None:
+            return self.model.predict(obs, deterministic=deterministic)
+        return self.model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
+
+
+class RecurrentPolicy:
+    """A recurrent model (SB3-contrib's ``RecurrentPPO``) that carries its LSTM state itself.
+
+    The strategy asks ``predict(obs, deterministic)`` once a decision, as of any policy; a
+    recurrent model also needs the hidden state its last call returned and whether this is the
+    first decision of an episode (SB3's ``evaluate_policy`` threads both through its loop). This
+    keeps them between calls, so the model runs unchanged in a backtest or a ``TradingNode``:
+    every strategy instance loads its own wrapper, whose first decision starts the episode from a
+    zero state, exactly as training's first step after a reset. Given ``state`` or
+    ``episode_start`` explicitly, it passes them through and keeps nothing (``evaluate_policy``).
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the hidden state: the next decision starts an episode."""
+        self._state: Any = None
+        self._episode_start = np.ones((1,), dtype=bool)
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[Any, Any]:
+        if state is not None or episode_start is not None:
+            return self.model.predict(observation, state=state, episode_start=episode_start, deterministic=deterministic)
+        action, self._state = self.model.predict(observation, state=self._state, episode_start=self._episode_start,
+                                                 deterministic=deterministic)
+        self._episode_start = np.zeros((1,), dtype=bool)
+        return action, self._state
 
 
 def load_sb3_policy(

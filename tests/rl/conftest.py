@@ -47,3 +47,29 @@ def replay_loader(model_path, *, actions):
     policy = RecordingReplayPolicy(decoded)
     LOADED.append(policy)
     return policy
+
+
+class RecordingPolicy:
+    """A deployed policy (``load_verified_policy``'s) that keeps every action it returned."""
+
+    def __init__(self, policy) -> None:
+        self.policy = policy
+        self.actions: list = []
+
+    def predict(self, observation, deterministic: bool = True):
+        action, state = self.policy.predict(observation, deterministic=deterministic)
+        self.actions.append(np.asarray(action).copy())
+        return action, state
+
+
+RECORDED: list[RecordingPolicy] = []
+"""Every policy :func:`recording_loader` built, newest last."""
+
+
+def recording_loader(model_path, **kwargs):
+    """``PolicyMarketMakerConfig.policy_loader``: the verified model, its actions recorded."""
+    from strategies.model_store import load_verified_policy
+
+    policy = RecordingPolicy(load_verified_policy(model_path, **kwargs))
+    RECORDED.append(policy)
+    return policy

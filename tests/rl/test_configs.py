@@ -132,7 +132,7 @@ def test_a_policy_strategy_config_with_risk_controls_loads(tmp_path) -> None:
     assert spec.strategies[0].config["agent"]["horizon_steps"] == 300
 
 
-@pytest.mark.parametrize("name", ["lobster_goog_ppo", "lobster_amzn_ppo", "lobster_goog_ppo_first", "lobster_goog_dqn",
+@pytest.mark.parametrize("name", ["lobster_goog_ppo", "lobster_amzn_ppo", "lobster_pooled_ppo", "lobster_goog_ppo_first", "lobster_goog_dqn",
                                   "lobster_goog_sac"])
 def test_lobster_recipes_train_mornings_validate_midday_test_afternoons(name, tmp_path) -> None:
     """Issue 14's split, in time order and disjoint, and a validation episode fits its window."""
@@ -145,3 +145,17 @@ def test_lobster_recipes_train_mornings_validate_midday_test_afternoons(name, tm
     assert (agent.warmup_ms + agent.horizon_steps * agent.decision_interval_ms) * 1_000_000 <= ve - vs
     venue = cfg.env_config().venue
     assert venue.queue_position and venue.fee_model == "per_share"  # the baselines' venue
+
+
+def test_the_shipped_training_sweeps_load_and_score_on_validation_only() -> None:
+    """Every recipe-search stage of docs/results.md §12 loads as shipped (its run file, space and
+    constraints), and is scored inside its run's validation window, on instruments of its venue."""
+    from rl.sweep import load_training_sweep
+
+    paths = sorted((REPO_ROOT / "rl" / "sweeps").glob("*.toml"))
+    assert {p.stem for p in paths} >= {"lobster_goog_skew_target", "lobster_budget", "lobster_pooled"}
+    for path in paths:
+        sweep = load_training_sweep(path)
+        assert sweep.window == sweep.base.validation
+        venue = sweep.base.env.venue.venue
+        assert all(iid.endswith(f".{venue}") for iid in sweep.table.instruments)

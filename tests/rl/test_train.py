@@ -24,6 +24,8 @@ TINY_OVERRIDES = {
     "sac": {"kwargs": {"learning_starts": 16, "batch_size": 16, "buffer_size": 1000}},
     "dqn": {"kwargs": {"learning_starts": 16, "batch_size": 16, "buffer_size": 1000, "target_update_interval": 16}},
     "qlearning": {},
+    "recurrent_ppo": {"kwargs": {"n_steps": 32, "batch_size": 32, "n_epochs": 1,
+                                 "policy_kwargs": {"net_arch": [8], "lstm_hidden_size": 8}}},
 }
 
 
@@ -43,7 +45,7 @@ def _train(args: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run([*AMM, "train", *args, "--no-progress"], capture_output=True, text=True, timeout=300, **kw)
 
 
-@pytest.mark.parametrize("algo", ["ppo", "a2c", "sac", "dqn", "qlearning"])
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "sac", "dqn", "qlearning", "recurrent_ppo"])
 def test_every_algorithm_trains_and_saves_a_verified_model(tiny, algo) -> None:
     proc = _train(["--config", str(tiny / f"{algo}.yml"), "--out", str(tiny / "runs"), "--json"])
     assert proc.returncode == 0, proc.stderr
