@@ -27,7 +27,7 @@ def train_command(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show SB3's progress bar.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
 ) -> None:
-    """Train an agent (PPO, A2C, SAC, DQN or tabular Q-learning) on the market-making env.
+    """Train an agent (PPO, A2C, SAC, DQN, RecurrentPPO or tabular Q-learning) on the market-making env.
 
     Writes runs/{env}__{exp}__{seed}__{time}/ with config.yml, model.zip + manifest,
     vecnormalize.pkl, best/, checkpoints/, eval/ and TensorBoard logs in tb/.

@@ -20,16 +20,17 @@ Optuna, resume, one row per trial), with ``train`` instead of ``run``::
     low = 0.0
     high = 1.0
 
-A trial trains the run file with the trial's values into ``trials/<trial id>/<train run>/`` (the
-EvalCallback selects the best checkpoint on the validation window, as ``amm train`` does), then
-backtests the trained policy alone on the run's validation window into
+A trial trains the run file with the trial's values into ``trials/<trial id>/<train run>/`` (its
+EvalCallback scores checkpoints on the validation window, as ``amm train`` does), then backtests
+the trained policy (the run's final ``model.zip``) alone on the run's validation window into
 ``trials/<trial id>/validation/``: its ``metrics.json`` is the objective, the same fields as a
 baseline sweep's. ``[sweep] instruments = ["GOOG.XNAS", "AMZN.XNAS"]`` scores the policy on each
 of them instead (``validation-<instrument>/``), and the objective and constraints are the mean of
 their headline figures (``validation.json`` holds each and the mean): one score for a model meant
-to trade all of them, whichever it was trained on (``train_instruments`` of the run file). The sweep window is the run's validation window unless ``[sweep] window`` names
-one; either way it may not touch the run's training or test window, and training never loads the
-test window (``rl.train``), so no trial sees it. ``best.yml`` is the run file with the best
+to trade all of them, whichever it was trained on (``train_instruments`` of the run file). The
+sweep window is the run's validation window unless ``[sweep] window`` names one; either way it
+may not touch the run's training or test window, and training never loads the test window
+(``rl.train``), so no trial sees it. ``best.yml`` is the run file with the best
 values, ready for ``amm train --config``.
 """
 
