@@ -82,6 +82,9 @@ class DemoConfig:
         Run the ``amm live`` replay step.
     progress : bool
         Progress bars (SB3 training).
+    window_minutes : int or None
+        Walk only the first this many minutes of each half-hour test window (a quick check of the
+        whole job, as the tests run it); None: the whole windows, the demo's result.
     """
 
     data_dir: Path | None = None
@@ -91,10 +94,13 @@ class DemoConfig:
     seeds: tuple[int, ...] = (0,)
     live: bool = True
     progress: bool = True
+    window_minutes: int | None = None
 
     def __post_init__(self) -> None:
         if self.timesteps is not None and self.timesteps < 1:
             raise ValueError(f"DemoConfig.timesteps must be >= 1 (got {self.timesteps})")
+        if self.window_minutes is not None and not 1 <= self.window_minutes <= 30:
+            raise ValueError(f"DemoConfig.window_minutes must be 1 to 30 (got {self.window_minutes})")
         if not self.seeds:
             raise ValueError("DemoConfig.seeds: need at least one seed")
 
@@ -157,6 +163,12 @@ def walkforward_file(cfg: DemoConfig) -> Path:
     (shipped,) = [m for m in data["models"] if m["name"] == AGENT]
     data["models"] = [{**shipped, "path": str(Path(cfg.out).resolve() / "runs" / "MarketMaking-v0__lobster_goog_ppo__*")}]
     data["walkforward"]["name"] = "demo"
+    if cfg.window_minutes is not None:
+        import pandas as pd
+
+        for w in data["windows"]:
+            end = pd.Timestamp(w["start"]) + pd.Timedelta(minutes=cfg.window_minutes) - pd.Timedelta(milliseconds=1)
+            w["end"] = end.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     path = Path(cfg.out) / "walkforward.yml"
     path.write_text("# Written by python -m amm.demo from backtests/walkforward/lobster_test.toml\n" + yaml.safe_dump(data, sort_keys=False))
     return path
@@ -187,13 +199,14 @@ def _cell(row: Mapping[str, Any], metric: str, fmt: str) -> str:
     return text
 
 
-def print_tables(wf: Any, result: Any, console: Any) -> None:
+def print_tables(wf: Any, result: Any, console: Any, window_minutes: int | None = None) -> None:
     """Per stock and strategy: every column's mean [95 % interval]; then the paired differences."""
     from rich.table import Table
 
     from amm.walkforward import benchmark_label
 
-    t = Table(title="test afternoon 14:00-16:00 ET, four half-hour windows: mean [95 % bootstrap CI] over windows")
+    windows = "four half-hour windows" if window_minutes is None else f"the first {window_minutes} min of four half-hour windows"
+    t = Table(title=f"test afternoon 14:00-16:00 ET, {windows}: mean [95 % bootstrap CI] over windows")
     for header in ("stock", "strategy", "n"):
         t.add_column(header)
     for _, header, _ in COLUMNS:
@@ -287,7 +300,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     summary["walkforward"] = str(result.directory)
 
     _step(console, 4, n, "comparison")
-    print_tables(wf, result, console)
+    print_tables(wf, result, console, cfg.window_minutes)
     summary["summary"] = json.loads((result.directory / "summary.json").read_text())
 
     if cfg.live:
@@ -315,10 +328,11 @@ def main(
     seed: Annotated[list[int] | None, typer.Option("--seed", "-s", help="Seed (repeatable).")] = None,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Replay the model through amm live at the end.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars.")] = True,
+    window_minutes: Annotated[int | None, typer.Option("--window-minutes", min=1, max=30, help="Walk only the first N minutes of each test window (a quick check; default: the whole half hours).")] = None,
 ) -> None:
     """Ingest, train, walk forward on the held-out afternoon, print the table, replay on amm live."""
     cfg = DemoConfig(data_dir=data_dir, catalog=catalog, out=out, timesteps=timesteps,
-                     seeds=tuple(seed or (0,)), live=live, progress=progress)
+                     seeds=tuple(seed or (0,)), live=live, progress=progress, window_minutes=window_minutes)
     run_demo(cfg)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from catalog.settings import data_dir
 
@@ -27,7 +28,7 @@ def test_demo_end_to_end_with_a_tiny_budget(lobster_catalog: Path, tmp_path: Pat
 
     out = tmp_path / "out"
     proc = _demo("--data-dir", str(data_dir()), "--catalog", str(lobster_catalog), "--out", str(out),
-                 "--timesteps", "256", "--no-progress")
+                 "--timesteps", "256", "--window-minutes", "15", "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     stdout = proc.stdout
     for text in ("[1/5]", "[5/5]", "rows added none (already ingested)", "agent_goog (unseen stock)",
@@ -42,6 +43,9 @@ def test_demo_end_to_end_with_a_tiny_budget(lobster_catalog: Path, tmp_path: Pat
     assert len(runs) == 4 * (4 + 4 + 2)
     assert set(runs.loc[runs["strategy"] == "agent_goog", "instrument"]) == {"GOOG.XNAS", "AMZN.XNAS"}
     assert set(runs["window"]) == {"1400", "1430", "1500", "1530"}
+    grid = yaml.safe_load((out / "walkforward.yml").read_text())  # the first 15 minutes of each window
+    assert [(w["start"], w["end"]) for w in grid["windows"]][-1] == ("2012-06-21T19:30:00Z", "2012-06-21T19:44:59.999Z")
+    assert "the first 15 min of four half-hour windows" in stdout
     # the printed table is the walk-forward's summary: the agent's GOOG mean Sharpe/h [CI] is in it
     s = summary["summary"]
     agent = next(r for r in s["summary"] if r["instrument"] == "GOOG.XNAS" and r["strategy"] == "agent_goog")
