@@ -67,7 +67,6 @@ from nautilus_trader.core.data import Data
 from nautilus_trader.model.data import BookOrder, OrderBookDelta, QuoteTick, TradeTick
 from nautilus_trader.model.enums import AggressorSide, BookAction, OrderSide, RecordFlag
 from nautilus_trader.model.identifiers import InstrumentId, TradeId
-from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.objects import Price, Quantity
 
 from catalog.instruments import InstrumentSpec, build_instrument, get_spec

@@ -9,7 +9,7 @@ has the same surface —
 
 from __future__ import annotations
 
-from strategies.model_store import algorithm_class  # the one algorithm -> class table
+from strategies.model_store import algorithm_class  # noqa: F401 - re-exported: the one algorithm -> class table
 
 ALGORITHMS = ("ppo", "a2c", "sac", "dqn", "qlearning", "recurrent_ppo")
 

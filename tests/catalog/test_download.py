@@ -16,7 +16,6 @@ import importlib
 import json
 import re
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
